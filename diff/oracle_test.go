@@ -1,0 +1,202 @@
+package diff_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemproxy/tandem/diff"
+)
+
+// The fast engine is cross-checked against go-cmp: on real bodies with
+// random mutations, both must agree on equality, and where no array changes
+// length (the one place where the engines align elements differently) on the
+// exact set of differences.
+
+type mutation int
+
+const (
+	mutChange mutation = iota
+	mutDelete
+	mutAdd
+	mutType
+	mutInsert // changes an array's length
+	numMutations
+)
+
+func loadBodies(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	files, err := filepath.Glob("testdata/*.json")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no testdata bodies: %v", err)
+	}
+	out := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[filepath.Base(f)] = b
+	}
+	return out
+}
+
+func decode(tb testing.TB, b []byte) any {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+// mutate changes one randomly chosen value of v in place and reports
+// whether it changed an array's length.
+func mutate(r *rand.Rand, v any, m mutation) (any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		if len(x) == 0 || r.IntN(4) == 0 {
+			break
+		}
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		// sort for determinism
+		for i := range keys {
+			for j := i + 1; j < len(keys); j++ {
+				if keys[j] < keys[i] {
+					keys[i], keys[j] = keys[j], keys[i]
+				}
+			}
+		}
+		k := keys[r.IntN(len(keys))]
+		switch {
+		case m == mutDelete && r.IntN(3) == 0:
+			delete(x, k)
+			return x, false
+		case m == mutAdd && r.IntN(3) == 0:
+			x["added_"+k] = json.Number("1")
+			return x, false
+		}
+		nv, grew := mutate(r, x[k], m)
+		x[k] = nv
+		return x, grew
+	case []any:
+		if len(x) == 0 || r.IntN(4) == 0 {
+			break
+		}
+		if m == mutInsert && r.IntN(2) == 0 {
+			i := r.IntN(len(x))
+			return append(x[:i:i], append([]any{"inserted"}, x[i:]...)...), true
+		}
+		i := r.IntN(len(x))
+		nv, grew := mutate(r, x[i], m)
+		x[i] = nv
+		return x, grew
+	}
+	if m == mutType {
+		if _, ok := v.(string); ok {
+			return json.Number("42"), false
+		}
+		return "changed type", false
+	}
+	switch x := v.(type) {
+	case string:
+		return x + "!", false
+	case json.Number:
+		if s := string(x); s == "0" || s == "-0" {
+			return json.Number("7"), false
+		}
+		return json.Number(string(x) + "1"), false
+	case bool:
+		return !x, false
+	case nil:
+		return "not null", false
+	}
+	return []any{}, false // a container: replace it
+}
+
+func TestFastEngineAgreesWithGoCmp(t *testing.T) {
+	bodies := loadBodies(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	optionSets := []diff.Options{
+		{},
+		{Ignore: paths("$..url", "$[*].user", "$.owner.id")},
+		{Tolerances: []diff.Tolerance{{Path: diff.MustParsePath("$..id"), Absolute: 5}}},
+		{Normalize: []diff.Normalizer{{Pattern: regexp.MustCompile(`\d{4}-\d{2}-\d{2}T[0-9:]+Z`), Replace: "<time>"}}},
+	}
+	n := 0
+	for name, body := range bodies {
+		for round := range 60 {
+			m := mutation(round % int(numMutations))
+			mutated, grew := mutate(r, decode(t, body), m)
+			b, err := json.Marshal(mutated) // also reorders every object's keys
+			if err != nil {
+				t.Fatal(err)
+			}
+			for oi, opts := range optionSets {
+				fast := opts
+				fast.Engine = diff.Fast
+				slow := opts
+				slow.Engine = diff.Cmp
+				a, c := jsonResp(string(body)), jsonResp(string(b))
+				fd, err1 := diff.New(fast).Compare(a, c)
+				sd, err2 := diff.New(slow).Compare(a, c)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("%s round %d: errors %v / %v", name, round, err1, err2)
+				}
+				if (len(fd) == 0) != (len(sd) == 0) {
+					t.Fatalf("%s round %d options %d mutation %d: fast found %d differences, go-cmp %d:\nfast %v\ncmp  %v",
+						name, round, oi, m, len(fd), len(sd), summary(fd), summary(sd))
+				}
+				if !grew {
+					if d := cmp.Diff(summary(sd), summary(fd)); d != "" {
+						t.Fatalf("%s round %d options %d mutation %d (-go-cmp +fast):\n%s", name, round, oi, m, d)
+					}
+				}
+				n++
+			}
+		}
+	}
+	t.Logf("%d comparisons cross-checked", n)
+}
+
+// FuzzCompare feeds arbitrary pairs of bodies to both engines: neither may
+// fail, and both must agree on whether the bodies are equal.
+func FuzzCompare(f *testing.F) {
+	for _, b := range loadBodies(f) {
+		f.Add(b, b)
+	}
+	f.Add([]byte(`{"a":1,"a":2}`), []byte(`{"a":2}`))
+	f.Add([]byte(`[1,2,3]`), []byte(`[1,2,9,3]`))
+	f.Add([]byte(`{"n":1e400}`), []byte(`{"n":1E+400}`))
+	f.Add([]byte(`"\ud800"`), []byte(`"\ufffd"`))
+	f.Add([]byte("a\nb\n"), []byte("a\nc\n"))
+	f.Add([]byte("\xff"), []byte("\xfe"))
+	opts := []diff.Options{{}, {Unordered: paths("$..*")}, {Ignore: paths("$..a")}}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		for _, o := range opts {
+			fo, so := o, o
+			fo.Engine, so.Engine = diff.Fast, diff.Cmp
+			fd, err1 := diff.New(fo).Compare(jsonResp(string(a)), jsonResp(string(b)))
+			sd, err2 := diff.New(so).Compare(jsonResp(string(a)), jsonResp(string(b)))
+			if err1 != nil || err2 != nil {
+				t.Fatalf("errors: %v / %v", err1, err2)
+			}
+			if (len(fd) == 0) != (len(sd) == 0) {
+				t.Fatalf("engines disagree on %q vs %q: fast %v, go-cmp %v", a, b, summary(fd), summary(sd))
+			}
+			if bytes.Equal(a, b) && len(fd) != 0 {
+				t.Fatalf("identical bodies differ: %v", summary(fd))
+			}
+		}
+	})
+}

@@ -1,0 +1,436 @@
+package diff
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/tandemproxy/tandem"
+)
+
+// walker compares two parsed documents. It is the fast engine: it visits
+// each pair of values once, skips byte-identical subtrees without looking
+// inside them, and allocates only for what it reports. The go-cmp engine in
+// cmpengine.go is the oracle it is tested against.
+type walker struct {
+	c    *Comparer
+	a, b *document
+	// steps is the location of the values being compared.
+	steps []step
+	// states is an arena of selector states (see selectors.go); the states
+	// of the current pair are states[lo:hi] in the call frames.
+	states    []state
+	diffs     []tandem.Difference
+	quiet     int    // > 0 while only equality matters (nothing is reported)
+	full      bool   // MaxDiffs reached: report no more
+	budget    int    // visits left before the comparison is abandoned
+	buf, buf2 []byte // scratch for decoded strings
+}
+
+type member struct {
+	key  []byte
+	node int32
+}
+
+var walkerPool = sync.Pool{New: func() any { return new(walker) }}
+
+func (c *Comparer) getWalker(a, b *document) *walker {
+	w := walkerPool.Get().(*walker)
+	w.c, w.a, w.b = c, a, b
+	w.steps = w.steps[:0]
+	w.states = w.states[:0]
+	w.diffs = nil
+	w.quiet, w.full = 0, false
+	// Matching unordered arrays is quadratic, and nested ones multiply: the
+	// budget keeps a hostile body from costing unbounded time.
+	w.budget = max(c.opts.MinWork, budgetPerNode*(len(a.nodes)+len(b.nodes)))
+	return w
+}
+
+func putWalker(w *walker) {
+	w.c, w.a, w.b, w.diffs = nil, nil, nil, nil
+	walkerPool.Put(w)
+}
+
+// compareDocs compares the roots of two documents and returns the
+// differences (nil when equal).
+func (c *Comparer) compareDocs(a, b *document) []tandem.Difference {
+	w := c.getWalker(a, b)
+	defer putWalker(w)
+	lo := len(w.states)
+	w.states = c.sel.root(w.states)
+	w.compare(0, 0, lo, len(w.states))
+	return w.diffs
+}
+
+func (w *walker) raw(d *document, n *jnode) []byte { return d.src[n.start:n.end] }
+
+// report records a difference at the current location.
+func (w *walker) report(kind tandem.Kind, an, bn *jnode) {
+	if w.quiet > 0 || w.full {
+		return
+	}
+	if len(w.diffs) >= w.c.opts.MaxDiffs {
+		w.full = true
+		return
+	}
+	path, pattern := formatPath(w.steps)
+	d := tandem.Difference{Path: path, Pattern: pattern, Kind: kind}
+	if an != nil {
+		d.Legacy = w.c.valueText(w.raw(w.a, an))
+	}
+	if bn != nil {
+		d.Candidate = w.c.valueText(w.raw(w.b, bn))
+	}
+	w.diffs = append(w.diffs, d)
+}
+
+// compare compares node ai of a with node bi of b; the selector states of
+// this location are w.states[lo:hi]. It returns whether they are equal.
+func (w *walker) compare(ai, bi int32, lo, hi int) bool {
+	flags := w.c.sel.flags(w.states[lo:hi])
+	if flags.ignore {
+		return true
+	}
+	an, bn := &w.a.nodes[ai], &w.b.nodes[bi]
+	if an.kind != bn.kind {
+		w.report(tandem.Type, an, bn)
+		return false
+	}
+	ar, br := w.raw(w.a, an), w.raw(w.b, bn)
+	if len(ar) == len(br) && bytes.Equal(ar, br) {
+		return true // identical bytes are equal under every rule
+	}
+	switch an.kind {
+	case kNull:
+		return true
+	case kBool:
+		w.report(tandem.Changed, an, bn)
+		return false
+	case kNumber:
+		if numbersEqual(ar, br) {
+			return true
+		}
+		if flags.tolerance != nil && withinTolerance(ar, br, flags.tolerance.abs, flags.tolerance.rel) {
+			return true
+		}
+		w.report(tandem.Changed, an, bn)
+		return false
+	case kString:
+		if w.stringsEqual(an, bn) {
+			return true
+		}
+		w.report(tandem.Changed, an, bn)
+		return false
+	case kArray:
+		if flags.unordered {
+			return w.compareUnordered(an, bn, lo, hi)
+		}
+		return w.compareArrays(an, bn, lo, hi)
+	default:
+		return w.compareObjects(an, bn, lo, hi)
+	}
+}
+
+func (w *walker) stringsEqual(an, bn *jnode) bool {
+	ar, br := w.raw(w.a, an), w.raw(w.b, bn)
+	as, bs := ar[1:len(ar)-1], br[1:len(br)-1]
+	if an.esc || bn.esc {
+		w.buf = unquote(w.buf[:0], ar)
+		w.buf2 = unquote(w.buf2[:0], br)
+		as, bs = w.buf, w.buf2
+		if bytes.Equal(as, bs) {
+			return true
+		}
+	}
+	if len(w.c.opts.Normalize) == 0 {
+		return false
+	}
+	return bytes.Equal(w.c.normalize(as), w.c.normalize(bs))
+}
+
+// Work budget of one comparison, in value pairs visited.
+const (
+	DefaultMinWork = 10_000_000 // see Options.MinWork
+	budgetPerNode  = 64
+)
+
+// ErrBudget is the error of a comparison that was abandoned because it
+// visited too many values (unordered arrays nested in unordered arrays).
+var ErrBudget = errors.New("comparison exceeded its work budget (nested unordered arrays?)")
+
+// child compares a child pair reached by st, computing its selector states.
+func (w *walker) child(st step, ai, bi int32, lo, hi int) bool {
+	if w.budget--; w.budget < 0 {
+		panic(ErrBudget)
+	}
+	w.steps = append(w.steps, st)
+	clo := len(w.states)
+	w.states = w.c.sel.advance(w.states, lo, hi, st)
+	eq := w.compare(ai, bi, clo, len(w.states))
+	w.states = w.states[:clo]
+	w.steps = w.steps[:len(w.steps)-1]
+	return eq
+}
+
+// only reports a value present on one side only (kind Removed when it is
+// legacy's, Added when it is the candidate's), unless the location is ignored.
+func (w *walker) only(st step, kind tandem.Kind, n *jnode, lo, hi int) bool {
+	w.steps = append(w.steps, st)
+	clo := len(w.states)
+	w.states = w.c.sel.advance(w.states, lo, hi, st)
+	ignored := w.c.sel.flags(w.states[clo:]).ignore
+	w.states = w.states[:clo]
+	if !ignored {
+		if kind == tandem.Removed {
+			w.report(kind, n, nil)
+		} else {
+			w.report(kind, nil, n)
+		}
+	}
+	w.steps = w.steps[:len(w.steps)-1]
+	return ignored
+}
+
+func (w *walker) compareArrays(an, bn *jnode, lo, hi int) bool {
+	ak := w.a.kids[an.first : an.first+an.n]
+	bk := w.b.kids[bn.first : bn.first+bn.n]
+	eq := true
+	if len(ak) == len(bk) {
+		for i := range ak {
+			if !w.child(step{index: i}, ak[i], bk[i], lo, hi) {
+				eq = false
+				if w.quiet > 0 {
+					return false
+				}
+			}
+		}
+		return eq
+	}
+	// Lengths differ: align the common prefix and suffix (an element added or
+	// removed in the middle then shows as exactly that), compare what is left
+	// pairwise, and report the surplus as added or removed.
+	w.quiet++
+	pre := 0
+	for pre < len(ak) && pre < len(bk) && w.child(step{index: pre}, ak[pre], bk[pre], lo, hi) {
+		pre++
+	}
+	suf := 0
+	for suf < len(ak)-pre && suf < len(bk)-pre &&
+		w.child(step{index: len(ak) - 1 - suf}, ak[len(ak)-1-suf], bk[len(bk)-1-suf], lo, hi) {
+		suf++
+	}
+	w.quiet--
+	ma, mb := len(ak)-pre-suf, len(bk)-pre-suf
+	for k := 0; k < min(ma, mb); k++ {
+		if !w.child(step{index: pre + k}, ak[pre+k], bk[pre+k], lo, hi) {
+			eq = false
+		}
+	}
+	for k := mb; k < ma; k++ {
+		if !w.only(step{index: pre + k}, tandem.Removed, &w.a.nodes[ak[pre+k]], lo, hi) {
+			eq = false
+		}
+	}
+	for k := ma; k < mb; k++ {
+		if !w.only(step{index: pre + k}, tandem.Added, &w.b.nodes[bk[pre+k]], lo, hi) {
+			eq = false
+		}
+	}
+	return eq
+}
+
+// maxUnorderedPairs bounds the pairwise search of compareUnordered; larger
+// arrays are matched by sorting their elements' bytes instead.
+const maxUnorderedPairs = 1 << 20
+
+// compareUnordered compares arrays as multisets: each legacy element is
+// matched with an equal, not yet matched, candidate element (trying the same
+// position first). Unmatched elements are then compared pairwise in order,
+// so that one changed field of one element is reported as that field.
+func (w *walker) compareUnordered(an, bn *jnode, lo, hi int) bool {
+	ak := slices.Clone(w.a.kids[an.first : an.first+an.n])
+	bk := slices.Clone(w.b.kids[bn.first : bn.first+bn.n])
+	if len(ak)*len(bk) > maxUnorderedPairs {
+		slices.SortStableFunc(ak, func(x, y int32) int { return bytes.Compare(w.raw(w.a, &w.a.nodes[x]), w.raw(w.a, &w.a.nodes[y])) })
+		slices.SortStableFunc(bk, func(x, y int32) int { return bytes.Compare(w.raw(w.b, &w.b.nodes[x]), w.raw(w.b, &w.b.nodes[y])) })
+	}
+	usedA := make([]bool, len(ak))
+	usedB := make([]bool, len(bk))
+	w.quiet++
+	for i := range ak {
+		if i < len(bk) && !usedB[i] && w.child(step{index: i}, ak[i], bk[i], lo, hi) {
+			usedA[i], usedB[i] = true, true
+			continue
+		}
+		if len(ak)*len(bk) > maxUnorderedPairs {
+			continue
+		}
+		for j := range bk {
+			if !usedB[j] && w.child(step{index: i}, ak[i], bk[j], lo, hi) {
+				usedA[i], usedB[j] = true, true
+				break
+			}
+		}
+	}
+	w.quiet--
+	var restA, restB []int
+	for i, u := range usedA {
+		if !u {
+			restA = append(restA, i)
+		}
+	}
+	for j, u := range usedB {
+		if !u {
+			restB = append(restB, j)
+		}
+	}
+	eq := true
+	for k := 0; k < min(len(restA), len(restB)); k++ {
+		if !w.child(step{index: restA[k]}, ak[restA[k]], bk[restB[k]], lo, hi) {
+			eq = false
+		}
+	}
+	for k := len(restB); k < len(restA); k++ {
+		if !w.only(step{index: restA[k]}, tandem.Removed, &w.a.nodes[ak[restA[k]]], lo, hi) {
+			eq = false
+		}
+	}
+	for k := len(restA); k < len(restB); k++ {
+		if !w.only(step{index: restB[k]}, tandem.Added, &w.b.nodes[bk[restB[k]]], lo, hi) {
+			eq = false
+		}
+	}
+	return eq
+}
+
+// members collects an object's members; keys are decoded when they hold
+// escapes. With sorted set, they are sorted by key and duplicates keep the
+// last value, as encoding/json does.
+func members(dst []member, d *document, n *jnode, sorted bool) []member {
+	dst = dst[:0]
+	for k := int32(0); k < n.n; k++ {
+		sp := d.keys[n.first+k]
+		var key []byte
+		if sp.esc {
+			key = unquote(nil, d.src[sp.start:sp.end])
+		} else {
+			key = d.src[sp.start+1 : sp.end-1]
+		}
+		dst = append(dst, member{key: key, node: d.kids[n.first+k]})
+	}
+	if !sorted {
+		return dst
+	}
+	slices.SortStableFunc(dst, func(x, y member) int { return bytes.Compare(x.key, y.key) })
+	// Keep the last of each run of equal keys.
+	out := dst[:0]
+	for i := range dst {
+		if i+1 < len(dst) && bytes.Equal(dst[i].key, dst[i+1].key) {
+			continue
+		}
+		out = append(out, dst[i])
+	}
+	return out
+}
+
+// sameKeys reports whether two member lists have the same keys in the same
+// order, with no duplicates, so that they can be compared pairwise in
+// document order (the common case, and the one whose report reads best).
+func sameKeys(a, b []member) bool {
+	if len(a) != len(b) || len(a) > 16 {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].key, b[i].key) {
+			return false
+		}
+		for j := 0; j < i; j++ {
+			if bytes.Equal(a[i].key, a[j].key) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (w *walker) compareObjects(an, bn *jnode, lo, hi int) bool {
+	// Only objects that differ byte-wise get here, so these small
+	// allocations are made along the differing branches only.
+	var bufA, bufB [16]member
+	ma := members(bufA[:0], w.a, an, false)
+	mb := members(bufB[:0], w.b, bn, false)
+	eq := true
+	if sameKeys(ma, mb) {
+		for i := range ma {
+			if !w.child(step{key: ma[i].key, index: -1}, ma[i].node, mb[i].node, lo, hi) {
+				eq = false
+				if w.quiet > 0 {
+					return false
+				}
+			}
+		}
+		return eq
+	}
+	ma = members(ma, w.a, an, true)
+	mb = members(mb, w.b, bn, true)
+	i, j := 0, 0
+	for i < len(ma) || j < len(mb) {
+		var c int
+		switch {
+		case i == len(ma):
+			c = 1
+		case j == len(mb):
+			c = -1
+		default:
+			c = bytes.Compare(ma[i].key, mb[j].key)
+		}
+		switch {
+		case c == 0:
+			if !w.child(step{key: ma[i].key, index: -1}, ma[i].node, mb[j].node, lo, hi) {
+				eq = false
+			}
+			i++
+			j++
+		case c < 0:
+			if !w.only(step{key: ma[i].key, index: -1}, tandem.Removed, &w.a.nodes[ma[i].node], lo, hi) {
+				eq = false
+			}
+			i++
+		default:
+			if !w.only(step{key: mb[j].key, index: -1}, tandem.Added, &w.b.nodes[mb[j].node], lo, hi) {
+				eq = false
+			}
+			j++
+		}
+		if !eq && w.quiet > 0 {
+			return false
+		}
+	}
+	return eq
+}
+
+// valueText renders a value for a report: compact JSON, truncated.
+func (c *Comparer) valueText(raw []byte) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return truncate(string(raw), c.opts.MaxValue)
+	}
+	return truncate(b.String(), c.opts.MaxValue)
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if n <= 0 || len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+}

@@ -1,0 +1,431 @@
+package mirror_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/mirror"
+	"github.com/tandemproxy/tandem/rules"
+)
+
+// recorder collects what the proxy records. The store's Writer is tested on
+// its own and end to end in cmd/tandem.
+type recorder struct {
+	mu     sync.Mutex
+	ex     []*tandem.Exchange
+	counts map[string]int64
+	got    chan struct{}
+}
+
+func newRecorder() *recorder {
+	return &recorder{counts: map[string]int64{}, got: make(chan struct{}, 10000)}
+}
+
+func (r *recorder) Record(ex *tandem.Exchange, _ []string) {
+	r.mu.Lock()
+	r.ex = append(r.ex, ex)
+	r.mu.Unlock()
+	r.got <- struct{}{}
+}
+
+func (r *recorder) Add(counts ...tandem.Count) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range counts {
+		r.counts[c.Name] += c.N
+	}
+}
+
+func (r *recorder) wait(t *testing.T, n int) []*tandem.Exchange {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		select {
+		case <-r.got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("recorded %d exchanges, want %d", i, n)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*tandem.Exchange(nil), r.ex...)
+}
+
+// seen records what an upstream received.
+type seen struct {
+	mu   sync.Mutex
+	reqs []string // "METHOD URI host=HOST body=BODY"
+}
+
+func (s *seen) add(r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	s.mu.Lock()
+	s.reqs = append(s.reqs, fmt.Sprintf("%s %s host=%s body=%s", r.Method, r.RequestURI, r.Host, b))
+	s.mu.Unlock()
+}
+
+func (s *seen) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.reqs...)
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// start runs a proxy on a loopback port and returns its address.
+func start(t *testing.T, cfg mirror.Config) (*mirror.Proxy, string) {
+	t.Helper()
+	if cfg.Recorder == nil {
+		cfg.Recorder = newRecorder()
+	}
+	p, err := mirror.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go p.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+	})
+	return p, "http://" + ln.Addr().String()
+}
+
+func get(t *testing.T, method, u, body string, h http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func TestProxy_ServesLegacyAndMirrors(t *testing.T) {
+	var legacySeen, candSeen seen
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		legacySeen.add(r)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Legacy", "yes")
+		w.Header().Set("Connection", "X-Hop")
+		w.Header().Set("X-Hop", "connection-scoped")
+		w.WriteHeader(201)
+		fmt.Fprintf(w, `{"path":%q,"n":1}`, r.URL.Path)
+	}))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		candSeen.add(r)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(201)
+		fmt.Fprintf(w, `{"n":2,"path":%q}`, strings.TrimPrefix(r.URL.Path, "/v2"))
+	}))
+	defer cand.Close()
+	rec := newRecorder()
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL + "/v2"), Sample: 1, Recorder: rec})
+
+	resp, body := get(t, "GET", addr+"/api/users/42?expand=1", "", http.Header{"X-Trace": {"t1"}})
+	if resp.StatusCode != 201 || body != `{"path":"/api/users/42","n":1}` {
+		t.Errorf("client got %d %q, want legacy's answer", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Legacy") != "yes" || resp.Header.Get("X-Hop") != "" {
+		t.Errorf("headers: X-Legacy=%q (want yes), X-Hop=%q (hop-by-hop, want none)", resp.Header.Get("X-Legacy"), resp.Header.Get("X-Hop"))
+	}
+	exs := rec.wait(t, 1)
+	ex := exs[0]
+	if ex.Endpoint != "GET /api/users/{id}" || ex.Outcome != tandem.Mismatch {
+		t.Errorf("exchange %s %s", ex.Endpoint, ex.Outcome)
+	}
+	if len(ex.Differences) != 1 || ex.Differences[0].Path != "$.n" {
+		t.Errorf("differences %+v, want $.n only (key order does not count)", ex.Differences)
+	}
+	host := strings.TrimPrefix(addr, "http://")
+	if got := candSeen.list(); len(got) != 1 || got[0] != "GET /v2/api/users/42?expand=1 host="+host+" body=" {
+		t.Errorf("candidate saw %q", got)
+	}
+	if got := legacySeen.list(); len(got) != 1 || got[0] != "GET /api/users/42?expand=1 host="+host+" body=" {
+		t.Errorf("legacy saw %q", got)
+	}
+	if s := p.Stats(); s.Requests != 1 || s.Mirrored != 1 || s.Mismatched != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestProxy_SideEffects(t *testing.T) {
+	var candSeen seen
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(append([]byte("legacy:"), b...))
+	}))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		candSeen.add(r)
+		b, _ := io.ReadAll(strings.NewReader("x"))
+		w.Write(b)
+	}))
+	defer cand.Close()
+	rs, err := rules.Parse("r.yaml", []byte("version: 1\nendpoints:\n  - match: POST /allowed\n    allow_side_effects: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Rules: rs, Recorder: rec})
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		_, body := get(t, m, addr+"/orders", "payload", nil)
+		if body != "legacy:payload" {
+			t.Errorf("%s: client got %q", m, body)
+		}
+	}
+	get(t, "POST", addr+"/allowed", "exact body bytes", nil)
+	rec.wait(t, 1)
+	if got := candSeen.list(); len(got) != 1 || !strings.HasPrefix(got[0], "POST /allowed ") || !strings.HasSuffix(got[0], "body=exact body bytes") {
+		t.Errorf("candidate saw %q, want only the allowed POST with its body", got)
+	}
+	if s := p.Stats(); s.Skipped != 4 {
+		t.Errorf("skipped = %d, want 4", s.Skipped)
+	}
+}
+
+func TestProxy_CandidateNeverDelaysClient(t *testing.T) {
+	release := make(chan struct{})
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // blocks until the client has its answer
+		w.Write([]byte("late"))
+	}))
+	defer cand.Close()
+	defer close(release)
+	rec := newRecorder()
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
+		CandidateTimeout: 200 * time.Millisecond, Recorder: rec})
+	// The candidate cannot answer before the client has: if the client
+	// waited on it, these requests would never complete.
+	for range 5 {
+		if _, body := get(t, "GET", addr+"/x", "", nil); body != "ok" {
+			t.Fatalf("client got %q", body)
+		}
+	}
+	for _, ex := range rec.wait(t, 5) {
+		if ex.Outcome != tandem.CandidateError || ex.Candidate.Err != "timeout" {
+			t.Errorf("outcome %s (%q), want a candidate timeout", ex.Outcome, ex.Candidate.Err)
+		}
+	}
+}
+
+func TestProxy_LegacyDown(t *testing.T) {
+	legacy := httptest.NewServer(http.NotFoundHandler())
+	legacyURL := legacy.URL
+	legacy.Close()
+	cand := httptest.NewServer(http.NotFoundHandler())
+	defer cand.Close()
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacyURL), Candidate: mustURL(t, cand.URL), Sample: 1})
+	resp, body := get(t, "GET", addr+"/x", "", nil)
+	if resp.StatusCode != 502 || !strings.Contains(body, "legacy is unavailable") {
+		t.Errorf("client got %d %q, want a clean 502", resp.StatusCode, body)
+	}
+	if s := p.Stats(); s.LegacyErrors != 1 || s.Mirrored != 0 {
+		t.Errorf("stats %+v: want one legacy error and nothing mirrored", s)
+	}
+}
+
+func TestProxy_QueueFullDrops(t *testing.T) {
+	block := make(chan struct{})
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
+	defer cand.Close()
+	defer close(block)
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
+		Workers: 1, QueueSize: 2, CandidateTimeout: 10 * time.Second})
+	for range 20 {
+		if _, body := get(t, "GET", addr+"/x", "", nil); body != "ok" {
+			t.Fatalf("client got %q", body)
+		}
+	}
+	s := p.Stats()
+	// One copy is with the worker, two wait in the queue: the rest are dropped.
+	if s.Dropped < 17 || s.Mirrored+s.Dropped != 20 {
+		t.Errorf("mirrored %d, dropped %d: want at most 3 mirrored, every other copy dropped", s.Mirrored, s.Dropped)
+	}
+}
+
+func TestProxy_NoOpenProxy(t *testing.T) {
+	var legacySeen seen
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { legacySeen.add(r); w.Write([]byte("legacy")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.NotFoundHandler())
+	defer cand.Close()
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 0})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET http://evil.example:1234/steal?x=1 HTTP/1.1\r\nHost: evil.example:1234\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "legacy" {
+		t.Errorf("got %q: the request must go to legacy", b)
+	}
+	if got := legacySeen.list(); len(got) != 1 || !strings.HasPrefix(got[0], "GET /steal?x=1 ") {
+		t.Errorf("legacy saw %q, want the origin-form target", got)
+	}
+}
+
+func TestProxy_Sampling(t *testing.T) {
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer cand.Close()
+	rs, err := rules.Parse("r.yaml", []byte("version: 1\nendpoints:\n  - match: GET /by-user\n    sample: 0.5\n    sample_by: header:X-User\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 0, Rules: rs, Recorder: rec})
+	for range 10 {
+		get(t, "GET", addr+"/other", "", nil)
+	}
+	if s := p.Stats(); s.Mirrored != 0 || s.SampledOut != 10 {
+		t.Errorf("--sample 0: mirrored %d, sampled out %d", s.Mirrored, s.SampledOut)
+	}
+	// The same user is always in, or always out.
+	in := map[string]int{}
+	for i := range 40 {
+		user := fmt.Sprintf("user-%d", i%8)
+		before := p.Stats().Mirrored
+		get(t, "GET", addr+"/by-user", "", http.Header{"X-User": {user}})
+		if p.Stats().Mirrored > before {
+			in[user]++
+		}
+	}
+	for user, n := range in {
+		if n != 5 {
+			t.Errorf("%s mirrored %d of 5 times: sampling by header must be consistent", user, n)
+		}
+	}
+	if len(in) == 0 || len(in) == 8 {
+		t.Errorf("%d of 8 users sampled at 0.5", len(in))
+	}
+}
+
+func TestProxy_SecondaryNoise(t *testing.T) {
+	n := 0
+	var mu sync.Mutex
+	id := func() int { mu.Lock(); defer mu.Unlock(); n++; return n }
+	h := func(price int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"requestId":"r%d","price":%d}`, id(), price)
+		}
+	}
+	legacy := httptest.NewServer(h(10))
+	defer legacy.Close()
+	secondary := httptest.NewServer(h(10))
+	defer secondary.Close()
+	cand := httptest.NewServer(h(10))
+	defer cand.Close()
+	bug := httptest.NewServer(h(11))
+	defer bug.Close()
+	for _, tt := range []struct {
+		cand string
+		want tandem.Outcome
+	}{{cand.URL, tandem.Noise}, {bug.URL, tandem.Mismatch}} {
+		rec := newRecorder()
+		_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, tt.cand), Secondary: mustURL(t, secondary.URL), Sample: 1, Recorder: rec})
+		get(t, "GET", addr+"/price", "", nil)
+		ex := rec.wait(t, 1)[0]
+		if ex.Outcome != tt.want || ex.Secondary == nil || len(ex.NoisePatterns) != 1 || ex.NoisePatterns[0] != "$.requestId" {
+			t.Errorf("outcome %s, noise %v, want %s with $.requestId as noise", ex.Outcome, ex.NoisePatterns, tt.want)
+		}
+	}
+}
+
+func TestProxy_LargeBodies(t *testing.T) {
+	big := strings.Repeat("a", 3000)
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(big)) }))
+	defer legacy.Close()
+	same := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(big)) }))
+	defer same.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(big[:2999] + "b")) }))
+	defer other.Close()
+	for _, tt := range []struct {
+		cand string
+		want tandem.Outcome
+	}{{same.URL, tandem.Match}, {other.URL, tandem.Mismatch}} {
+		rec := newRecorder()
+		_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, tt.cand), Sample: 1, MaxBody: 1000, Recorder: rec})
+		if _, body := get(t, "GET", addr+"/big", "", nil); body != big {
+			t.Fatalf("client got %d bytes, want all %d", len(body), len(big))
+		}
+		ex := rec.wait(t, 1)[0]
+		if ex.Outcome != tt.want || !ex.Legacy.Truncated || !ex.Candidate.Truncated || len(ex.Candidate.Body) != 1000 || ex.Candidate.BodySize != 3000 {
+			t.Errorf("outcome %s, truncated %v/%v, kept %d of %d: want %s compared by hash",
+				ex.Outcome, ex.Legacy.Truncated, ex.Candidate.Truncated, len(ex.Candidate.Body), ex.Candidate.BodySize, tt.want)
+		}
+	}
+}
+
+func TestProxy_ShutdownDrains(t *testing.T) {
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		w.Write([]byte("ok"))
+	}))
+	defer cand.Close()
+	rec := newRecorder()
+	p, err := mirror.New(mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Workers: 2, Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go p.Serve(ln)
+	for range 20 {
+		get(t, "GET", "http://"+ln.Addr().String()+"/x", "", nil)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.ex) != 20 || rec.counts["requests"] != 20 {
+		t.Errorf("after a clean stop: %d exchanges recorded, %d requests counted; want 20 and 20", len(rec.ex), rec.counts["requests"])
+	}
+}

@@ -1,0 +1,240 @@
+package mirror
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/rules"
+)
+
+// job is a request chosen for mirroring, with legacy's answer: copies made
+// on the client path (fasthttp reuses the originals), pooled.
+type job struct {
+	req        fasthttp.Request
+	legacy     fasthttp.Response
+	legacySize int64
+	legacyHash string // set when the body was over MaxBody
+	start      time.Time
+	latency    time.Duration
+	ep         *rules.Endpoint
+	size       int64 // bytes counted against QueueBytes
+	// used by the worker
+	secReq fasthttp.Request
+}
+
+func (j *job) reset() {
+	j.req.Reset()
+	j.legacy.Reset()
+	j.secReq.Reset()
+	j.legacySize, j.legacyHash, j.start, j.latency, j.ep, j.size = 0, "", time.Time{}, 0, nil, 0
+}
+
+func (p *Proxy) worker() {
+	defer p.workers.Done()
+	for j := range p.queue {
+		p.process(j)
+		p.inFlight.Add(-1)
+		p.release(j)
+	}
+}
+
+// process sends a job to the candidate (and secondary), judges the answers
+// and records the verdict.
+func (p *Proxy) process(j *job) {
+	ex := &tandem.Exchange{Time: j.start}
+	req := &j.req
+	ex.Request = tandem.Request{
+		Method: string(req.Header.Method()),
+		URL:    string(pathAndQuery(req.Header.RequestURI())),
+		Host:   string(req.Header.Host()),
+		Header: requestHeaders(&req.Header),
+		Body:   bytes.Clone(req.Body()),
+	}
+	ex.Endpoint = j.ep.EndpointName(ex.Request.Method, ex.Request.Path())
+	ex.Legacy = p.legacyResponse(j)
+
+	target := []byte(ex.Request.URL)
+	var wg sync.WaitGroup
+	if p.secondary != nil {
+		req.CopyTo(&j.secReq)
+		removeRequestHop(&j.secReq.Header)
+		p.setTarget(&j.secReq, p.secPrefix, target, p.secHost)
+		ex.Secondary = new(tandem.Response)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			*ex.Secondary = p.send(p.secondary, &j.secReq)
+		}()
+	}
+	removeRequestHop(&req.Header)
+	p.setTarget(req, p.candidatePrefix, target, p.candidateHost)
+	ex.Candidate = p.send(p.candidate, req)
+	wg.Wait()
+	if ex.Secondary != nil && ex.Secondary.Err != "" {
+		p.secErrors.Add(1)
+	}
+
+	j.ep.Compare.Judge(ex)
+	p.compared.Add(1)
+	switch ex.Outcome {
+	case tandem.Match:
+		p.matched.Add(1)
+	case tandem.Mismatch:
+		p.mismatched.Add(1)
+	case tandem.Noise:
+		p.noise.Add(1)
+	case tandem.CandidateError:
+		p.candErrors.Add(1)
+	case tandem.DiffError:
+		p.diffErrors.Add(1)
+		p.log.Warn("diff error", "endpoint", ex.Endpoint, "err", firstLine(ex.Error))
+	}
+	p.cfg.Recorder.Record(ex, j.ep.Redact())
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func requestHeaders(h *fasthttp.RequestHeader) tandem.Headers {
+	var out tandem.Headers
+	for k, v := range h.All() {
+		out = append(out, tandem.Header{Name: string(k), Value: string(v)})
+	}
+	return out
+}
+
+func responseHeaders(h *fasthttp.ResponseHeader) tandem.Headers {
+	var out tandem.Headers
+	for k, v := range h.All() {
+		out = append(out, tandem.Header{Name: string(k), Value: string(v)})
+	}
+	return out
+}
+
+func (p *Proxy) legacyResponse(j *job) tandem.Response {
+	r := tandem.Response{Status: j.legacy.StatusCode(), Header: responseHeaders(&j.legacy.Header), Latency: j.latency, BodySize: j.legacySize}
+	if j.legacyHash != "" {
+		r.Truncated, r.BodyHash = true, j.legacyHash
+		r.Body = bytes.Clone(j.legacy.Body())
+		return r
+	}
+	r.Body, r.BodySize, r.Truncated, r.BodyHash = p.decode(&j.legacy)
+	return r
+}
+
+// decode returns a response's body decoded from its Content-Encoding (gzip,
+// deflate, br, zstd), so that bodies compare by content, within MaxBody.
+// A body that cannot be decoded, or decodes to more than MaxBody, is kept
+// as received and compared by its hash.
+func (p *Proxy) decode(resp *fasthttp.Response) (body []byte, size int64, truncated bool, sum string) {
+	raw := resp.Body()
+	if len(resp.Header.ContentEncoding()) > 0 {
+		dec, err := resp.BodyUncompressedWithLimit(p.cfg.MaxBody)
+		if err == nil {
+			return bytes.Clone(dec), int64(len(dec)), false, ""
+		}
+		h := sha256.Sum256(raw)
+		return bytes.Clone(raw[:min(len(raw), p.cfg.MaxBody)]), int64(len(raw)), true, hex.EncodeToString(h[:])
+	}
+	return bytes.Clone(raw), int64(len(raw)), false, ""
+}
+
+// send performs a mirror request and reads the answer: up to MaxBody bytes
+// are kept; beyond that the body is only hashed, and the whole exchange is
+// bounded by the candidate timeout (an endless body ends as a timeout).
+func (p *Proxy) send(c *fasthttp.HostClient, req *fasthttp.Request) tandem.Response {
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	resp.Header.SetNoDefaultContentType(true)
+	start := time.Now()
+	err := c.DoTimeout(req, resp, p.cfg.CandidateTimeout)
+	if err != nil {
+		return tandem.Response{Err: describe(err), Latency: time.Since(start)}
+	}
+	var head []byte
+	var size int64
+	var sum string
+	if stream := resp.BodyStream(); stream != nil {
+		head, size, sum, err = p.readStream(stream)
+		resp.CloseBodyStream()
+		if err != nil {
+			return tandem.Response{Err: describe(err), Latency: time.Since(start)}
+		}
+		resp.SetBodyRaw(head)
+	}
+	r := tandem.Response{Status: resp.StatusCode(), Header: responseHeaders(&resp.Header), Latency: time.Since(start)}
+	if sum != "" {
+		r.Body, r.BodySize, r.Truncated, r.BodyHash = head, size, true, sum
+		return r
+	}
+	r.Body, r.BodySize, r.Truncated, r.BodyHash = p.decode(resp)
+	return r
+}
+
+// readStream reads a streamed body. It returns the first MaxBody bytes and,
+// when there was more, the size and SHA-256 of the whole body (the rest is
+// hashed and discarded).
+func (p *Proxy) readStream(stream io.Reader) (head []byte, size int64, sum string, err error) {
+	buf := make([]byte, 32*1024)
+	var h hash.Hash
+	for {
+		n, rerr := stream.Read(buf)
+		if n > 0 {
+			size += int64(n)
+			chunk := buf[:n]
+			if h == nil && len(head)+n > p.cfg.MaxBody {
+				h = sha256.New()
+				h.Write(head)
+			}
+			if h != nil {
+				h.Write(chunk)
+				if room := p.cfg.MaxBody - len(head); room > 0 {
+					head = append(head, chunk[:min(room, n)]...)
+				}
+			} else {
+				head = append(head, chunk...)
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return nil, 0, "", rerr
+		}
+	}
+	if h != nil {
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	return head, size, sum, nil
+}
+
+// describe turns a client error into the short text stored with a
+// candidate error.
+func describe(err error) string {
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrConnectionClosed):
+		return err.Error()
+	}
+	s := err.Error()
+	if strings.Contains(s, "connection refused") {
+		return "connection refused"
+	}
+	if strings.Contains(s, "i/o timeout") {
+		return "timeout"
+	}
+	return s
+}

@@ -1,0 +1,264 @@
+package rules_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func MustLoad(tb testing.TB, path string) *rules.Set {
+	tb.Helper()
+	s, err := rules.Load(path)
+	if err != nil {
+		tb.Fatalf("load %s: %v", path, err)
+	}
+	return s
+}
+
+func MustParse(tb testing.TB, src string) *rules.Set {
+	tb.Helper()
+	s, err := rules.Parse("test.yaml", []byte(src))
+	if err != nil {
+		tb.Fatalf("parse: %v", err)
+	}
+	return s
+}
+
+// TestLoad_Errors checks the messages for broken files against golden
+// files: each names file, line, column and the problem.
+func TestLoad_Errors(t *testing.T) {
+	files, _ := filepath.Glob("testdata/bad/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no broken rules files in testdata/bad")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := rules.Load(f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			golden := strings.TrimSuffix(f, ".yaml") + ".err"
+			got := err.Error() + "\n"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./rules -update)", err)
+			}
+			if d := cmp.Diff(string(want), got); d != "" {
+				t.Errorf("errors (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestLoad_Example(t *testing.T) {
+	s := MustLoad(t, "testdata/example.yaml")
+	if got := len(s.Endpoints()); got != 3 {
+		t.Fatalf("%d endpoints, want 3", got)
+	}
+	e := s.Endpoints()[0]
+	if e.Name != "GET /api/users/{id}" || e.Line != 7 {
+		t.Errorf("endpoint %q at line %d", e.Name, e.Line)
+	}
+	// Lists add to the defaults.
+	if d := cmp.Diff([]string{"$..traceId", "$.updatedAt", "$.items[*].cursor", "$..etag"}, e.Config.Ignore); d != "" {
+		t.Errorf("ignore (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"Date", "Server", "X-Request-Id"}, e.Config.IgnoreHeaders); d != "" {
+		t.Errorf("ignore_headers (-want +got):\n%s", d)
+	}
+	if e.SampleRate(0.1) != 1.0 {
+		t.Errorf("sample = %v, want the rule's 1.0", e.SampleRate(0.1))
+	}
+	if h, q := e.SampleBy(); h != "X-User-Id" || q != "" {
+		t.Errorf("sample_by = %q %q", h, q)
+	}
+	if e.MirrorsMethod([]byte("POST")) {
+		t.Error("allow_side_effects: false must not mirror POST")
+	}
+	orders := s.Endpoints()[1]
+	if !orders.MirrorsMethod([]byte("POST")) || orders.SampleRate(1) != 0.5 {
+		t.Error("POST /api/orders: side effects allowed at sample 0.5")
+	}
+	// The compiled comparer applies the merged rules.
+	legacy := tandem.Response{Status: 200, Header: tandem.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Date", Value: "1"}},
+		Body: []byte(`{"updatedAt":"x","price":10.00,"tags":["a","b"],"traceId":"t1","at":"2024-01-01T00:00:00Z","name":"n"}`)}
+	candidate := tandem.Response{Status: 200, Header: tandem.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Date", Value: "2"}},
+		Body: []byte(`{"updatedAt":"y","price":10.004,"tags":["b","a"],"traceId":"t2","at":"2025-05-05T10:10:10.5Z","name":"m"}`)}
+	diffs, err := e.Compare.Compare(&legacy, &candidate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) != 1 || diffs[0].Path != "$.name" {
+		t.Errorf("differences %+v, want only $.name", diffs)
+	}
+}
+
+func TestSet_Match(t *testing.T) {
+	s := MustParse(t, `
+version: 1
+endpoints:
+  - match: GET /api/users/me
+  - match: GET /api/users/{id}
+  - match: "* /api/users/{id}/posts"
+  - match: GET /files/{path...}
+  - match: GET /
+`)
+	tests := []struct {
+		method, path, want string
+	}{
+		{"GET", "/api/users/me", "GET /api/users/me"}, // first match wins
+		{"GET", "/api/users/42", "GET /api/users/{id}"},
+		{"GET", "/api/users/", ""}, // {id} needs a non-empty segment
+		{"GET", "/api/users/42/extra", ""},
+		{"DELETE", "/api/users/42/posts", "* /api/users/{id}/posts"},
+		{"POST", "/api/users/42", ""},
+		{"GET", "/files/a/b/c.txt", "GET /files/{path...}"},
+		{"GET", "/files/", "GET /files/{path...}"},
+		{"GET", "/files", ""},
+		{"GET", "/", "GET /"},
+		{"GET", "", ""},
+	}
+	for _, tt := range tests {
+		e := s.Match([]byte(tt.method), []byte(tt.path))
+		if e.Name != tt.want {
+			t.Errorf("Match(%s %s) = %q, want %q", tt.method, tt.path, e.Name, tt.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { s.Match([]byte("GET"), []byte("/files/a/b")) }); n != 0 {
+		t.Errorf("Match allocates %v times per call; it runs on the client path", n)
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	tests := []struct{ method, path, want string }{
+		{"GET", "/api/users/42", "GET /api/users/{id}"},
+		{"GET", "/api/users/42?x=1", "GET /api/users/{id}"},
+		{"GET", "/repos/octokit/hello-world/issues/7/comments", "GET /repos/octokit/hello-world/issues/{id}/comments"},
+		{"PUT", "/o/3fa85f64-5717-4562-b3fc-2c963f66afa6", "PUT /o/{id}"},
+		{"GET", "/commits/6dcb09b5b57875f334f61aebed695e2e4193db5e", "GET /commits/{id}"},
+		{"GET", "/short/abcdef12", "GET /short/abcdef12"}, // short hex stays
+		{"GET", "/v1/users", "GET /v1/users"},
+		{"GET", "", "GET /"},
+		{"GET", "/", "GET /"},
+	}
+	for _, tt := range tests {
+		if got := rules.Template(tt.method, tt.path); got != tt.want {
+			t.Errorf("Template(%s, %s) = %q, want %q", tt.method, tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestDefault(t *testing.T) {
+	s := rules.Default()
+	e := s.Match([]byte("GET"), []byte("/x/1"))
+	if e.Name != "" || e.EndpointName("GET", "/x/1") != "GET /x/{id}" {
+		t.Errorf("default endpoint name %q / %q", e.Name, e.EndpointName("GET", "/x/1"))
+	}
+	for _, m := range []string{"POST", "PUT", "PATCH", "DELETE", "PROPFIND"} {
+		if e.MirrorsMethod([]byte(m)) {
+			t.Errorf("%s mirrored by default", m)
+		}
+	}
+	for _, m := range []string{"GET", "HEAD", "OPTIONS"} {
+		if !e.MirrorsMethod([]byte(m)) {
+			t.Errorf("%s not mirrored by default", m)
+		}
+	}
+	if e.SampleRate(0.25) != 0.25 {
+		t.Error("without a rule, the global sample rate applies")
+	}
+	if d := cmp.Diff(rules.DefaultRedact, e.Redact()); d != "" {
+		t.Errorf("redact (-want +got):\n%s", d)
+	}
+}
+
+func TestDefaultsMerge(t *testing.T) {
+	s := MustParse(t, `
+version: 1
+defaults:
+  ignore: ["$.a"]
+  sample: 0.5
+  allow_side_effects: true
+  redact: [X-Api-Key]
+endpoints:
+  - match: GET /x
+    ignore: ["$.b"]
+    sample: 0.1
+  - match: POST /y
+    allow_side_effects: false
+    redact: [password]
+`)
+	x, y := s.Endpoints()[0], s.Endpoints()[1]
+	if d := cmp.Diff([]string{"$.a", "$.b"}, x.Config.Ignore); d != "" {
+		t.Errorf("x ignore (-want +got):\n%s", d)
+	}
+	if x.SampleRate(1) != 0.1 || y.SampleRate(1) != 0.5 {
+		t.Errorf("samples %v %v, want 0.1 (own) and 0.5 (defaults)", x.SampleRate(1), y.SampleRate(1))
+	}
+	if !x.MirrorsMethod([]byte("POST")) || y.MirrorsMethod([]byte("POST")) {
+		t.Error("allow_side_effects: the endpoint's value must override the default")
+	}
+	if d := cmp.Diff(append(append([]string{}, rules.DefaultRedact...), "X-Api-Key", "password"), y.Redact()); d != "" {
+		t.Errorf("redact (-want +got):\n%s", d)
+	}
+	// Adding to an endpoint's list must not change the defaults' list.
+	if d := cmp.Diff([]string{"$.a"}, s.Defaults.Ignore); d != "" {
+		t.Errorf("defaults changed (-want +got):\n%s", d)
+	}
+}
+
+func TestHash01(t *testing.T) {
+	a, b := rules.Hash01([]byte("user-1")), rules.Hash01([]byte("user-1"))
+	if a != b || a < 0 || a >= 1 {
+		t.Fatalf("Hash01 not stable in [0,1): %v %v", a, b)
+	}
+	// Roughly uniform: a tenth of 10000 keys fall under 0.1.
+	n := 0
+	for i := range 10000 {
+		if rules.Hash01([]byte("user-"+string(rune('a'+i%26))+strings.Repeat("x", i%97)+string(rune(i)))) < 0.1 {
+			n++
+		}
+	}
+	if n < 800 || n > 1200 {
+		t.Errorf("%d of 10000 keys under 0.1", n)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	bad, _ := filepath.Glob("testdata/bad/*.yaml")
+	for _, p := range append(files, bad...) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := rules.Parse("fuzz.yaml", data)
+		if err == nil {
+			// A file that loads must be usable.
+			s.Match([]byte("GET"), []byte("/a/b"))
+			return
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "fuzz.yaml:") {
+				t.Fatalf("error without file position: %q", line)
+			}
+		}
+	})
+}

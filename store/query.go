@@ -1,0 +1,470 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tandemproxy/tandem"
+)
+
+// Totals counts requests over the whole database.
+type Totals struct {
+	Requests        int64 `json:"requests"`
+	Compared        int64 `json:"compared"`
+	Matched         int64 `json:"matched"`
+	Mismatched      int64 `json:"mismatched"`
+	Noise           int64 `json:"noise"`
+	CandidateErrors int64 `json:"candidate_errors"`
+	Dropped         int64 `json:"dropped"`
+	Skipped         int64 `json:"skipped"`
+	DiffErrors      int64 `json:"diff_errors"`
+	LegacyErrors    int64 `json:"legacy_errors"`
+}
+
+// Report summarises the database: totals, and per endpoint the outcomes and
+// the patterns that differ.
+type Report struct {
+	Totals    Totals           `json:"totals"`
+	Endpoints []EndpointReport `json:"endpoints"`
+}
+
+// EndpointReport is one endpoint's line of a report.
+type EndpointReport struct {
+	Endpoint        string `json:"endpoint"`
+	Compared        int64  `json:"compared"`
+	Matched         int64  `json:"matched"`
+	Mismatched      int64  `json:"mismatched"`
+	Noise           int64  `json:"noise"`
+	CandidateErrors int64  `json:"candidate_errors"`
+	DiffErrors      int64  `json:"diff_errors"`
+	// Fields are the patterns at which exchanges differed for real, most
+	// frequent first.
+	Fields []Field `json:"fields"`
+	// NoisyFields are the patterns at which a secondary legacy instance
+	// disagreed with legacy, with the share of compared exchanges.
+	NoisyFields       []NoisyField `json:"noisy_fields"`
+	SecondaryCompared int64        `json:"secondary_compared"`
+	Latency           Latency      `json:"latency"`
+}
+
+// Field is a pattern with the number of exchanges that differed there.
+type Field struct {
+	Pattern          string `json:"pattern"`
+	Count            int64  `json:"count"`
+	Noise            int64  `json:"noise"`
+	ExampleLegacy    string `json:"example_legacy,omitempty"`
+	ExampleCandidate string `json:"example_candidate,omitempty"`
+}
+
+// NoisyField is a pattern where legacy disagrees with itself.
+type NoisyField struct {
+	Pattern string  `json:"pattern"`
+	Count   int64   `json:"count"`
+	Rate    float64 `json:"rate"` // of exchanges compared with a secondary
+}
+
+// Latency holds quantiles, in milliseconds.
+type Latency struct {
+	LegacyP50    float64 `json:"legacy_p50_ms"`
+	LegacyP99    float64 `json:"legacy_p99_ms"`
+	CandidateP50 float64 `json:"candidate_p50_ms"`
+	CandidateP99 float64 `json:"candidate_p99_ms"`
+}
+
+// Report computes the report.
+func (db *DB) Report(ctx context.Context) (*Report, error) {
+	r := &Report{Endpoints: []EndpointReport{}}
+	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, name, sum(n) FROM counters GROUP BY endpoint, name")
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", translate(err))
+	}
+	byName := map[string]*EndpointReport{}
+	for rows.Next() {
+		var ep, name string
+		var n int64
+		if err := rows.Scan(&ep, &name, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("report: %w", translate(err))
+		}
+		if ep == "" {
+			switch tandem.Outcome(name) {
+			case "requests":
+				r.Totals.Requests += n
+			case tandem.Dropped:
+				r.Totals.Dropped += n
+			case tandem.Skipped:
+				r.Totals.Skipped += n
+			case tandem.LegacyError:
+				r.Totals.LegacyErrors += n
+			}
+			continue
+		}
+		e := byName[ep]
+		if e == nil {
+			e = &EndpointReport{Endpoint: ep, Fields: []Field{}, NoisyFields: []NoisyField{}}
+			byName[ep] = e
+		}
+		switch tandem.Outcome(name) {
+		case tandem.Match:
+			e.Matched += n
+		case tandem.Mismatch:
+			e.Mismatched += n
+		case tandem.Noise:
+			e.Noise += n
+		case tandem.CandidateError:
+			e.CandidateErrors += n
+		case tandem.DiffError:
+			e.DiffErrors += n
+		case "secondary_compared":
+			e.SecondaryCompared += n
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("report: %w", translate(err))
+	}
+	for _, e := range byName {
+		e.Compared = e.Matched + e.Mismatched + e.Noise + e.CandidateErrors + e.DiffErrors
+		r.Totals.Compared += e.Compared
+		r.Totals.Matched += e.Matched
+		r.Totals.Mismatched += e.Mismatched
+		r.Totals.Noise += e.Noise
+		r.Totals.CandidateErrors += e.CandidateErrors
+		r.Totals.DiffErrors += e.DiffErrors
+	}
+	if err := db.reportFields(ctx, byName); err != nil {
+		return nil, err
+	}
+	if err := db.reportNoise(ctx, byName); err != nil {
+		return nil, err
+	}
+	if err := db.reportLatency(ctx, byName); err != nil {
+		return nil, err
+	}
+	for _, e := range byName {
+		r.Endpoints = append(r.Endpoints, *e)
+	}
+	// Worst first: most mismatches, then most errors, then by name.
+	slices.SortFunc(r.Endpoints, func(a, b EndpointReport) int {
+		if a.Mismatched != b.Mismatched {
+			return int(b.Mismatched - a.Mismatched)
+		}
+		if a.CandidateErrors != b.CandidateErrors {
+			return int(b.CandidateErrors - a.CandidateErrors)
+		}
+		return strings.Compare(a.Endpoint, b.Endpoint)
+	})
+	return r, nil
+}
+
+func (db *DB) reportFields(ctx context.Context, byName map[string]*EndpointReport) error {
+	rows, err := db.db.QueryContext(ctx, `SELECT endpoint, pattern, mismatches, noise, example_legacy, example_candidate
+		FROM fields WHERE mismatches > 0 OR noise > 0 ORDER BY mismatches DESC, noise DESC, pattern`)
+	if err != nil {
+		return fmt.Errorf("report fields: %w", translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ep string
+		var f Field
+		if err := rows.Scan(&ep, &f.Pattern, &f.Count, &f.Noise, &f.ExampleLegacy, &f.ExampleCandidate); err != nil {
+			return fmt.Errorf("report fields: %w", translate(err))
+		}
+		if e := byName[ep]; e != nil && f.Count > 0 {
+			e.Fields = append(e.Fields, f)
+		}
+	}
+	return rows.Err()
+}
+
+func (db *DB) reportNoise(ctx context.Context, byName map[string]*EndpointReport) error {
+	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, pattern, n FROM noise_stats ORDER BY n DESC, pattern")
+	if err != nil {
+		return fmt.Errorf("report noise: %w", translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ep string
+		var f NoisyField
+		if err := rows.Scan(&ep, &f.Pattern, &f.Count); err != nil {
+			return fmt.Errorf("report noise: %w", translate(err))
+		}
+		if e := byName[ep]; e != nil {
+			if e.SecondaryCompared > 0 {
+				f.Rate = float64(f.Count) / float64(e.SecondaryCompared)
+			}
+			e.NoisyFields = append(e.NoisyFields, f)
+		}
+	}
+	return rows.Err()
+}
+
+func (db *DB) reportLatency(ctx context.Context, byName map[string]*EndpointReport) error {
+	hists, err := db.Latencies(ctx)
+	if err != nil {
+		return err
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for ep, sides := range hists {
+		if e := byName[ep]; e != nil {
+			e.Latency = Latency{
+				LegacyP50: ms(sides["legacy"].Quantile(0.5)), LegacyP99: ms(sides["legacy"].Quantile(0.99)),
+				CandidateP50: ms(sides["candidate"].Quantile(0.5)), CandidateP99: ms(sides["candidate"].Quantile(0.99)),
+			}
+		}
+	}
+	return nil
+}
+
+// Latencies returns the latency histograms by endpoint and side.
+func (db *DB) Latencies(ctx context.Context) (map[string]map[string]Histogram, error) {
+	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, side, bucket, n FROM latencies")
+	if err != nil {
+		return nil, fmt.Errorf("latencies: %w", translate(err))
+	}
+	defer rows.Close()
+	out := map[string]map[string]Histogram{}
+	for rows.Next() {
+		var ep, side string
+		var b int
+		var n int64
+		if err := rows.Scan(&ep, &side, &b, &n); err != nil {
+			return nil, fmt.Errorf("latencies: %w", translate(err))
+		}
+		if out[ep] == nil {
+			out[ep] = map[string]Histogram{}
+		}
+		if out[ep][side] == nil {
+			out[ep][side] = Histogram{}
+		}
+		out[ep][side][b] += n
+	}
+	return out, rows.Err()
+}
+
+// Filter selects stored exchanges. Zero fields select everything.
+type Filter struct {
+	Endpoint string
+	Pattern  string // exchanges with a difference at this pattern
+	Outcomes []tandem.Outcome
+	Since    time.Time
+	AfterID  int64 // for paging: exchanges with a larger id
+	Limit    int   // 0: no limit
+	Desc     bool  // newest first
+}
+
+const exchangeColumns = `id, ts, endpoint, method, url, host, req_headers, req_body,
+	legacy_status, legacy_headers, legacy_body, legacy_latency_us, legacy_error, legacy_body_size, legacy_body_hash, legacy_truncated,
+	candidate_status, candidate_headers, candidate_body, candidate_latency_us, candidate_error, candidate_body_size, candidate_body_hash, candidate_truncated,
+	has_secondary, secondary_status, secondary_headers, secondary_body, secondary_latency_us, secondary_error, secondary_body_size, secondary_body_hash, secondary_truncated,
+	outcome, error, noise_patterns`
+
+func (f *Filter) where() (string, []any) {
+	var conds []string
+	var args []any
+	if f.Endpoint != "" {
+		conds = append(conds, "endpoint = ?")
+		args = append(args, f.Endpoint)
+	}
+	if f.Pattern != "" {
+		conds = append(conds, "id IN (SELECT exchange_id FROM differences WHERE pattern = ?"+
+			map[bool]string{true: " AND endpoint = ?", false: ""}[f.Endpoint != ""]+")")
+		args = append(args, f.Pattern)
+		if f.Endpoint != "" {
+			args = append(args, f.Endpoint)
+		}
+	}
+	if len(f.Outcomes) > 0 {
+		conds = append(conds, "outcome IN (?"+strings.Repeat(",?", len(f.Outcomes)-1)+")")
+		for _, o := range f.Outcomes {
+			args = append(args, string(o))
+		}
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "ts >= ?")
+		args = append(args, f.Since.UnixNano())
+	}
+	if f.AfterID > 0 {
+		if f.Desc {
+			conds = append(conds, "id < ?")
+		} else {
+			conds = append(conds, "id > ?")
+		}
+		args = append(args, f.AfterID)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// Exchanges calls fn for each stored exchange the filter selects, in id
+// order (with its differences), until fn returns an error.
+func (db *DB) Exchanges(ctx context.Context, f Filter, fn func(*tandem.Exchange) error) error {
+	where, args := f.where()
+	q := "SELECT " + exchangeColumns + " FROM exchanges" + where + " ORDER BY id"
+	if f.Desc {
+		q += " DESC"
+	}
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := db.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("list exchanges: %w", translate(err))
+	}
+	var batch []*tandem.Exchange
+	for rows.Next() {
+		ex, err := scanExchange(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		batch = append(batch, ex)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list exchanges: %w", translate(err))
+	}
+	if err := db.loadDiffs(ctx, batch); err != nil {
+		return err
+	}
+	for _, ex := range batch {
+		if err := fn(ex); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Exchange returns one stored exchange.
+func (db *DB) Exchange(ctx context.Context, id int64) (*tandem.Exchange, error) {
+	row := db.db.QueryRowContext(ctx, "SELECT "+exchangeColumns+" FROM exchanges WHERE id = ?", id)
+	ex, err := scanExchange(row)
+	if err == sql.ErrNoRows {
+		return nil, fmt.Errorf("exchange %d: not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ex, db.loadDiffs(ctx, []*tandem.Exchange{ex})
+}
+
+func (db *DB) loadDiffs(ctx context.Context, exs []*tandem.Exchange) error {
+	if len(exs) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*tandem.Exchange, len(exs))
+	ids := make([]any, len(exs))
+	for i, ex := range exs {
+		byID[ex.ID] = ex
+		ids[i] = ex.ID
+	}
+	// Chunks stay under SQLite's limit on bound parameters.
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		rows, err := db.db.QueryContext(ctx, `SELECT exchange_id, path, pattern, kind, legacy, candidate, noise FROM differences
+			WHERE exchange_id IN (?`+strings.Repeat(",?", len(chunk)-1)+`) ORDER BY rowid`, chunk...)
+		if err != nil {
+			return fmt.Errorf("load differences: %w", translate(err))
+		}
+		for rows.Next() {
+			var id int64
+			var d tandem.Difference
+			var kind string
+			var noise int
+			if err := rows.Scan(&id, &d.Path, &d.Pattern, &kind, &d.Legacy, &d.Candidate, &noise); err != nil {
+				rows.Close()
+				return fmt.Errorf("load differences: %w", translate(err))
+			}
+			d.Kind, d.Noise = tandem.Kind(kind), noise != 0
+			byID[id].Differences = append(byID[id].Differences, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("load differences: %w", translate(err))
+		}
+	}
+	return nil
+}
+
+type scanner interface{ Scan(...any) error }
+
+type respCols struct {
+	status          int
+	headers, errStr string
+	body            []byte
+	latencyUS, size int64
+	hash            string
+	truncated       int
+}
+
+func (c *respCols) dest() []any {
+	return []any{&c.status, &c.headers, &c.body, &c.latencyUS, &c.errStr, &c.size, &c.hash, &c.truncated}
+}
+
+func (c *respCols) response() (tandem.Response, error) {
+	h, err := parseHeaders(c.headers)
+	if err != nil {
+		return tandem.Response{}, err
+	}
+	return tandem.Response{Status: c.status, Header: h, Body: c.body, Latency: time.Duration(c.latencyUS) * time.Microsecond,
+		Err: c.errStr, BodySize: c.size, BodyHash: c.hash, Truncated: c.truncated != 0}, nil
+}
+
+func scanExchange(s scanner) (*tandem.Exchange, error) {
+	var (
+		ex                tandem.Exchange
+		ts                int64
+		reqHeaders, noise string
+		outcome           string
+		hasSecondary      int
+		legacy, cand, sec respCols
+	)
+	dest := []any{&ex.ID, &ts, &ex.Endpoint, &ex.Request.Method, &ex.Request.URL, &ex.Request.Host, &reqHeaders, &ex.Request.Body}
+	dest = append(dest, legacy.dest()...)
+	dest = append(dest, cand.dest()...)
+	dest = append(dest, &hasSecondary)
+	dest = append(dest, sec.dest()...)
+	dest = append(dest, &outcome, &ex.Error, &noise)
+	if err := s.Scan(dest...); err != nil {
+		if err == sql.ErrNoRows {
+			return nil, err
+		}
+		return nil, fmt.Errorf("read exchange: %w", translate(err))
+	}
+	var err error
+	fail := func(what string, err error) (*tandem.Exchange, error) {
+		return nil, fmt.Errorf("read exchange %d: bad %s: %w", ex.ID, what, err)
+	}
+	ex.Time = time.Unix(0, ts)
+	ex.Outcome = tandem.Outcome(outcome)
+	if ex.Request.Header, err = parseHeaders(reqHeaders); err != nil {
+		return fail("request headers", err)
+	}
+	if ex.Legacy, err = legacy.response(); err != nil {
+		return fail("legacy headers", err)
+	}
+	if ex.Candidate, err = cand.response(); err != nil {
+		return fail("candidate headers", err)
+	}
+	if hasSecondary != 0 {
+		s, err := sec.response()
+		if err != nil {
+			return fail("secondary headers", err)
+		}
+		ex.Secondary = &s
+	}
+	if err := json.Unmarshal([]byte(noise), &ex.NoisePatterns); err != nil {
+		return fail("noise patterns", err)
+	}
+	if len(ex.NoisePatterns) == 0 {
+		ex.NoisePatterns = nil
+	}
+	return &ex, nil
+}

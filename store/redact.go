@@ -1,0 +1,192 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/tandemproxy/tandem"
+)
+
+// Redacted is what stands in for a secret.
+const Redacted = "[REDACTED]"
+
+// Redact replaces secrets in an exchange before it is stored: the values of
+// the standard secret headers (tandem.SecretHeaders) and of every header,
+// query parameter and JSON field named in names. Header and query names
+// match case-insensitively, JSON field names exactly. Differences at those
+// places lose their values too.
+func Redact(ex *tandem.Exchange, names []string) {
+	all := make([]string, 0, len(tandem.SecretHeaders)+len(names))
+	all = append(all, tandem.SecretHeaders...)
+	all = append(all, names...)
+	redactHeaders(ex.Request.Header, all)
+	redactHeaders(ex.Legacy.Header, all)
+	redactHeaders(ex.Candidate.Header, all)
+	if ex.Secondary != nil {
+		redactHeaders(ex.Secondary.Header, all)
+	}
+	ex.Request.URL = redactQuery(ex.Request.URL, all)
+	ex.Request.Body = redactJSON(ex.Request.Body, all)
+	ex.Legacy.Body = redactJSON(ex.Legacy.Body, all)
+	ex.Candidate.Body = redactJSON(ex.Candidate.Body, all)
+	if ex.Secondary != nil {
+		ex.Secondary.Body = redactJSON(ex.Secondary.Body, all)
+	}
+	for i := range ex.Differences {
+		d := &ex.Differences[i]
+		if secretPath(d.Path, all) {
+			if d.Legacy != "" {
+				d.Legacy = Redacted
+			}
+			if d.Candidate != "" {
+				d.Candidate = Redacted
+			}
+		}
+	}
+}
+
+func redactHeaders(h tandem.Headers, names []string) {
+	for i := range h {
+		for _, n := range names {
+			if strings.EqualFold(h[i].Name, n) {
+				h[i].Value = Redacted
+				break
+			}
+		}
+	}
+}
+
+func redactQuery(u string, names []string) string {
+	path, query, ok := strings.Cut(u, "?")
+	if !ok {
+		return u
+	}
+	parts := strings.Split(query, "&")
+	changed := false
+	for i, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		if uk, err := url.QueryUnescape(k); err == nil {
+			k = uk
+		}
+		for _, n := range names {
+			if strings.EqualFold(k, n) {
+				parts[i] = p[:strings.IndexByte(p+"=", '=')] + "=" + url.QueryEscape(Redacted)
+				changed = true
+				break
+			}
+		}
+	}
+	if !changed {
+		return u
+	}
+	return path + "?" + strings.Join(parts, "&")
+}
+
+// secretPath reports whether a difference's path ends at a redacted header
+// or JSON field.
+func secretPath(p string, names []string) bool {
+	if h, ok := strings.CutPrefix(p, "header:"); ok {
+		for _, n := range names {
+			if strings.EqualFold(h, n) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, n := range names {
+		if strings.HasSuffix(p, "."+n) || strings.HasSuffix(p, "['"+n+"']") || strings.Contains(p, "."+n+"[") || strings.Contains(p, "."+n+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// redactJSON replaces the values of the named members anywhere in a JSON
+// body, keeping every other byte as it was. Bodies that are not JSON, or do
+// not mention a name, are returned unchanged.
+func redactJSON(body []byte, names []string) []byte {
+	var hits []string
+	for _, n := range names {
+		if bytes.Contains(body, []byte(`"`+n+`"`)) {
+			hits = append(hits, n)
+		}
+	}
+	if len(hits) == 0 {
+		return body
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type frame struct{ object, wantKey bool }
+	var stack []frame
+	var spans [][2]int64
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return body
+		}
+		top := len(stack) - 1
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				if top >= 0 && stack[top].object {
+					stack[top].wantKey = true
+				}
+				stack = append(stack, frame{object: d == '{', wantKey: d == '{'})
+			default:
+				stack = stack[:top]
+			}
+			continue
+		}
+		if top < 0 || !stack[top].object {
+			continue
+		}
+		if !stack[top].wantKey {
+			stack[top].wantKey = true
+			continue
+		}
+		stack[top].wantKey = false
+		key, _ := tok.(string)
+		secret := false
+		for _, n := range hits {
+			if key == n {
+				secret = true
+			}
+		}
+		if !secret {
+			continue
+		}
+		// The value starts after the ':' that follows the key.
+		start := dec.InputOffset()
+		for start < int64(len(body)) && body[start] != ':' {
+			start++
+		}
+		start++
+		for start < int64(len(body)) && isSpace(body[start]) {
+			start++
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return body
+		}
+		stack[top].wantKey = true
+		spans = append(spans, [2]int64{start, dec.InputOffset()})
+	}
+	if len(spans) == 0 {
+		return body
+	}
+	out := make([]byte, 0, len(body))
+	prev := int64(0)
+	for _, s := range spans {
+		out = append(out, body[prev:s[0]]...)
+		out = append(out, `"`+Redacted+`"`...)
+		prev = s[1]
+	}
+	return append(out, body[prev:]...)
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -1,0 +1,267 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/store"
+)
+
+func MustOpen(tb testing.TB) *store.DB {
+	tb.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "t.db"), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func exchange(endpoint string, outcome tandem.Outcome, diffs ...tandem.Difference) *tandem.Exchange {
+	return &tandem.Exchange{
+		Time:     time.Unix(1700000000, 0),
+		Endpoint: endpoint,
+		Request: tandem.Request{Method: "GET", URL: "/api/users/1?access_token=s3cr3t-query", Host: "api.example",
+			Header: tandem.Headers{{Name: "Authorization", Value: "Bearer s3cr3t-auth"}, {Name: "Accept", Value: "*/*"}}},
+		Legacy: tandem.Response{Status: 200, Latency: 2 * time.Millisecond,
+			Header: tandem.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Set-Cookie", Value: "sid=s3cr3t-cookie"}},
+			Body:   []byte(`{"id":1,"password":"s3cr3t-field","name":"a"}`)},
+		Candidate: tandem.Response{Status: 200, Latency: 5 * time.Millisecond,
+			Header: tandem.Headers{{Name: "Content-Type", Value: "application/json"}},
+			Body:   []byte(`{"id":1,"password":"s3cr3t-field","name":"b"}`)},
+		Outcome:     outcome,
+		Differences: diffs,
+	}
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "new.db")
+		db, err := store.Open(context.Background(), path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := db.NewWriter(store.WriterConfig{})
+		w.Record(exchange("GET /x", tandem.Mismatch), nil)
+		w.Close()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("%s has mode %v, want 0600", filepath.Base(p), st.Mode().Perm())
+			}
+		}
+		var mode string
+		db.SQL().QueryRow("PRAGMA journal_mode").Scan(&mode)
+		if mode != "wal" {
+			t.Errorf("journal mode %q", mode)
+		}
+		db.Close()
+		// Reopening applies no migration twice.
+		db, err = store.Open(context.Background(), path, store.Options{MustExist: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	})
+	t.Run("ErrMissing", func(t *testing.T) {
+		_, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "none.db"), store.Options{MustExist: true})
+		if err == nil || !strings.Contains(err.Error(), "no such database") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("ErrNotSQLite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "junk.db")
+		os.WriteFile(path, bytes.Repeat([]byte("this is not a database "), 300), 0o600)
+		_, err := store.Open(context.Background(), path, store.Options{MustExist: true})
+		if err == nil || !strings.Contains(err.Error(), "not a SQLite database") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("ErrForeign", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "other.db")
+		other, err := sql.Open("sqlite3", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Exec("CREATE TABLE accounts (id INTEGER)"); err != nil {
+			t.Fatal(err)
+		}
+		other.Close()
+		_, err = store.Open(context.Background(), path, store.Options{MustExist: true})
+		if err == nil || !strings.Contains(err.Error(), "not a tandem database") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestWriter_RecordModes(t *testing.T) {
+	for _, tt := range []struct {
+		mode   store.RecordMode
+		stored int
+	}{{store.RecordMismatches, 2}, {store.RecordAll, 3}, {store.RecordNone, 0}} {
+		t.Run(string(tt.mode), func(t *testing.T) {
+			db := MustOpen(t)
+			w := db.NewWriter(store.WriterConfig{Record: tt.mode})
+			w.Record(exchange("GET /a", tandem.Match), nil)
+			w.Record(exchange("GET /a", tandem.Mismatch, tandem.Difference{Path: "$.name", Pattern: "$.name", Kind: tandem.Changed, Legacy: `"a"`, Candidate: `"b"`}), nil)
+			w.Record(exchange("GET /a", tandem.CandidateError), nil)
+			w.Close()
+			n := 0
+			db.Exchanges(context.Background(), store.Filter{}, func(*tandem.Exchange) error { n++; return nil })
+			if n != tt.stored {
+				t.Errorf("%d exchanges stored, want %d", n, tt.stored)
+			}
+			// Counters are exact whatever is stored.
+			r, err := db.Report(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Totals.Compared != 3 || r.Totals.Matched != 1 || r.Totals.Mismatched != 1 || r.Totals.CandidateErrors != 1 {
+				t.Errorf("totals %+v", r.Totals)
+			}
+		})
+	}
+}
+
+func TestWriter_RoundTrip(t *testing.T) {
+	db := MustOpen(t)
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+	in := exchange("GET /api/users/{id}", tandem.Noise,
+		tandem.Difference{Path: "$.items[3].price", Pattern: "$.items[*].price", Kind: tandem.Changed, Legacy: "1", Candidate: "2", Noise: true})
+	in.Secondary = &tandem.Response{Status: 200, Body: []byte("{}"), Latency: time.Millisecond}
+	in.NoisePatterns = []string{"$.items[*].price"}
+	in.Legacy.Truncated, in.Legacy.BodySize, in.Legacy.BodyHash = true, 1<<30, "abc"
+	want := *in
+	w.Record(in, nil)
+	w.Close()
+	var got *tandem.Exchange
+	err := db.Exchanges(context.Background(), store.Filter{Endpoint: "GET /api/users/{id}", Pattern: "$.items[*].price"}, func(ex *tandem.Exchange) error {
+		got = ex
+		return nil
+	})
+	if err != nil || got == nil {
+		t.Fatalf("exchange not found: %v", err)
+	}
+	// Secrets are redacted; everything else survives the round trip.
+	want.Request.Header = tandem.Headers{{Name: "Authorization", Value: store.Redacted}, {Name: "Accept", Value: "*/*"}}
+	want.Legacy.Header = tandem.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Set-Cookie", Value: store.Redacted}}
+	// Stored sizes are filled in from the bodies.
+	want.Candidate.BodySize = int64(len(want.Candidate.Body))
+	want.Secondary = &tandem.Response{Status: 200, Body: []byte("{}"), Latency: time.Millisecond, BodySize: 2}
+	if d := cmp.Diff(&want, got, cmpopts.IgnoreFields(tandem.Exchange{}, "ID", "Time"), cmpopts.EquateEmpty()); d != "" {
+		t.Errorf("round trip (-want +got):\n%s", d)
+	}
+	if !got.Time.Equal(want.Time) {
+		t.Errorf("time %v, want %v", got.Time, want.Time)
+	}
+	again, err := db.Exchange(context.Background(), got.ID)
+	if err != nil || again.ID != got.ID || len(again.Differences) != 1 {
+		t.Errorf("Exchange(%d) = %+v, %v", got.ID, again, err)
+	}
+}
+
+// TestRedaction greps the raw database file for the secrets.
+func TestRedaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+	for range 50 {
+		ex := exchange("GET /a", tandem.Mismatch, tandem.Difference{Path: "$.password", Pattern: "$.password", Kind: tandem.Changed, Legacy: `"s3cr3t-field"`, Candidate: `"s3cr3t-field2"`})
+		w.Record(ex, []string{"password", "access_token"})
+	}
+	w.Close()
+	db.Close()
+	raw := readAll(t, path)
+	for _, secret := range []string{"s3cr3t-auth", "s3cr3t-cookie", "s3cr3t-field", "s3cr3t-query"} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("%q is in the database file", secret)
+		}
+	}
+	if !bytes.Contains(raw, []byte(`"name":"a"`)) {
+		t.Error("the rest of the body was not stored as it was")
+	}
+}
+
+func readAll(t *testing.T, path string) []byte {
+	var all []byte
+	for _, p := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			all = append(all, b...)
+		}
+	}
+	return all
+}
+
+func TestReport(t *testing.T) {
+	db := MustOpen(t)
+	w := db.NewWriter(store.WriterConfig{})
+	price := tandem.Difference{Path: "$.items[0].price", Pattern: "$.items[*].price", Kind: tandem.Changed, Legacy: "1", Candidate: "2"}
+	price2 := price
+	price2.Path = "$.items[1].price"
+	id := tandem.Difference{Path: "$.id", Pattern: "$.id", Kind: tandem.Changed, Noise: true}
+	for range 3 {
+		w.Record(exchange("GET /b", tandem.Mismatch, price, price2), nil) // one count per exchange and pattern
+	}
+	ex := exchange("GET /b", tandem.Noise, id)
+	ex.Secondary = &tandem.Response{Status: 200}
+	ex.NoisePatterns = []string{"$.id"}
+	w.Record(ex, nil)
+	w.Record(exchange("GET /a", tandem.Match), nil)
+	w.Add(tandem.Count{Name: "requests", N: 9}, tandem.Count{Name: "dropped", N: 2}, tandem.Count{Name: "skipped", N: 2})
+	w.Close()
+	r, err := db.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTotals := store.Totals{Requests: 9, Compared: 5, Matched: 1, Mismatched: 3, Noise: 1, Dropped: 2, Skipped: 2}
+	if d := cmp.Diff(wantTotals, r.Totals); d != "" {
+		t.Errorf("totals (-want +got):\n%s", d)
+	}
+	if len(r.Endpoints) != 2 || r.Endpoints[0].Endpoint != "GET /b" {
+		t.Fatalf("endpoints %+v (worst first)", r.Endpoints)
+	}
+	b := r.Endpoints[0]
+	if d := cmp.Diff([]store.Field{{Pattern: "$.items[*].price", Count: 3, ExampleLegacy: "1", ExampleCandidate: "2"}}, b.Fields); d != "" {
+		t.Errorf("fields (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]store.NoisyField{{Pattern: "$.id", Count: 1, Rate: 1}}, b.NoisyFields); d != "" {
+		t.Errorf("noisy fields (-want +got):\n%s", d)
+	}
+	if b.Latency.LegacyP50 < 2 || b.Latency.LegacyP50 > 2.5 || b.Latency.CandidateP99 < 5 || b.Latency.CandidateP99 > 6 {
+		t.Errorf("latency %+v, want legacy ≈2ms, candidate ≈5ms", b.Latency)
+	}
+}
+
+func TestHistogram_Quantile(t *testing.T) {
+	h := store.Histogram{}
+	for i := 1; i <= 1000; i++ {
+		h.Add(time.Duration(i) * time.Millisecond)
+	}
+	for _, tt := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Millisecond}, {0.99, 990 * time.Millisecond}} {
+		got := h.Quantile(tt.q)
+		if got < tt.want || float64(got) > float64(tt.want)*1.2 {
+			t.Errorf("q%v = %v, want within 20%% above %v", tt.q, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,516 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandemproxy/tandem"
+)
+
+// RecordMode says which exchanges are stored in full. Counters are kept for
+// every exchange whatever the mode.
+type RecordMode string
+
+// Record modes.
+const (
+	RecordMismatches RecordMode = "mismatches" // mismatches, noise and errors (the default)
+	RecordAll        RecordMode = "all"        // every exchange: what replay needs
+	RecordNone       RecordMode = "none"       // counters only
+)
+
+// ParseRecordMode checks a --record value.
+func ParseRecordMode(s string) (RecordMode, error) {
+	switch m := RecordMode(s); m {
+	case RecordMismatches, RecordAll, RecordNone:
+		return m, nil
+	}
+	return "", fmt.Errorf("--record %q: want mismatches, all or none", s)
+}
+
+// Writer defaults.
+const (
+	DefaultQueueSize  = 8192
+	DefaultBatchSize  = 512
+	DefaultFlushEvery = 100 * time.Millisecond
+)
+
+// WriterConfig configures a Writer; zero fields take the defaults.
+type WriterConfig struct {
+	Record     RecordMode
+	Source     string // what produced the exchanges: "proxy" (default) or "replay"
+	QueueSize  int
+	BatchSize  int
+	FlushEvery time.Duration
+	Logger     *slog.Logger
+}
+
+// WriterStats are the writer's own counters.
+type WriterStats struct {
+	Recorded int64 // exchanges counted
+	Stored   int64 // exchanges stored in full
+	Lost     int64 // exchanges whose batch could not be written
+	Batches  int64
+	Queued   int // waiting in the queue now
+}
+
+// Writer is the one goroutine that writes to the database. It batches what
+// it is given into transactions: at most BatchSize exchanges, or what came
+// within FlushEvery. A crash loses at most the batch being assembled and the
+// queue (see README, "Safety and guarantees").
+type Writer struct {
+	db   *DB
+	cfg  WriterConfig
+	in   chan message
+	done chan struct{}
+	log  *slog.Logger
+
+	// mu guards closing in against concurrent sends: a late Record after
+	// Close is counted as lost instead of panicking.
+	mu        sync.RWMutex
+	closed    bool
+	recorded  atomic.Int64
+	stored    atomic.Int64
+	lost      atomic.Int64
+	batches   atomic.Int64
+	failing   atomic.Bool // a write failed and has not succeeded since: log once
+}
+
+type message struct {
+	ex     *tandem.Exchange
+	store  bool
+	counts []tandem.Count
+	flush  chan struct{}
+}
+
+// NewWriter starts a writer. Close it to flush and stop it.
+func (db *DB) NewWriter(cfg WriterConfig) *Writer {
+	if cfg.Record == "" {
+		cfg.Record = RecordMismatches
+	}
+	if cfg.Source == "" {
+		cfg.Source = "proxy"
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = DefaultFlushEvery
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	w := &Writer{db: db, cfg: cfg, in: make(chan message, cfg.QueueSize), done: make(chan struct{}), log: cfg.Logger}
+	go w.run()
+	return w
+}
+
+// Stores reports whether an exchange with this outcome is stored in full.
+func (w *Writer) Stores(o tandem.Outcome) bool {
+	switch w.cfg.Record {
+	case RecordAll:
+		return true
+	case RecordNone:
+		return false
+	}
+	return o != tandem.Match
+}
+
+// Record counts an exchange and, if the record mode keeps it, stores it
+// after redacting the headers and JSON fields named in redact (the standard
+// secret headers are always redacted). The writer owns ex afterwards. Record
+// blocks while the queue is full: the caller is a mirror worker, never the
+// client path.
+func (w *Writer) Record(ex *tandem.Exchange, redact []string) {
+	st := w.Stores(ex.Outcome)
+	if st {
+		Redact(ex, redact)
+	}
+	if !w.send(message{ex: ex, store: st}) {
+		w.lost.Add(1)
+	}
+}
+
+// Add adds to process-wide counters.
+func (w *Writer) Add(counts ...tandem.Count) {
+	if len(counts) > 0 {
+		w.send(message{counts: counts})
+	}
+}
+
+// Flush waits until everything given so far is committed.
+func (w *Writer) Flush() {
+	ch := make(chan struct{})
+	if w.send(message{flush: ch}) {
+		<-ch
+	}
+}
+
+func (w *Writer) send(m message) bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return false
+	}
+	w.in <- m
+	return true
+}
+
+// Close flushes and stops the writer. Records given after Close are
+// counted as lost.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.in)
+	}
+	w.mu.Unlock()
+	<-w.done
+	return nil
+}
+
+// Stats returns the writer's counters.
+func (w *Writer) Stats() WriterStats {
+	return WriterStats{Recorded: w.recorded.Load(), Stored: w.stored.Load(), Lost: w.lost.Load(),
+		Batches: w.batches.Load(), Queued: len(w.in)}
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	t := time.NewTicker(w.cfg.FlushEvery)
+	defer t.Stop()
+	var batch []message
+	var waiting []chan struct{}
+	flush := func() {
+		if len(batch) > 0 {
+			w.write(batch)
+			clear(batch)
+			batch = batch[:0]
+		}
+		for _, ch := range waiting {
+			close(ch)
+		}
+		waiting = waiting[:0]
+	}
+	for {
+		select {
+		case m, ok := <-w.in:
+			if !ok {
+				flush()
+				return
+			}
+			if m.flush != nil {
+				waiting = append(waiting, m.flush)
+				flush()
+				continue
+			}
+			batch = append(batch, m)
+			if len(batch) >= w.cfg.BatchSize {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		}
+	}
+}
+
+type counterKey struct {
+	endpoint string
+	minute   int64
+	name     string
+}
+
+type fieldKey struct{ endpoint, pattern string }
+
+type fieldAgg struct {
+	mismatches, noise int64
+	legacy, candidate string
+}
+
+type latencyKey struct {
+	endpoint, side string
+	bucket         int
+}
+
+func (w *Writer) write(batch []message) {
+	ctx := context.Background()
+	now := w.db.Now()
+	counters := map[counterKey]int64{}
+	fields := map[fieldKey]*fieldAgg{}
+	noise := map[fieldKey]int64{}
+	lat := map[latencyKey]int64{}
+	exchanges := 0
+	for _, m := range batch {
+		for _, c := range m.counts {
+			counters[counterKey{"", now.Unix() / 60, c.Name}] += c.N
+		}
+		ex := m.ex
+		if ex == nil {
+			continue
+		}
+		exchanges++
+		t := ex.Time
+		if t.IsZero() {
+			t = now
+		}
+		minute := t.Unix() / 60
+		counters[counterKey{ex.Endpoint, minute, string(ex.Outcome)}]++
+		if ex.Secondary != nil {
+			name := "secondary_compared"
+			if ex.Secondary.Err != "" {
+				name = "secondary_error"
+			}
+			counters[counterKey{ex.Endpoint, minute, name}]++
+		}
+		countFields(fields, ex)
+		for _, p := range ex.NoisePatterns {
+			noise[fieldKey{ex.Endpoint, p}]++
+		}
+		if ex.Legacy.Err == "" {
+			lat[latencyKey{ex.Endpoint, "legacy", latencyBucket(ex.Legacy.Latency)}]++
+		}
+		if ex.Candidate.Err == "" {
+			lat[latencyKey{ex.Endpoint, "candidate", latencyBucket(ex.Candidate.Latency)}]++
+		}
+	}
+	err := w.db.inTx(ctx, func(tx *sql.Tx) error {
+		ins, err := prepareInserts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer ins.close()
+		for _, m := range batch {
+			if m.ex != nil && m.store {
+				if err := ins.exchange(ctx, m.ex, w.cfg.Source); err != nil {
+					return err
+				}
+			}
+		}
+		if err := addCounters(ctx, tx, counters); err != nil {
+			return err
+		}
+		if err := addFields(ctx, tx, fields); err != nil {
+			return err
+		}
+		if err := addNoise(ctx, tx, noise); err != nil {
+			return err
+		}
+		return addLatencies(ctx, tx, lat)
+	})
+	w.recorded.Add(int64(exchanges))
+	if err != nil {
+		w.lost.Add(int64(exchanges))
+		// Log the first failure loudly, then stay quiet until writes work
+		// again: a full disk must not turn into a log line per request.
+		if w.failing.CompareAndSwap(false, true) {
+			w.log.Error("store: writes are failing; exchanges are being lost (counted in tandem_store_lost_total)",
+				"db", w.db.Path, "err", translate(err))
+		}
+		return
+	}
+	if w.failing.CompareAndSwap(true, false) {
+		w.log.Warn("store: writes work again", "db", w.db.Path, "lost", w.lost.Load())
+	}
+	w.batches.Add(1)
+	for _, m := range batch {
+		if m.ex != nil && m.store {
+			w.stored.Add(1)
+		}
+	}
+}
+
+// countFields adds an exchange's differences to the per-pattern counts:
+// once per exchange and pattern, however many elements differ there.
+func countFields(fields map[fieldKey]*fieldAgg, ex *tandem.Exchange) {
+	seen := map[string]bool{}
+	for _, d := range ex.Differences {
+		if seen[d.Pattern] {
+			continue
+		}
+		seen[d.Pattern] = true
+		k := fieldKey{ex.Endpoint, d.Pattern}
+		f := fields[k]
+		if f == nil {
+			f = &fieldAgg{}
+			fields[k] = f
+		}
+		if d.Noise {
+			f.noise++
+		} else {
+			f.mismatches++
+		}
+		f.legacy, f.candidate = d.Legacy, d.Candidate
+	}
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func headersJSON(h tandem.Headers) string {
+	pairs := make([][2]string, len(h))
+	for i, f := range h {
+		pairs[i] = [2]string{f.Name, f.Value}
+	}
+	b, _ := json.Marshal(pairs)
+	return string(b)
+}
+
+func parseHeaders(s string) (tandem.Headers, error) {
+	var pairs [][2]string
+	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
+		return nil, err
+	}
+	h := make(tandem.Headers, len(pairs))
+	for i, p := range pairs {
+		h[i] = tandem.Header{Name: p[0], Value: p[1]}
+	}
+	return h, nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+const insertExchangeSQL = `INSERT INTO exchanges (ts, endpoint, source, method, url, host, req_headers, req_body,
+	legacy_status, legacy_headers, legacy_body, legacy_latency_us, legacy_error, legacy_body_size, legacy_body_hash, legacy_truncated,
+	candidate_status, candidate_headers, candidate_body, candidate_latency_us, candidate_error, candidate_body_size, candidate_body_hash, candidate_truncated,
+	has_secondary, secondary_status, secondary_headers, secondary_body, secondary_latency_us, secondary_error, secondary_body_size, secondary_body_hash, secondary_truncated,
+	outcome, error, noise_patterns)
+	VALUES (?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?, ?,?,?)`
+
+func responseArgs(r *tandem.Response) []any {
+	size := r.BodySize
+	if size == 0 {
+		size = int64(len(r.Body))
+	}
+	return []any{r.Status, headersJSON(r.Header), r.Body, r.Latency.Microseconds(), r.Err, size, r.BodyHash, b2i(r.Truncated)}
+}
+
+// inserts holds the statements that store exchanges, prepared once per
+// transaction.
+type inserts struct {
+	ex, diff *sql.Stmt
+}
+
+func prepareInserts(ctx context.Context, tx *sql.Tx) (*inserts, error) {
+	ex, err := tx.PrepareContext(ctx, insertExchangeSQL)
+	if err != nil {
+		return nil, err
+	}
+	d, err := tx.PrepareContext(ctx, `INSERT INTO differences (exchange_id, endpoint, path, pattern, kind, legacy, candidate, noise)
+		VALUES (?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		ex.Close()
+		return nil, err
+	}
+	return &inserts{ex: ex, diff: d}, nil
+}
+
+func (s *inserts) close() {
+	s.ex.Close()
+	s.diff.Close()
+}
+
+// exchange inserts an exchange and its differences, setting ex.ID.
+func (s *inserts) exchange(ctx context.Context, ex *tandem.Exchange, source string) error {
+	t := ex.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	args := make([]any, 0, 36)
+	args = append(args, t.UnixNano(), ex.Endpoint, source, ex.Request.Method, ex.Request.URL, ex.Request.Host, headersJSON(ex.Request.Header), ex.Request.Body)
+	args = append(args, responseArgs(&ex.Legacy)...)
+	args = append(args, responseArgs(&ex.Candidate)...)
+	if ex.Secondary != nil {
+		args = append(args, 1)
+		args = append(args, responseArgs(ex.Secondary)...)
+	} else {
+		args = append(args, 0, 0, "[]", nil, 0, "", 0, "", 0)
+	}
+	np := "[]"
+	if len(ex.NoisePatterns) > 0 {
+		b, _ := json.Marshal(ex.NoisePatterns)
+		np = string(b)
+	}
+	args = append(args, string(ex.Outcome), ex.Error, np)
+	res, err := s.ex.ExecContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("insert exchange: %w", err)
+	}
+	if ex.ID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	return s.diffs(ctx, ex)
+}
+
+func (s *inserts) diffs(ctx context.Context, ex *tandem.Exchange) error {
+	for _, d := range ex.Differences {
+		if _, err := s.diff.ExecContext(ctx, ex.ID, ex.Endpoint, d.Path, d.Pattern, string(d.Kind), d.Legacy, d.Candidate, b2i(d.Noise)); err != nil {
+			return fmt.Errorf("insert difference: %w", err)
+		}
+	}
+	return nil
+}
+
+func addCounters(ctx context.Context, tx *sql.Tx, m map[counterKey]int64) error {
+	for k, n := range m {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO counters (endpoint, minute, name, n) VALUES (?,?,?,?)
+			ON CONFLICT (endpoint, minute, name) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.minute, k.name, n); err != nil {
+			return fmt.Errorf("add counters: %w", err)
+		}
+	}
+	return nil
+}
+
+func addFields(ctx context.Context, tx *sql.Tx, m map[fieldKey]*fieldAgg) error {
+	for k, f := range m {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fields (endpoint, pattern, mismatches, noise, example_legacy, example_candidate)
+			VALUES (?,?,?,?,?,?)
+			ON CONFLICT (endpoint, pattern) DO UPDATE SET mismatches = mismatches + excluded.mismatches,
+				noise = noise + excluded.noise, example_legacy = excluded.example_legacy, example_candidate = excluded.example_candidate`,
+			k.endpoint, k.pattern, f.mismatches, f.noise, f.legacy, f.candidate); err != nil {
+			return fmt.Errorf("add fields: %w", err)
+		}
+	}
+	return nil
+}
+
+func addNoise(ctx context.Context, tx *sql.Tx, m map[fieldKey]int64) error {
+	for k, n := range m {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO noise_stats (endpoint, pattern, n) VALUES (?,?,?)
+			ON CONFLICT (endpoint, pattern) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.pattern, n); err != nil {
+			return fmt.Errorf("add noise: %w", err)
+		}
+	}
+	return nil
+}
+
+func addLatencies(ctx context.Context, tx *sql.Tx, m map[latencyKey]int64) error {
+	for k, n := range m {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO latencies (endpoint, side, bucket, n) VALUES (?,?,?,?)
+			ON CONFLICT (endpoint, side, bucket) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.side, k.bucket, n); err != nil {
+			return fmt.Errorf("add latencies: %w", err)
+		}
+	}
+	return nil
+}
