@@ -112,13 +112,13 @@ type Proxy struct {
 
 	requests, legacyErrors, skipped, sampledOut, mirrored, dropped atomic.Int64
 	compared, matched, mismatched, noise, candErrors, diffErrors   atomic.Int64
-	secErrors, inFlight, inFlightBytes                              atomic.Int64
+	secErrors, inFlight, inFlightBytes                             atomic.Int64
 
-	flushMu      sync.Mutex
-	flushed      map[string]int64 // process-wide counts already given to the Recorder
-	stopFlusher  chan struct{}
-	flusherDone  chan struct{}
-	closeQueue   sync.Once
+	flushMu     sync.Mutex
+	flushed     map[string]int64 // process-wide counts already given to the Recorder
+	stopFlusher chan struct{}
+	flusherDone chan struct{}
+	closeQueue  sync.Once
 }
 
 // New builds a proxy and starts its mirror workers.

@@ -152,7 +152,7 @@ func TestProxy_ServesLegacyAndMirrors(t *testing.T) {
 	}))
 	defer cand.Close()
 	rec := newRecorder()
-	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL + "/v2"), Sample: 1, Recorder: rec})
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL+"/v2"), Sample: 1, Recorder: rec})
 
 	resp, body := get(t, "GET", addr+"/api/users/42?expand=1", "", http.Header{"X-Trace": {"t1"}})
 	if resp.StatusCode != 201 || body != `{"path":"/api/users/42","n":1}` {

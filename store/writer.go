@@ -72,13 +72,13 @@ type Writer struct {
 
 	// mu guards closing in against concurrent sends: a late Record after
 	// Close is counted as lost instead of panicking.
-	mu        sync.RWMutex
-	closed    bool
-	recorded  atomic.Int64
-	stored    atomic.Int64
-	lost      atomic.Int64
-	batches   atomic.Int64
-	failing   atomic.Bool // a write failed and has not succeeded since: log once
+	mu       sync.RWMutex
+	closed   bool
+	recorded atomic.Int64
+	stored   atomic.Int64
+	lost     atomic.Int64
+	batches  atomic.Int64
+	failing  atomic.Bool // a write failed and has not succeeded since: log once
 }
 
 type message struct {
