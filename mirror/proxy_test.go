@@ -2,6 +2,7 @@ package mirror_test
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -427,5 +428,43 @@ func TestProxy_ShutdownDrains(t *testing.T) {
 	defer rec.mu.Unlock()
 	if len(rec.ex) != 20 || rec.counts["requests"] != 20 {
 		t.Errorf("after a clean stop: %d exchanges recorded, %d requests counted; want 20 and 20", len(rec.ex), rec.counts["requests"])
+	}
+}
+
+func TestProxy_EncodedBodies(t *testing.T) {
+	// Legacy answers gzip, the candidate plain: equal content is a match,
+	// and the client still gets legacy's bytes, encoded as they were.
+	body := `{"a":1,"b":[1,2,3]}`
+	var gz strings.Builder
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(body))
+	zw.Close()
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write([]byte(gz.String()))
+	}))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"b":[1,2,3],"a":1}`))
+	}))
+	defer cand.Close()
+	rec := newRecorder()
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Recorder: rec})
+	req, _ := http.NewRequest("GET", addr+"/z", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(raw) != gz.String() || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("client got %q (%s), want legacy's gzip bytes", raw, resp.Header.Get("Content-Encoding"))
+	}
+	ex := rec.wait(t, 1)[0]
+	if ex.Outcome != tandem.Match || string(ex.Legacy.Body) != body {
+		t.Errorf("outcome %s, legacy body %q: want a match on the decoded body", ex.Outcome, ex.Legacy.Body)
 	}
 }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tandemproxy/tandem/mirror"
+	"github.com/tandemproxy/tandem/rules"
+	"github.com/tandemproxy/tandem/store"
+)
+
+type proxyCmd struct {
+	env
+	// onListen, when set, is told the address the proxy listens on (tests
+	// listen on port 0).
+	onListen func(addr string)
+}
+
+func (c *proxyCmd) Run(ctx context.Context, args []string) error {
+	fs := newFlags("proxy", c.env, "tandem proxy --legacy URL --candidate URL [flags]\n\n"+
+		"Serves every request from legacy and mirrors a copy to the candidate (and the\nsecondary), recording how the answers differ.")
+	listen := fs.String("listen", "127.0.0.1:8080", "address to serve clients on")
+	legacyURL := fs.String("legacy", "", "legacy service `URL` (answers the clients)")
+	candidateURL := fs.String("candidate", "", "candidate service `URL` (gets the mirrored copies)")
+	secondaryURL := fs.String("secondary", "", "second legacy instance `URL`, to recognise legacy's own noise")
+	rulesFile := fs.String("rules", "", "rules `file` (YAML); reloaded on SIGHUP and when it changes")
+	dbPath := fs.String("db", "tandem.db", "SQLite `file` to record in")
+	sample := fs.Float64("sample", 1.0, "fraction of requests to mirror where no rule says")
+	record := fs.String("record", string(store.RecordMismatches), "what to store in full: mismatches (and errors), all, or none")
+	timeout := fs.Duration("timeout", mirror.DefaultCandidateTimeout, "candidate (and secondary) timeout")
+	legacyTimeout := fs.Duration("legacy-timeout", mirror.DefaultLegacyTimeout, "legacy timeout (the client then gets a 504)")
+	workers := fs.Int("workers", mirror.DefaultWorkers, "mirror workers (concurrent candidate requests)")
+	queue := fs.Int("queue", mirror.DefaultQueueSize, "mirror queue length; copies beyond it are dropped and counted")
+	queueBytes := sizeFlag(mirror.DefaultQueueBytes)
+	fs.Var(&queueBytes, "queue-bytes", "bytes the mirror queue may hold (requests and legacy answers)")
+	maxBody := sizeFlag(mirror.DefaultMaxBody)
+	fs.Var(&maxBody, "max-body", "bytes of a body compared and stored; larger bodies compare by hash")
+	drain := fs.Duration("drain-timeout", mirror.DefaultDrainTimeout, "on stop, how long to let the mirror queue drain")
+	rewriteHost := fs.Bool("rewrite-host", false, "send each upstream its own Host header instead of the client's")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	log, err := newLogger(c.env, *logLevel)
+	if err != nil {
+		return err
+	}
+	legacy, err := parseUpstream("legacy", *legacyURL, true)
+	if err != nil {
+		return err
+	}
+	candidate, err := parseUpstream("candidate", *candidateURL, true)
+	if err != nil {
+		return err
+	}
+	secondary, err := parseUpstream("secondary", *secondaryURL, false)
+	if err != nil {
+		return err
+	}
+	if *sample < 0 || *sample > 1 {
+		return usagef("--sample %v: want a fraction between 0 and 1", *sample)
+	}
+	mode, err := store.ParseRecordMode(*record)
+	if err != nil {
+		return usageError{err}
+	}
+	rs := rules.Default()
+	if *rulesFile != "" {
+		if rs, err = rules.Load(*rulesFile); err != nil {
+			return usageError{err}
+		}
+	}
+
+	db, err := store.Open(ctx, *dbPath, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	w := db.NewWriter(store.WriterConfig{Record: mode, Logger: log})
+	defer w.Close()
+	p, err := mirror.New(mirror.Config{
+		Legacy: legacy, Candidate: candidate, Secondary: secondary, Sample: *sample,
+		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers,
+		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
+		RewriteHost: *rewriteHost, Rules: rs, Recorder: w, Logger: log,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("tandem proxy listening", "addr", ln.Addr().String(), "legacy", legacy.String(), "candidate", candidate.String(),
+		"secondary", *secondaryURL, "db", *dbPath, "record", string(mode), "sample", *sample)
+	if c.onListen != nil {
+		c.onListen(ln.Addr().String())
+	}
+	if *rulesFile != "" {
+		c.watchRules(ctx, *rulesFile, p, log)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("stopping: finishing client requests, draining the mirror queue", "drain_timeout", drain.String())
+	sctx, cancel := context.WithTimeout(context.Background(), *drain)
+	defer cancel()
+	serr := p.Shutdown(sctx)
+	w.Close()
+	s, ws := p.Stats(), w.Stats()
+	log.Info("stopped", "requests", s.Requests, "mirrored", s.Mirrored, "compared", s.Compared, "mismatched", s.Mismatched,
+		"dropped", s.Dropped, "skipped", s.Skipped, "stored", ws.Stored, "lost", ws.Lost)
+	if serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+		return serr
+	}
+	return nil
+}
+
+// watchRules reloads the rules on SIGHUP and when the file changes; a bad
+// file is logged and the rules in force stay.
+func (c *proxyCmd) watchRules(ctx context.Context, path string, p *mirror.Proxy, log *slog.Logger) {
+	apply := func(s *rules.Set) {
+		p.SetRules(s)
+		log.Info("rules reloaded", "file", path, "endpoints", len(s.Endpoints()))
+	}
+	reject := func(err error) {
+		log.Error("rules not reloaded: the file has errors; the previous rules stay in force", "file", path, "err", err.Error())
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if s, err := rules.Load(path); err != nil {
+					reject(err)
+				} else {
+					apply(s)
+				}
+			}
+		}
+	}()
+	go rules.Watch(ctx, path, time.Second, apply, reject)
+}
