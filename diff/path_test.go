@@ -103,3 +103,22 @@ func TestPatternOf(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePath: the parser never panics, a path it accepts prints back as
+// written, and matching a concrete path built from it never panics.
+func FuzzParsePath(f *testing.F) {
+	for _, s := range []string{"$", "$.a.b", "$..etag", "$['a b'][3]", "$.items[*].price", "$[", "$..", `$["\u0041"]`, "$.*", "$..[0]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := diff.ParsePath(s)
+		if err != nil {
+			return
+		}
+		if p.String() != s {
+			t.Fatalf("String() = %q, want %q", p.String(), s)
+		}
+		p.Match("$.a[1].b")
+		diff.PatternOf(s)
+	})
+}

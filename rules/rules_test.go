@@ -148,6 +148,7 @@ func TestTemplate(t *testing.T) {
 		{"GET", "/api/users/42", "GET /api/users/{id}"},
 		{"GET", "/api/users/42?x=1", "GET /api/users/{id}"},
 		{"GET", "/repos/octokit/hello-world/issues/7/comments", "GET /repos/octokit/hello-world/issues/{id}/comments"},
+		{"GET", "/orgs/12/teams/34", "GET /orgs/{id}/teams/{id2}"},
 		{"PUT", "/o/3fa85f64-5717-4562-b3fc-2c963f66afa6", "PUT /o/{id}"},
 		{"GET", "/commits/6dcb09b5b57875f334f61aebed695e2e4193db5e", "GET /commits/{id}"},
 		{"GET", "/short/abcdef12", "GET /short/abcdef12"}, // short hex stays
@@ -156,8 +157,23 @@ func TestTemplate(t *testing.T) {
 		{"GET", "/", "GET /"},
 	}
 	for _, tt := range tests {
-		if got := rules.Template(tt.method, tt.path); got != tt.want {
+		got := rules.Template(tt.method, tt.path)
+		if got != tt.want {
 			t.Errorf("Template(%s, %s) = %q, want %q", tt.method, tt.path, got, tt.want)
+		}
+		// Every automatic name is a valid match string that matches its request.
+		s, err := rules.Parse("t.yaml", []byte("version: 1\nendpoints:\n  - match: \""+got+"\"\n"))
+		if err != nil {
+			t.Errorf("%q is not a valid match string: %v", got, err)
+			continue
+		}
+		path := tt.path
+		if path == "" {
+			path = "/"
+		}
+		path, _, _ = strings.Cut(path, "?")
+		if e := s.Match([]byte(tt.method), []byte(path)); e.Name != got {
+			t.Errorf("rule %q does not match %s %s", got, tt.method, path)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -154,7 +155,9 @@ func indexByte(b []byte, c byte) int {
 // Template names the endpoint of a request that no rule matches: the method
 // and the path with every segment that looks like an identifier (all
 // digits, a UUID, or a hex string of 16 characters or more) replaced by
-// {id}. "GET /api/users/42?x=1" becomes "GET /api/users/{id}".
+// {id}. "GET /api/users/42?x=1" becomes "GET /api/users/{id}"; further
+// identifiers in the same path become {id2}, {id3}, … so that every name is
+// also a valid match string for a rule.
 func Template(method, path string) string {
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
 		path = path[:i]
@@ -166,12 +169,18 @@ func Template(method, path string) string {
 	b.Grow(len(method) + 1 + len(path))
 	b.WriteString(method)
 	b.WriteByte(' ')
+	ids := 0
 	for i, seg := range strings.Split(path, "/") {
 		if i > 0 {
 			b.WriteByte('/')
 		}
 		if isID(seg) {
-			b.WriteString("{id}")
+			ids++
+			if ids == 1 {
+				b.WriteString("{id}")
+			} else {
+				b.WriteString("{id" + strconv.Itoa(ids) + "}")
+			}
 		} else {
 			b.WriteString(seg)
 		}

@@ -252,34 +252,14 @@ func (w *Writer) write(batch []message) {
 		for _, c := range m.counts {
 			counters[counterKey{"", now.Unix() / 60, c.Name}] += c.N
 		}
-		ex := m.ex
-		if ex == nil {
+		if m.ex == nil {
 			continue
 		}
+		if m.ex.Time.IsZero() {
+			m.ex.Time = now
+		}
 		exchanges++
-		t := ex.Time
-		if t.IsZero() {
-			t = now
-		}
-		minute := t.Unix() / 60
-		counters[counterKey{ex.Endpoint, minute, string(ex.Outcome)}]++
-		if ex.Secondary != nil {
-			name := "secondary_compared"
-			if ex.Secondary.Err != "" {
-				name = "secondary_error"
-			}
-			counters[counterKey{ex.Endpoint, minute, name}]++
-		}
-		countFields(fields, ex)
-		for _, p := range ex.NoisePatterns {
-			noise[fieldKey{ex.Endpoint, p}]++
-		}
-		if ex.Legacy.Err == "" {
-			lat[latencyKey{ex.Endpoint, "legacy", latencyBucket(ex.Legacy.Latency)}]++
-		}
-		if ex.Candidate.Err == "" {
-			lat[latencyKey{ex.Endpoint, "candidate", latencyBucket(ex.Candidate.Latency)}]++
-		}
+		account(counters, fields, noise, lat, m.ex, +1)
 	}
 	err := w.db.inTx(ctx, func(tx *sql.Tx) error {
 		ins, err := prepareInserts(ctx, tx)
@@ -327,9 +307,21 @@ func (w *Writer) write(batch []message) {
 	}
 }
 
-// countFields adds an exchange's differences to the per-pattern counts:
-// once per exchange and pattern, however many elements differ there.
-func countFields(fields map[fieldKey]*fieldAgg, ex *tandem.Exchange) {
+// account adds (sign +1) or removes (sign -1) an exchange's share of every
+// derived count: outcome counters, per-pattern counts (once per exchange
+// and pattern, however many elements differ there), noise observations and
+// latencies. The writer adds; rediff removes the old verdict and adds the
+// new one.
+func account(counters map[counterKey]int64, fields map[fieldKey]*fieldAgg, noise map[fieldKey]int64, lat map[latencyKey]int64, ex *tandem.Exchange, sign int64) {
+	minute := ex.Time.Unix() / 60
+	counters[counterKey{ex.Endpoint, minute, string(ex.Outcome)}] += sign
+	if ex.Secondary != nil {
+		name := "secondary_compared"
+		if ex.Secondary.Err != "" {
+			name = "secondary_error"
+		}
+		counters[counterKey{ex.Endpoint, minute, name}] += sign
+	}
 	seen := map[string]bool{}
 	for _, d := range ex.Differences {
 		if seen[d.Pattern] {
@@ -343,11 +335,22 @@ func countFields(fields map[fieldKey]*fieldAgg, ex *tandem.Exchange) {
 			fields[k] = f
 		}
 		if d.Noise {
-			f.noise++
+			f.noise += sign
 		} else {
-			f.mismatches++
+			f.mismatches += sign
 		}
-		f.legacy, f.candidate = d.Legacy, d.Candidate
+		if sign > 0 {
+			f.legacy, f.candidate = d.Legacy, d.Candidate
+		}
+	}
+	for _, p := range ex.NoisePatterns {
+		noise[fieldKey{ex.Endpoint, p}] += sign
+	}
+	if ex.Legacy.Err == "" {
+		lat[latencyKey{ex.Endpoint, "legacy", latencyBucket(ex.Legacy.Latency)}] += sign
+	}
+	if ex.Candidate.Err == "" {
+		lat[latencyKey{ex.Endpoint, "candidate", latencyBucket(ex.Candidate.Latency)}] += sign
 	}
 }
 
@@ -487,7 +490,9 @@ func addFields(ctx context.Context, tx *sql.Tx, m map[fieldKey]*fieldAgg) error 
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fields (endpoint, pattern, mismatches, noise, example_legacy, example_candidate)
 			VALUES (?,?,?,?,?,?)
 			ON CONFLICT (endpoint, pattern) DO UPDATE SET mismatches = mismatches + excluded.mismatches,
-				noise = noise + excluded.noise, example_legacy = excluded.example_legacy, example_candidate = excluded.example_candidate`,
+				noise = noise + excluded.noise,
+				example_legacy = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_legacy ELSE example_legacy END,
+				example_candidate = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_candidate ELSE example_candidate END`,
 			k.endpoint, k.pattern, f.mismatches, f.noise, f.legacy, f.candidate); err != nil {
 			return fmt.Errorf("add fields: %w", err)
 		}

@@ -61,6 +61,8 @@ Usage:
                                              serve from legacy, mirror to the candidate, record differences
   tandem report   --db tandem.db [--format text|json]
   tandem rules    check FILE | suggest --db tandem.db
+  tandem rediff   --db tandem.db --rules rules.yaml
+                                             judge stored exchanges again under changed rules
   tandem version
 
 Run "tandem COMMAND -h" for a command's flags.
@@ -72,6 +74,7 @@ func commands(e env) map[string]command {
 		"proxy":   &proxyCmd{env: e},
 		"report":  &reportCmd{env: e},
 		"rules":   &rulesCmd{env: e},
+		"rediff":  &rediffCmd{env: e},
 		"version": &versionCmd{env: e},
 	}
 }

@@ -31,6 +31,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	candidateURL := fs.String("candidate", "", "candidate service `URL` (gets the mirrored copies)")
 	secondaryURL := fs.String("secondary", "", "second legacy instance `URL`, to recognise legacy's own noise")
 	rulesFile := fs.String("rules", "", "rules `file` (YAML); reloaded on SIGHUP and when it changes")
+	rulesPoll := fs.Duration("rules-poll", rules.DefaultWatchInterval, "how often to look for changes to the rules file (0: only on SIGHUP)")
 	dbPath := fs.String("db", "tandem.db", "SQLite `file` to record in")
 	sample := fs.Float64("sample", 1.0, "fraction of requests to mirror where no rule says")
 	record := fs.String("record", string(store.RecordMismatches), "what to store in full: mismatches (and errors), all, or none")
@@ -104,7 +105,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		c.onListen(ln.Addr().String())
 	}
 	if *rulesFile != "" {
-		c.watchRules(ctx, *rulesFile, p, log)
+		c.watchRules(ctx, *rulesFile, *rulesPoll, p, log)
 	}
 
 	served := make(chan error, 1)
@@ -130,7 +131,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 
 // watchRules reloads the rules on SIGHUP and when the file changes; a bad
 // file is logged and the rules in force stay.
-func (c *proxyCmd) watchRules(ctx context.Context, path string, p *mirror.Proxy, log *slog.Logger) {
+func (c *proxyCmd) watchRules(ctx context.Context, path string, poll time.Duration, p *mirror.Proxy, log *slog.Logger) {
 	apply := func(s *rules.Set) {
 		p.SetRules(s)
 		log.Info("rules reloaded", "file", path, "endpoints", len(s.Endpoints()))
@@ -155,5 +156,7 @@ func (c *proxyCmd) watchRules(ctx context.Context, path string, p *mirror.Proxy,
 			}
 		}
 	}()
-	go rules.Watch(ctx, path, time.Second, apply, reject)
+	if poll > 0 {
+		go rules.Watch(ctx, path, poll, apply, reject)
+	}
 }

@@ -57,9 +57,14 @@ func startProxy(t *testing.T, args ...string) (string, func() int) {
 	go func() { done <- cmd.Run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...)) }()
 	select {
 	case a := <-addr:
-		stop := func() int {
-			cancel()
-			return exitCode(io.Discard, "proxy", <-done)
+		var once sync.Once
+		code := 0
+		stop := func() int { // idempotent, so that it can also be deferred
+			once.Do(func() {
+				cancel()
+				code = exitCode(io.Discard, "proxy", <-done)
+			})
+			return code
 		}
 		return "http://" + a, stop
 	case err := <-done:

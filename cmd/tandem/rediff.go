@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/tandemproxy/tandem/rules"
+	"github.com/tandemproxy/tandem/store"
+)
+
+type rediffCmd struct{ env }
+
+func (c *rediffCmd) Run(ctx context.Context, args []string) error {
+	fs := newFlags("rediff", c.env, "tandem rediff --db tandem.db --rules rules.yaml\n\n"+
+		"Judges every stored exchange again under the given rules, updating outcomes,\n"+
+		"differences and counters, and prints what changed.")
+	dbPath := fs.String("db", "tandem.db", "SQLite `file`")
+	rulesFile := fs.String("rules", "", "rules `file` (none: the built-in defaults)")
+	endpoint := fs.String("endpoint", "", "only exchanges of this endpoint")
+	if err := parse(fs, args, false); err != nil {
+		return err
+	}
+	rs := rules.Default()
+	if *rulesFile != "" {
+		var err error
+		if rs, err = rules.Load(*rulesFile); err != nil {
+			return usageError{err}
+		}
+	}
+	db, err := store.Open(ctx, *dbPath, store.Options{MustExist: true})
+	if err != nil {
+		return usageError{err}
+	}
+	defer db.Close()
+	res, err := db.Rediff(ctx, store.Filter{Endpoint: *endpoint}, rs.Judge, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "re-judged %d stored exchanges: %d changed\n", res.Exchanges, res.Changed)
+	keys := make([]string, 0, len(res.Transitions))
+	for k := range res.Transitions {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(c.stdout, "  %-28s %d\n", k, res.Transitions[k])
+	}
+	return nil
+}

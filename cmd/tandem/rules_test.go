@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/store"
+)
+
+// TestNoiseEndToEnd: a secondary legacy instance reveals that legacy's
+// random request id differs from answer to answer, so the candidate's
+// differing id is noise, while a real bug on the same endpoint stays a
+// mismatch. Then the learned noise becomes a suggested rule, and re-judging
+// history under it turns the noise into matches.
+func TestNoiseEndToEnd(t *testing.T) {
+	answer := func(bugOn string) func(w http.ResponseWriter, r *http.Request) {
+		return func(w http.ResponseWriter, r *http.Request) {
+			price := 10
+			if r.URL.Path == bugOn {
+				price = 11
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"requestId":"%016x","item":%q,"price":%d}`, rand.Uint64(), r.URL.Path, price)
+		}
+	}
+	legacy := newUpstream(t, answer(""))
+	secondary := newUpstream(t, answer(""))
+	candidate := newUpstream(t, answer("/items/7"))
+	dir := t.TempDir()
+	db := filepath.Join(dir, "noise.db")
+	base, stop := startProxy(t, "--legacy", legacy.URL, "--secondary", secondary.URL, "--candidate", candidate.URL, "--db", db)
+	for i := 1; i <= 10; i++ {
+		resp, err := http.Get(fmt.Sprintf("%s/items/%d", base, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("proxy exit %d", code)
+	}
+	ctx := context.Background()
+	_, js, _ := runTandem(t, ctx, "report", "--db", db, "--format", "json")
+	var r struct {
+		Endpoints []struct {
+			Endpoint    string `json:"endpoint"`
+			Mismatched  int64  `json:"mismatched"`
+			Noise       int64  `json:"noise"`
+			NoisyFields []struct {
+				Pattern string  `json:"pattern"`
+				Rate    float64 `json:"rate"`
+			} `json:"noisy_fields"`
+			Fields []struct {
+				Pattern string `json:"pattern"`
+				Count   int64  `json:"count"`
+			} `json:"fields"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal([]byte(js), &r); err != nil || len(r.Endpoints) != 1 {
+		t.Fatalf("report: %v\n%s", err, js)
+	}
+	e := r.Endpoints[0]
+	if e.Endpoint != "GET /items/{id}" || e.Noise != 9 || e.Mismatched != 1 {
+		t.Errorf("%s: noise %d, mismatched %d; want 9 noise and the one real bug", e.Endpoint, e.Noise, e.Mismatched)
+	}
+	if len(e.NoisyFields) != 1 || e.NoisyFields[0].Pattern != "$.requestId" || e.NoisyFields[0].Rate != 1 {
+		t.Errorf("noisy fields %+v, want $.requestId at rate 1", e.NoisyFields)
+	}
+	if len(e.Fields) != 1 || e.Fields[0].Pattern != "$.price" || e.Fields[0].Count != 1 {
+		t.Errorf("fields %+v, want $.price once", e.Fields)
+	}
+
+	code, yaml, stderr := runTandem(t, ctx, "rules", "suggest", "--db", db)
+	if code != 0 || !strings.Contains(yaml, `- match: "GET /items/{id}"`) || !strings.Contains(yaml, `- "$.requestId"`) {
+		t.Fatalf("suggest exit %d:\n%s\n%s", code, yaml, stderr)
+	}
+	rulesFile := filepath.Join(dir, "suggested.yaml")
+	os.WriteFile(rulesFile, []byte(yaml), 0o644)
+	code, out, stderr := runTandem(t, ctx, "rediff", "--db", db, "--rules", rulesFile)
+	if code != 0 || !strings.Contains(out, "noise→match") || !strings.Contains(out, " 9\n") {
+		t.Fatalf("rediff exit %d:\n%s\n%s", code, out, stderr)
+	}
+	_, text, _ := runTandem(t, ctx, "report", "--db", db)
+	if !strings.Contains(text, "matched 9") || !strings.Contains(text, "mismatched 1") {
+		t.Errorf("after rediff:\n%s", text)
+	}
+}
+
+// TestRulesReload: the proxy takes a changed rules file within a poll
+// interval, keeps the old rules when the new file is broken, and reloads on
+// SIGHUP.
+func TestRulesReload(t *testing.T) {
+	answer := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"a":1,"ts":"%d"}`, rand.Uint64())
+	}
+	legacy := newUpstream(t, answer)
+	candidate := newUpstream(t, answer)
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	strict := "version: 1\nendpoints:\n  - match: GET /x\n"
+	lenient := "version: 1\nendpoints:\n  - match: GET /x\n    ignore: [\"$.ts\"]\n"
+	write := func(s string) {
+		t.Helper()
+		// A new name then a rename, as editors do.
+		tmp := rulesFile + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, rulesFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(strict)
+	db := filepath.Join(dir, "reload.db")
+
+	base, stop := startProxy(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db, "--rules", rulesFile, "--rules-poll", "100ms", "--record", "all")
+	defer stop()
+	waitOutcome(t, base, db, "mismatch")
+	write(lenient)
+	waitOutcome(t, base, db, "match")
+	write("version: 1\nendpoints:\n  - match: GET /x\n    ignore: [\"ts\"]\n") // broken: not a path
+	time.Sleep(300 * time.Millisecond)
+	waitOutcome(t, base, db, "match") // the old rules stay
+	stop()
+
+	// SIGHUP, with polling off.
+	write(lenient)
+	base, stop = startProxy(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db, "--rules", rulesFile, "--rules-poll", "0", "--record", "all")
+	defer stop()
+	waitOutcome(t, base, db, "match")
+	write(strict)
+	time.Sleep(200 * time.Millisecond)
+	waitOutcome(t, base, db, "match") // not reloaded yet: no polling
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitOutcome(t, base, db, "mismatch")
+}
+
+// waitOutcome sends requests until one is judged with the given outcome
+// (the verdict arrives asynchronously), reading verdicts from the
+// proxy's database.
+func waitOutcome(t *testing.T, base, db, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		time.Sleep(300 * time.Millisecond) // the writer flushes every 100ms
+		if last := lastOutcome(t, db); last == want {
+			return
+		}
+	}
+	t.Fatalf("no %s outcome within 10s", want)
+}
+
+// lastOutcome returns the outcome of the newest stored exchange.
+func lastOutcome(t *testing.T, db string) string {
+	t.Helper()
+	s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var last string
+	s.Exchanges(context.Background(), store.Filter{Desc: true, Limit: 1}, func(ex *tandem.Exchange) error {
+		last = string(ex.Outcome)
+		return nil
+	})
+	return last
+}

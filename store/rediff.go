@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/tandemproxy/tandem"
+)
+
+// DefaultRediffBatch is how many exchanges Rediff re-judges per transaction.
+const DefaultRediffBatch = 500
+
+// Judge re-judges an exchange in place (endpoint, outcome, differences,
+// noise patterns) and returns the names to redact before it is stored
+// again. rules.Set.Judge is one.
+type Judge func(ex *tandem.Exchange) (redact []string)
+
+// RediffResult counts what re-judging changed.
+type RediffResult struct {
+	Exchanges int64 // re-judged
+	Changed   int64 // whose outcome, endpoint or differences changed
+	// Transitions counts outcome changes, keyed "mismatch→match".
+	Transitions map[string]int64
+}
+
+// Rediff re-judges every stored exchange (those f selects), one
+// transaction per batch, updating outcomes, differences and every counter
+// derived from them, so that reports read as if the new rules had always
+// been in force. Exchanges that were never stored (matches recorded with
+// --record mismatches) cannot be re-judged and keep their counts.
+func (db *DB) Rediff(ctx context.Context, f Filter, judge Judge, batch int) (*RediffResult, error) {
+	if batch <= 0 {
+		batch = DefaultRediffBatch
+	}
+	res := &RediffResult{Transitions: map[string]int64{}}
+	f.Desc, f.Limit = false, batch
+	for {
+		var exs []*tandem.Exchange
+		if err := db.Exchanges(ctx, f, func(ex *tandem.Exchange) error {
+			exs = append(exs, ex)
+			return nil
+		}); err != nil {
+			return res, err
+		}
+		if len(exs) == 0 {
+			return res, nil
+		}
+		f.AfterID = exs[len(exs)-1].ID
+		if err := db.inTx(ctx, func(tx *sql.Tx) error { return rejudge(ctx, tx, exs, judge, res) }); err != nil {
+			return res, fmt.Errorf("rediff: %w", translate(err))
+		}
+		if len(exs) < batch {
+			return res, nil
+		}
+	}
+}
+
+// rejudge re-judges a batch and moves every derived count from the old
+// verdict to the new one.
+func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judge, res *RediffResult) error {
+	ins, err := prepareInserts(ctx, tx)
+	if err != nil {
+		return err
+	}
+	defer ins.close()
+	counters := map[counterKey]int64{}
+	fields := map[fieldKey]*fieldAgg{}
+	noise := map[fieldKey]int64{}
+	lat := map[latencyKey]int64{}
+	for _, ex := range exs {
+		old := *ex
+		old.Differences = slices.Clone(ex.Differences)
+		old.NoisePatterns = slices.Clone(ex.NoisePatterns)
+		redact := judge(ex)
+		res.Exchanges++
+		if sameVerdict(&old, ex) {
+			continue
+		}
+		res.Changed++
+		if old.Outcome != ex.Outcome {
+			res.Transitions[string(old.Outcome)+"→"+string(ex.Outcome)]++
+		}
+		Redact(ex, redact)
+		account(counters, fields, noise, lat, &old, -1)
+		account(counters, fields, noise, lat, ex, +1)
+		np := "[]"
+		if len(ex.NoisePatterns) > 0 {
+			b, _ := json.Marshal(ex.NoisePatterns)
+			np = string(b)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE exchanges SET endpoint = ?, outcome = ?, error = ?, noise_patterns = ? WHERE id = ?`,
+			ex.Endpoint, string(ex.Outcome), ex.Error, np, ex.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM differences WHERE exchange_id = ?`, ex.ID); err != nil {
+			return err
+		}
+		if err := ins.diffs(ctx, ex); err != nil {
+			return err
+		}
+	}
+	if err := addCounters(ctx, tx, counters); err != nil {
+		return err
+	}
+	if err := addFields(ctx, tx, fields); err != nil {
+		return err
+	}
+	if err := addNoise(ctx, tx, noise); err != nil {
+		return err
+	}
+	return addLatencies(ctx, tx, lat)
+}
+
+func sameVerdict(a, b *tandem.Exchange) bool {
+	return a.Outcome == b.Outcome && a.Endpoint == b.Endpoint && a.Error == b.Error &&
+		slices.Equal(a.Differences, b.Differences) && slices.Equal(a.NoisePatterns, b.NoisePatterns)
+}

@@ -1,0 +1,68 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/store"
+)
+
+func TestDB_Rediff(t *testing.T) {
+	db := MustOpen(t)
+	w := db.NewWriter(store.WriterConfig{})
+	ts := tandem.Difference{Path: "$.updatedAt", Pattern: "$.updatedAt", Kind: tandem.Changed, Legacy: "1", Candidate: "2"}
+	bug := tandem.Difference{Path: "$.price", Pattern: "$.price", Kind: tandem.Changed, Legacy: "1", Candidate: "2"}
+	for range 4 {
+		w.Record(exchange("GET /a", tandem.Mismatch, ts), nil)
+	}
+	for range 2 {
+		w.Record(exchange("GET /a", tandem.Mismatch, ts, bug), nil)
+	}
+	w.Record(exchange("GET /a", tandem.Match), nil) // not stored: cannot be re-judged
+	w.Close()
+
+	// New rules: $.updatedAt no longer counts.
+	judge := func(ex *tandem.Exchange) []string {
+		var kept []tandem.Difference
+		for _, d := range ex.Differences {
+			if d.Pattern != "$.updatedAt" {
+				kept = append(kept, d)
+			}
+		}
+		ex.Differences = kept
+		if len(kept) == 0 {
+			ex.Outcome = tandem.Match
+		}
+		return nil
+	}
+	res, err := db.Rediff(context.Background(), store.Filter{}, judge, 4) // batches of 4
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Exchanges != 6 || res.Changed != 6 || res.Transitions["mismatch→match"] != 4 {
+		t.Errorf("result %+v: want 6 re-judged, 6 changed, 4 mismatch→match", res)
+	}
+	r, err := db.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Totals.Matched != 5 || r.Totals.Mismatched != 2 || r.Totals.Compared != 7 {
+		t.Errorf("totals %+v: want 5 matched (1 never stored + 4 re-judged), 2 mismatched", r.Totals)
+	}
+	if d := cmp.Diff([]store.Field{{Pattern: "$.price", Count: 2, ExampleLegacy: "1", ExampleCandidate: "2"}}, r.Endpoints[0].Fields); d != "" {
+		t.Errorf("fields (-want +got):\n%s", d)
+	}
+	n := 0
+	db.Exchanges(context.Background(), store.Filter{Pattern: "$.updatedAt"}, func(*tandem.Exchange) error { n++; return nil })
+	if n != 0 {
+		t.Errorf("%d exchanges still list $.updatedAt", n)
+	}
+	// Re-judging again under the same rules changes nothing.
+	res, err = db.Rediff(context.Background(), store.Filter{}, judge, 0)
+	if err != nil || res.Changed != 0 || res.Exchanges != 6 {
+		t.Errorf("second rediff %+v, %v: want 6 re-judged, none changed", res, err)
+	}
+}
