@@ -46,6 +46,21 @@ func TestRun_Usage(t *testing.T) {
 	}
 }
 
+// A proxy given a broken rules file exits 2 and starts nothing: no
+// listener, no database file.
+func TestProxy_BadRulesStartNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "never.db")
+	code, _, stderr := runTandem(t, context.Background(), "proxy", "--listen", "127.0.0.1:0", "--legacy", "http://127.0.0.1:1",
+		"--candidate", "http://127.0.0.1:1", "--db", db, "--rules", "../../rules/testdata/bad/bad-values.yaml")
+	if code != exitUsage || !strings.Contains(stderr, "bad-values.yaml:4:22: ignore: bad path") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Error("the database was created")
+	}
+}
+
 func TestRulesCheck(t *testing.T) {
 	code, out, stderr := runTandem(t, context.Background(), "rules", "check", "../../rules/testdata/example.yaml")
 	if code != 0 || !strings.Contains(out, "ok (3 endpoint rules)") {
