@@ -38,6 +38,10 @@ const (
 	DefaultWorkers          = 256
 	DefaultMaxBody          = 4 << 20
 	DefaultDrainTimeout     = 10 * time.Second
+	DefaultMaxHeaderBytes   = 16 << 10
+	// upstreamHeaderBytes bounds an upstream's response header: generous,
+	// because legacy's answer must reach the client whatever its cookies.
+	upstreamHeaderBytes = 256 << 10
 )
 
 // Recorder receives every verdict and the process-wide counts. The store's
@@ -69,9 +73,12 @@ type Config struct {
 	// RewriteHost sends each upstream its own host in the Host header
 	// instead of the client's.
 	RewriteHost bool
-	Rules       *rules.Set // nil: rules.Default()
-	Recorder    Recorder
-	Logger      *slog.Logger
+	// MaxHeaderBytes bounds a client request's header; larger requests get
+	// 431 from the proxy and reach no upstream.
+	MaxHeaderBytes int
+	Rules          *rules.Set // nil: rules.Default()
+	Recorder       Recorder
+	Logger         *slog.Logger
 }
 
 // Stats are the proxy's counters since it started.
@@ -104,6 +111,7 @@ type Proxy struct {
 	candidateHost, secHost       string
 	legacyHost                   string
 	queue                        chan *job
+	metrics                      metrics
 	workers                      sync.WaitGroup
 	jobs                         sync.Pool
 	log                          *slog.Logger
@@ -113,6 +121,7 @@ type Proxy struct {
 	requests, legacyErrors, skipped, sampledOut, mirrored, dropped atomic.Int64
 	compared, matched, mismatched, noise, candErrors, diffErrors   atomic.Int64
 	secErrors, inFlight, inFlightBytes                             atomic.Int64
+	secFailing                                                     atomic.Bool
 
 	flushMu     sync.Mutex
 	flushed     map[string]int64 // process-wide counts already given to the Recorder
@@ -146,6 +155,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -206,6 +218,7 @@ func upstream(u *url.URL, timeout time.Duration, maxConns int, mirror bool) (*fa
 		ReadTimeout:                   timeout,
 		WriteTimeout:                  timeout,
 		MaxIdleConnDuration:           90 * time.Second,
+		ReadBufferSize:                upstreamHeaderBytes,
 	}
 	if mirror {
 		c.StreamResponseBody = true
@@ -248,6 +261,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	err := p.legacy.DoTimeout(req, &ctx.Response, p.cfg.LegacyTimeout)
 	latency := time.Since(start)
+	p.metrics.legacyAll.observe(latency)
 	if err != nil {
 		p.legacyErrors.Add(1)
 		ctx.Response.Reset()
@@ -419,6 +433,7 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		ReadTimeout:                   p.cfg.LegacyTimeout + 30*time.Second,
 		IdleTimeout:                   2 * time.Minute,
 		MaxRequestBodySize:            64 << 20,
+		ReadBufferSize:                p.cfg.MaxHeaderBytes,
 		Logger:                        fasthttpLogger{p.log},
 	}
 	return p.server.Serve(ln)

@@ -81,7 +81,15 @@ func (p *Proxy) process(j *job) {
 	ex.Candidate = p.send(p.candidate, req)
 	wg.Wait()
 	if ex.Secondary != nil && ex.Secondary.Err != "" {
+		// Judged without noise detection: counted, stored with the
+		// secondary's error, and logged once per failure streak.
 		p.secErrors.Add(1)
+		if p.secFailing.CompareAndSwap(false, true) {
+			p.log.Warn("secondary is failing; exchanges are judged without noise detection",
+				"endpoint", ex.Endpoint, "err", ex.Secondary.Err)
+		}
+	} else if ex.Secondary != nil && p.secFailing.CompareAndSwap(true, false) {
+		p.log.Info("secondary answers again; noise detection is back")
 	}
 
 	j.ep.Compare.Judge(ex)
@@ -99,6 +107,7 @@ func (p *Proxy) process(j *job) {
 		p.diffErrors.Add(1)
 		p.log.Warn("diff error", "endpoint", ex.Endpoint, "err", firstLine(ex.Error))
 	}
+	p.metrics.observe(ex)
 	p.cfg.Recorder.Record(ex, j.ep.Redact())
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -518,4 +519,12 @@ func addLatencies(ctx context.Context, tx *sql.Tx, m map[latencyKey]int64) error
 		}
 	}
 	return nil
+}
+
+// WriteMetrics writes the writer's counters in the Prometheus text format.
+func (w *Writer) WriteMetrics(out io.Writer) {
+	s := w.Stats()
+	fmt.Fprintf(out, "# HELP tandem_store_stored_total Exchanges stored in full.\n# TYPE tandem_store_stored_total counter\ntandem_store_stored_total %d\n", s.Stored)
+	fmt.Fprintf(out, "# HELP tandem_store_lost_total Exchanges lost because the database could not be written.\n# TYPE tandem_store_lost_total counter\ntandem_store_lost_total %d\n", s.Lost)
+	fmt.Fprintf(out, "# HELP tandem_store_queue Exchanges waiting for the writer.\n# TYPE tandem_store_queue gauge\ntandem_store_queue %d\n", s.Queued)
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tandemproxy/tandem/admin"
 	"github.com/tandemproxy/tandem/mirror"
 	"github.com/tandemproxy/tandem/rules"
 	"github.com/tandemproxy/tandem/store"
@@ -21,6 +22,7 @@ type proxyCmd struct {
 	// onListen, when set, is told the address the proxy listens on (tests
 	// listen on port 0).
 	onListen func(addr string)
+	onAdmin  func(addr string)
 }
 
 func (c *proxyCmd) Run(ctx context.Context, args []string) error {
@@ -45,6 +47,9 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	fs.Var(&maxBody, "max-body", "bytes of a body compared and stored; larger bodies compare by hash")
 	drain := fs.Duration("drain-timeout", mirror.DefaultDrainTimeout, "on stop, how long to let the mirror queue drain")
 	rewriteHost := fs.Bool("rewrite-host", false, "send each upstream its own Host header instead of the client's")
+	maxHeader := sizeFlag(mirror.DefaultMaxHeaderBytes)
+	fs.Var(&maxHeader, "max-header-bytes", "largest client request header accepted (larger: 431)")
+	adminAddr := fs.String("admin", "", "serve /metrics, /healthz and /debug/pprof on this `address` (a bare :PORT binds 127.0.0.1)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parse(fs, args, false); err != nil {
 		return err
@@ -90,7 +95,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		Legacy: legacy, Candidate: candidate, Secondary: secondary, Sample: *sample,
 		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers,
 		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
-		RewriteHost: *rewriteHost, Rules: rs, Recorder: w, Logger: log,
+		RewriteHost: *rewriteHost, MaxHeaderBytes: int(maxHeader), Rules: rs, Recorder: w, Logger: log,
 	})
 	if err != nil {
 		return usageError{err}
@@ -106,6 +111,18 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	}
 	if *rulesFile != "" {
 		c.watchRules(ctx, *rulesFile, *rulesPoll, p, log)
+	}
+	if *adminAddr != "" {
+		srv, err := admin.Listen(*adminAddr, admin.Handler(p, w))
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer srv.Close(context.Background())
+		log.Info("admin listening", "addr", srv.Addr(), "paths", "/metrics /healthz /debug/pprof/")
+		if c.onAdmin != nil {
+			c.onAdmin(srv.Addr())
+		}
 	}
 
 	served := make(chan error, 1)

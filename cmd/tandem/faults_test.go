@@ -1,0 +1,319 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tandemproxy/tandem/store"
+)
+
+// rawServer accepts connections on loopback and hands each to fn after
+// reading the request head.
+func rawServer(t *testing.T, fn func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		wg.Wait()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				go func() { <-done; c.Close() }()
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				fn(c)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+const legacyBody = `{"id":1,"name":"legacy"}`
+
+// faultCase is a candidate that misbehaves one way.
+type faultCase struct {
+	name      string
+	candidate func(t *testing.T) string
+	// the outcome every mirrored exchange must have
+	outcome string
+}
+
+func faultCases() []faultCase {
+	return []faultCase{
+		{"Refused", func(t *testing.T) string {
+			ln, _ := net.Listen("tcp", "127.0.0.1:0")
+			addr := ln.Addr().String()
+			ln.Close()
+			return "http://" + addr
+		}, "candidate_error"},
+		{"ResetMidResponse", func(t *testing.T) string {
+			return rawServer(t, func(c net.Conn) {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":")
+				c.(*net.TCPConn).SetLinger(0) // close with RST
+			})
+		}, "candidate_error"},
+		{"HangsPastTimeout", func(t *testing.T) string {
+			return rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+		}, "candidate_error"},
+		{"NotHTTP", func(t *testing.T) string {
+			return rawServer(t, func(c net.Conn) { io.WriteString(c, "SSH-2.0-OpenSSH_9.2\r\n\x00\x01\x02garbage\r\n\r\n") })
+		}, "candidate_error"},
+		{"EndlessChunked", func(t *testing.T) string {
+			return rawServer(t, func(c net.Conn) {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+				chunk := "400\r\n" + strings.Repeat("x", 0x400) + "\r\n"
+				for {
+					if _, err := io.WriteString(c, chunk); err != nil {
+						return
+					}
+				}
+			})
+		}, "candidate_error"},
+		{"HugeBody", func(t *testing.T) string {
+			// 2 GiB announced and sent: tandem keeps --max-body of it and
+			// hashes the rest, or runs out of time; either way it is never
+			// held in memory and the client never waits.
+			return rawServer(t, func(c net.Conn) {
+				const size = 2 << 30
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", size)
+				buf := make([]byte, 1<<20)
+				for sent := 0; sent < size; sent += len(buf) {
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			})
+		}, "candidate_error|mismatch"},
+		{"SlowByteByByte", func(t *testing.T) string {
+			return rawServer(t, func(c net.Conn) {
+				resp := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 24\r\n\r\n" + legacyBody
+				for i := range len(resp) {
+					if _, err := c.Write([]byte{resp[i]}); err != nil {
+						return
+					}
+					time.Sleep(40 * time.Millisecond)
+				}
+			})
+		}, "candidate_error"},
+	}
+}
+
+func legacyServer(t *testing.T) *upstream {
+	return newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, legacyBody)
+	})
+}
+
+// TestFaults: whatever the candidate does, every client gets legacy's
+// answer, no client request fails, and the counters tell the truth.
+func TestFaults(t *testing.T) {
+	legacy := legacyServer(t)
+	for _, fc := range faultCases() {
+		t.Run(fc.name, func(t *testing.T) {
+			t.Parallel()
+			db := filepath.Join(t.TempDir(), "faults.db")
+			p := startTandem(t, "--legacy", legacy.URL, "--candidate", fc.candidate(t), "--db", db, "--timeout", "1s", "--max-body", "64KiB")
+			const n = 5
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					resp, err := http.Get(p.url(fmt.Sprintf("/items/%d", i)))
+					if err != nil {
+						errs <- err
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || string(b) != legacyBody {
+						errs <- fmt.Errorf("client got %d %q", resp.StatusCode, b)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if code := p.stop(t, syscall.SIGTERM); code != 0 {
+				t.Fatalf("exit %d:\n%s", code, p.log())
+			}
+			r := readReport(t, db)
+			got := map[string]int64{"candidate_error": r.Totals.CandidateErrors, "mismatch": r.Totals.Mismatched, "match": r.Totals.Matched}
+			var sum int64
+			for _, o := range strings.Split(fc.outcome, "|") {
+				sum += got[o]
+			}
+			if r.Totals.Requests != n || r.Totals.Compared != n || sum != n {
+				t.Errorf("totals %+v: want %d requests, all compared as %s", r.Totals, n, fc.outcome)
+			}
+		})
+	}
+}
+
+func readReport(t *testing.T, db string) *store.Report {
+	t.Helper()
+	s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// A secondary that is down costs noise detection, not correctness: the
+// exchanges are judged without it, and the counters, the metrics and the
+// log (once) say so.
+func TestFaults_SecondaryDown(t *testing.T) {
+	legacy := legacyServer(t)
+	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":1,"name":"candidate"}`)
+	})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	secondary := "http://" + ln.Addr().String()
+	ln.Close()
+	db := filepath.Join(t.TempDir(), "sec.db")
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--secondary", secondary, "--db", db, "--admin", "127.0.0.1:0")
+	for i := range 5 {
+		resp, err := http.Get(p.url(fmt.Sprintf("/items/%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != legacyBody {
+			t.Errorf("client got %q", b)
+		}
+	}
+	waitMetric(t, p, "tandem_compared_total 5")
+	metrics := get(t, "http://"+p.admin+"/metrics")
+	if !strings.Contains(metrics, "tandem_secondary_errors_total 5") {
+		t.Errorf("metrics lack tandem_secondary_errors_total 5:\n%s", metrics)
+	}
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if n := strings.Count(p.log(), "secondary is failing"); n != 1 {
+		t.Errorf("logged the failing secondary %d times, want once:\n%s", n, p.log())
+	}
+	r := readReport(t, db)
+	if r.Totals.Mismatched != 5 || r.Totals.Noise != 0 {
+		t.Errorf("totals %+v: the name differs for real, and without a secondary nothing is noise", r.Totals)
+	}
+	s, _ := store.Open(context.Background(), db, store.Options{MustExist: true})
+	defer s.Close()
+	var secErr int64
+	s.SQL().QueryRow(`SELECT coalesce(sum(n), 0) FROM counters WHERE name = 'secondary_error'`).Scan(&secErr)
+	if secErr != 5 {
+		t.Errorf("secondary_error counted %d times, want 5", secErr)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// waitMetric polls /metrics until it holds line (verdicts are asynchronous).
+func waitMetric(t *testing.T, p *proc, line string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(get(t, "http://"+p.admin+"/metrics"), line) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("metrics never showed %q", line)
+}
+
+// Legacy down: a clean 502. Legacy slow: a slow answer holds up nobody
+// else (a fast request sent during a slow one completes first).
+func TestFaults_Legacy(t *testing.T) {
+	slowStarted := make(chan struct{}, 1)
+	release := make(chan struct{})
+	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			slowStarted <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "ok "+r.URL.Path)
+	})
+	candidate := legacyServer(t)
+	db := filepath.Join(t.TempDir(), "legacy.db")
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db)
+	slow := make(chan string, 1)
+	go func() { slow <- get(t, p.url("/slow")) }()
+	<-slowStarted
+	if got := get(t, p.url("/fast")); got != "ok /fast" {
+		t.Errorf("fast request during a slow one got %q", got)
+	}
+	select {
+	case <-slow:
+		t.Fatal("the slow request finished before legacy answered it")
+	default:
+	}
+	close(release)
+	if got := <-slow; got != "ok /slow" {
+		t.Errorf("slow request got %q", got)
+	}
+	legacy.Close()
+	resp, err := http.Get(p.url("/down"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 502 || !strings.Contains(string(b), "legacy is unavailable") {
+		t.Errorf("legacy down: client got %d %q, want a clean 502", resp.StatusCode, b)
+	}
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if r := readReport(t, db); r.Totals.LegacyErrors != 1 || r.Totals.Requests != 3 {
+		t.Errorf("totals %+v: want 3 requests, 1 legacy error", r.Totals)
+	}
+}
