@@ -351,10 +351,20 @@ func (c *Comparer) compareText(diffs []tandem.Difference, a, b string) ([]tandem
 			return diffs, nil
 		}
 	}
-	la, lb := strings.SplitAfter(a, "\n"), strings.SplitAfter(b, "\n")
+	la, lb := lines(a), lines(b)
 	r := &reporter{c: c, text: true}
 	if cmp.Equal(la, lb, cmp.Reporter(r)) {
 		return diffs, nil
 	}
 	return append(diffs, r.diffs...), nil
+}
+
+// lines splits text after each newline; a final newline does not start an
+// empty last line.
+func lines(s string) []string {
+	l := strings.SplitAfter(s, "\n")
+	if len(l) > 1 && l[len(l)-1] == "" {
+		l = l[:len(l)-1]
+	}
+	return l
 }

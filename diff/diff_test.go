@@ -317,3 +317,39 @@ func TestComparer_WorkBudget(t *testing.T) {
 		t.Errorf("outcome %s (%s), want diff_error naming the budget", ex.Outcome, ex.Error)
 	}
 }
+
+// TestComparer_HostileInput pins the defined outcome of each kind of odd
+// body that production traffic brings.
+func TestComparer_HostileInput(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n) }
+	tests := []struct {
+		name string
+		a, b string
+		want []string
+	}{
+		{name: "HugeNumbersEqualByValue", a: `{"n":1e400}`, b: `{"n":1E+400}`, want: []string{}},
+		{name: "HugeIntegersDistinct", a: `{"n":123456789012345678901234567890}`, b: `{"n":123456789012345678901234567891}`, want: []string{"changed $.n"}},
+		{name: "HugeExponents", a: `{"n":1e99999999999999999999}`, b: `{"n":1e99999999999999999998}`, want: []string{"changed $.n"}},
+		{name: "NaNStringsAreStrings", a: `{"n":"NaN","i":"Infinity"}`, b: `{"n":"NaN","i":"-Infinity"}`, want: []string{"changed $.i"}},
+		{name: "NaNLiteralIsNotJSON", a: `{"n":NaN}`, b: `{"n":NaN }`, want: []string{"changed text:1"}},
+		{name: "DuplicateKeysLastWins", a: `{"a":1,"a":2}`, b: `{"a":1}`, want: []string{"changed $.a"}},
+		{name: "DeepButBounded", a: deep(diff.MaxDepth - 1), b: deep(diff.MaxDepth - 1), want: []string{}},
+		{name: "TooDeepComparedAsText", a: deep(diff.MaxDepth + 5), b: deep(diff.MaxDepth+5) + "\n", want: []string{"changed text:1"}},
+		{name: "InvalidUTF8InStrings", a: "{\"s\":\"\xff\"}", b: "{\"s\":\"\xfe\"}", want: []string{}}, // both decode to U+FFFD, as encoding/json does
+		{name: "EscapedVersusRaw", a: `{"s":"é"}`, b: `{"s":"\u00e9"}`, want: []string{}},
+		{name: "LoneSurrogate", a: `{"s":"\ud800"}`, b: `{"s":"\ufffd"}`, want: []string{}},
+	}
+	for _, engine := range engines {
+		for _, tt := range tests {
+			t.Run(string(engine)+"/"+tt.name, func(t *testing.T) {
+				got, err := diff.New(diff.Options{Engine: engine}).Compare(jsonResp(tt.a), jsonResp(tt.b))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(tt.want, summary(got)); d != "" {
+					t.Errorf("(-want +got):\n%s", d)
+				}
+			})
+		}
+	}
+}

@@ -2,7 +2,6 @@ package mirror_test
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/mirror"
@@ -432,39 +433,79 @@ func TestProxy_ShutdownDrains(t *testing.T) {
 }
 
 func TestProxy_EncodedBodies(t *testing.T) {
-	// Legacy answers gzip, the candidate plain: equal content is a match,
-	// and the client still gets legacy's bytes, encoded as they were.
-	body := `{"a":1,"b":[1,2,3]}`
-	var gz strings.Builder
-	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte(body))
-	zw.Close()
-	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+	// Legacy answers encoded, the candidate plain: equal content is a
+	// match, and the client still gets legacy's bytes, encoded as they were.
+	body := []byte(`{"a":1,"b":[1,2,3]}`)
+	for _, tt := range []struct {
+		encoding string
+		encode   func(dst, src []byte) []byte
+	}{
+		{"gzip", fasthttp.AppendGzipBytes},
+		{"deflate", fasthttp.AppendDeflateBytes},
+		{"br", fasthttp.AppendBrotliBytes},
+		{"zstd", fasthttp.AppendZstdBytes},
+	} {
+		t.Run(tt.encoding, func(t *testing.T) {
+			encoded := tt.encode(nil, body)
+			legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Content-Encoding", tt.encoding)
+				w.Write(encoded)
+			}))
+			defer legacy.Close()
+			cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(`{"b":[1,2,3],"a":1}`))
+			}))
+			defer cand.Close()
+			rec := newRecorder()
+			_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Recorder: rec})
+			req, _ := http.NewRequest("GET", addr+"/z", nil)
+			req.Header.Set("Accept-Encoding", tt.encoding)
+			resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(raw) != string(encoded) || resp.Header.Get("Content-Encoding") != tt.encoding {
+				t.Errorf("client got %q (%s), want legacy's encoded bytes", raw, resp.Header.Get("Content-Encoding"))
+			}
+			ex := rec.wait(t, 1)[0]
+			if ex.Outcome != tandem.Match || string(ex.Legacy.Body) != string(body) {
+				t.Errorf("outcome %s, legacy body %q: want a match on the decoded body", ex.Outcome, ex.Legacy.Body)
+			}
+		})
+	}
+}
+
+func TestProxy_DecompressionBomb(t *testing.T) {
+	// 16 MiB of zeros gzip to a few KiB: decoding stops at MaxBody, and the
+	// bodies are compared by the hash of their encoded bytes instead.
+	bomb := fasthttp.AppendGzipBytes(nil, make([]byte, 16<<20))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Write([]byte(gz.String()))
-	}))
+		w.Write(bomb)
+	})
+	legacy := httptest.NewServer(h)
 	defer legacy.Close()
-	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"b":[1,2,3],"a":1}`))
-	}))
+	cand := httptest.NewServer(h)
 	defer cand.Close()
 	rec := newRecorder()
-	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Recorder: rec})
-	req, _ := http.NewRequest("GET", addr+"/z", nil)
-	req.Header.Set("Accept-Encoding", "gzip")
-	resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, MaxBody: 1 << 20, Recorder: rec})
+	req, _ := http.NewRequest("GET", addr+"/bomb", nil)
+	req.Header.Set("Accept-Encoding", "gzip") // so that the transport does not decode
+	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if string(raw) != gz.String() || resp.Header.Get("Content-Encoding") != "gzip" {
-		t.Errorf("client got %q (%s), want legacy's gzip bytes", raw, resp.Header.Get("Content-Encoding"))
+	if len(raw) != len(bomb) {
+		t.Errorf("client got %d bytes, want legacy's %d", len(raw), len(bomb))
 	}
 	ex := rec.wait(t, 1)[0]
-	if ex.Outcome != tandem.Match || string(ex.Legacy.Body) != body {
-		t.Errorf("outcome %s, legacy body %q: want a match on the decoded body", ex.Outcome, ex.Legacy.Body)
+	if ex.Outcome != tandem.Match || !ex.Legacy.Truncated || len(ex.Legacy.Body) > 1<<20 {
+		t.Errorf("outcome %s, truncated %v, kept %d bytes", ex.Outcome, ex.Legacy.Truncated, len(ex.Legacy.Body))
 	}
 }

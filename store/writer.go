@@ -49,7 +49,14 @@ type WriterConfig struct {
 	BatchSize  int
 	FlushEvery time.Duration
 	Logger     *slog.Logger
+	// Retention is applied by the writer itself, every PruneEvery, so that
+	// pruning never competes with it for the database.
+	Retention  Retention
+	PruneEvery time.Duration // 0 means DefaultPruneEvery
 }
+
+// DefaultPruneEvery is how often the writer applies the retention.
+const DefaultPruneEvery = 5 * time.Second
 
 // WriterStats are the writer's own counters.
 type WriterStats struct {
@@ -57,7 +64,8 @@ type WriterStats struct {
 	Stored   int64 // exchanges stored in full
 	Lost     int64 // exchanges whose batch could not be written
 	Batches  int64
-	Queued   int // waiting in the queue now
+	Pruned   int64 // stored exchanges deleted by the retention
+	Queued   int   // waiting in the queue now
 }
 
 // Writer is the one goroutine that writes to the database. It batches what
@@ -73,13 +81,15 @@ type Writer struct {
 
 	// mu guards closing in against concurrent sends: a late Record after
 	// Close is counted as lost instead of panicking.
-	mu       sync.RWMutex
-	closed   bool
-	recorded atomic.Int64
-	stored   atomic.Int64
-	lost     atomic.Int64
-	batches  atomic.Int64
-	failing  atomic.Bool // a write failed and has not succeeded since: log once
+	mu        sync.RWMutex
+	closed    bool
+	recorded  atomic.Int64
+	pruned    atomic.Int64
+	lastPrune time.Time // writer goroutine only
+	stored    atomic.Int64
+	lost      atomic.Int64
+	batches   atomic.Int64
+	failing   atomic.Bool // a write failed and has not succeeded since: log once
 }
 
 type message struct {
@@ -108,6 +118,9 @@ func (db *DB) NewWriter(cfg WriterConfig) *Writer {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = DefaultPruneEvery
 	}
 	w := &Writer{db: db, cfg: cfg, in: make(chan message, cfg.QueueSize), done: make(chan struct{}), log: cfg.Logger}
 	go w.run()
@@ -181,7 +194,7 @@ func (w *Writer) Close() error {
 // Stats returns the writer's counters.
 func (w *Writer) Stats() WriterStats {
 	return WriterStats{Recorded: w.recorded.Load(), Stored: w.stored.Load(), Lost: w.lost.Load(),
-		Batches: w.batches.Load(), Queued: len(w.in)}
+		Batches: w.batches.Load(), Pruned: w.pruned.Load(), Queued: len(w.in)}
 }
 
 func (w *Writer) run() {
@@ -305,6 +318,20 @@ func (w *Writer) write(batch []message) {
 		if m.ex != nil && m.store {
 			w.stored.Add(1)
 		}
+	}
+	w.prune(now)
+}
+
+// prune applies the retention at most every PruneEvery.
+func (w *Writer) prune(now time.Time) {
+	if w.cfg.Retention.IsZero() || now.Sub(w.lastPrune) < w.cfg.PruneEvery {
+		return
+	}
+	w.lastPrune = now
+	n, err := w.db.Prune(context.Background(), w.cfg.Retention, now)
+	w.pruned.Add(n)
+	if err != nil {
+		w.log.Error("store: pruning failed", "err", err)
 	}
 }
 
@@ -526,5 +553,6 @@ func (w *Writer) WriteMetrics(out io.Writer) {
 	s := w.Stats()
 	fmt.Fprintf(out, "# HELP tandem_store_stored_total Exchanges stored in full.\n# TYPE tandem_store_stored_total counter\ntandem_store_stored_total %d\n", s.Stored)
 	fmt.Fprintf(out, "# HELP tandem_store_lost_total Exchanges lost because the database could not be written.\n# TYPE tandem_store_lost_total counter\ntandem_store_lost_total %d\n", s.Lost)
+	fmt.Fprintf(out, "# HELP tandem_store_pruned_total Stored exchanges deleted by the retention.\n# TYPE tandem_store_pruned_total counter\ntandem_store_pruned_total %d\n", s.Pruned)
 	fmt.Fprintf(out, "# HELP tandem_store_queue Exchanges waiting for the writer.\n# TYPE tandem_store_queue gauge\ntandem_store_queue %d\n", s.Queued)
 }

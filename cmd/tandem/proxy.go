@@ -49,6 +49,10 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	rewriteHost := fs.Bool("rewrite-host", false, "send each upstream its own Host header instead of the client's")
 	maxHeader := sizeFlag(mirror.DefaultMaxHeaderBytes)
 	fs.Var(&maxHeader, "max-header-bytes", "largest client request header accepted (larger: 431)")
+	maxDB := sizeFlag(0)
+	fs.Var(&maxDB, "max-db-size", "storage budget: the oldest stored exchanges are pruned to keep the data under this size (0: no limit; counters are never pruned)")
+	retention := fs.Duration("retention", 0, "prune stored exchanges older than this (0: keep)")
+	maxExchanges := fs.Int64("max-exchanges", 0, "keep at most this many stored exchanges, the newest (0: no limit)")
 	adminAddr := fs.String("admin", "", "serve /metrics, /healthz and /debug/pprof on this `address` (a bare :PORT binds 127.0.0.1)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parse(fs, args, false); err != nil {
@@ -89,7 +93,8 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	w := db.NewWriter(store.WriterConfig{Record: mode, Logger: log})
+	w := db.NewWriter(store.WriterConfig{Record: mode, Logger: log,
+		Retention: store.Retention{MaxBytes: int64(maxDB), MaxAge: *retention, MaxExchanges: *maxExchanges}})
 	defer w.Close()
 	p, err := mirror.New(mirror.Config{
 		Legacy: legacy, Candidate: candidate, Secondary: secondary, Sample: *sample,
