@@ -112,6 +112,7 @@ type Proxy struct {
 	legacyHost                   string
 	queue                        chan *job
 	metrics                      metrics
+	diffErrLog                   throttle
 	workers                      sync.WaitGroup
 	jobs                         sync.Pool
 	log                          *slog.Logger
@@ -162,7 +163,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize),
+	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize), diffErrLog: throttle{interval: 10 * time.Second},
 		flushed: map[string]int64{}, stopFlusher: make(chan struct{}), flusherDone: make(chan struct{})}
 	rs := cfg.Rules
 	if rs == nil {

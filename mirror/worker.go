@@ -105,7 +105,9 @@ func (p *Proxy) process(j *job) {
 		p.candErrors.Add(1)
 	case tandem.DiffError:
 		p.diffErrors.Add(1)
-		p.log.Warn("diff error", "endpoint", ex.Endpoint, "err", firstLine(ex.Error))
+		if n := p.diffErrLog.allow(time.Now()); n >= 0 {
+			p.log.Warn("diff error (stored with the exchange)", "endpoint", ex.Endpoint, "err", firstLine(ex.Error), "suppressed_since_last", n)
+		}
 	}
 	p.metrics.observe(ex)
 	p.cfg.Recorder.Record(ex, j.ep.Redact())
@@ -246,4 +248,28 @@ func describe(err error) string {
 		return "timeout"
 	}
 	return s
+}
+
+// throttle lets a repeated warning through at most once per interval and
+// counts what it held back, so that a bad body shape repeated on every
+// request does not become a log line per request.
+type throttle struct {
+	mu       sync.Mutex
+	interval time.Duration
+	last     time.Time
+	held     int
+}
+
+// allow returns how many warnings were held back since the last one let
+// through, or -1 when this one is held back.
+func (t *throttle) allow(now time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.last.IsZero() && now.Sub(t.last) < t.interval {
+		t.held++
+		return -1
+	}
+	n := t.held
+	t.last, t.held = now, 0
+	return n
 }
