@@ -66,10 +66,7 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 		return err
 	}
 	defer ins.close()
-	counters := map[counterKey]int64{}
-	fields := map[fieldKey]*fieldAgg{}
-	noise := map[fieldKey]int64{}
-	lat := map[latencyKey]int64{}
+	agg := newDerived()
 	for _, ex := range exs {
 		old := *ex
 		old.Differences = slices.Clone(ex.Differences)
@@ -84,8 +81,8 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 			res.Transitions[string(old.Outcome)+"→"+string(ex.Outcome)]++
 		}
 		Redact(ex, redact)
-		account(counters, fields, noise, lat, &old, -1)
-		account(counters, fields, noise, lat, ex, +1)
+		agg.account(&old, -1)
+		agg.account(ex, +1)
 		np := "[]"
 		if len(ex.NoisePatterns) > 0 {
 			b, _ := json.Marshal(ex.NoisePatterns)
@@ -102,16 +99,7 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 			return err
 		}
 	}
-	if err := addCounters(ctx, tx, counters); err != nil {
-		return err
-	}
-	if err := addFields(ctx, tx, fields); err != nil {
-		return err
-	}
-	if err := addNoise(ctx, tx, noise); err != nil {
-		return err
-	}
-	return addLatencies(ctx, tx, lat)
+	return agg.write(ctx, tx)
 }
 
 func sameVerdict(a, b *tandem.Exchange) bool {

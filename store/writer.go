@@ -55,6 +55,9 @@ type WriterConfig struct {
 	PruneEvery time.Duration // 0 means DefaultPruneEvery
 }
 
+// failLogEvery bounds how often write failures (and recoveries) are logged.
+const failLogEvery = time.Minute
+
 // DefaultPruneEvery is how often the writer applies the retention.
 const DefaultPruneEvery = 5 * time.Second
 
@@ -89,7 +92,9 @@ type Writer struct {
 	stored    atomic.Int64
 	lost      atomic.Int64
 	batches   atomic.Int64
-	failing   atomic.Bool // a write failed and has not succeeded since: log once
+	// writer goroutine only: the state of failing writes, for logging
+	failing                   bool
+	failLogged, recoverLogged time.Time
 }
 
 type message struct {
@@ -257,14 +262,11 @@ type latencyKey struct {
 func (w *Writer) write(batch []message) {
 	ctx := context.Background()
 	now := w.db.Now()
-	counters := map[counterKey]int64{}
-	fields := map[fieldKey]*fieldAgg{}
-	noise := map[fieldKey]int64{}
-	lat := map[latencyKey]int64{}
+	agg := newDerived()
 	exchanges := 0
 	for _, m := range batch {
 		for _, c := range m.counts {
-			counters[counterKey{"", now.Unix() / 60, c.Name}] += c.N
+			agg.counters[counterKey{"", now.Unix() / 60, c.Name}] += c.N
 		}
 		if m.ex == nil {
 			continue
@@ -273,7 +275,7 @@ func (w *Writer) write(batch []message) {
 			m.ex.Time = now
 		}
 		exchanges++
-		account(counters, fields, noise, lat, m.ex, +1)
+		agg.account(m.ex, +1)
 	}
 	err := w.db.inTx(ctx, func(tx *sql.Tx) error {
 		ins, err := prepareInserts(ctx, tx)
@@ -288,30 +290,28 @@ func (w *Writer) write(batch []message) {
 				}
 			}
 		}
-		if err := addCounters(ctx, tx, counters); err != nil {
-			return err
-		}
-		if err := addFields(ctx, tx, fields); err != nil {
-			return err
-		}
-		if err := addNoise(ctx, tx, noise); err != nil {
-			return err
-		}
-		return addLatencies(ctx, tx, lat)
+		return agg.write(ctx, tx)
 	})
 	w.recorded.Add(int64(exchanges))
 	if err != nil {
 		w.lost.Add(int64(exchanges))
-		// Log the first failure loudly, then stay quiet until writes work
-		// again: a full disk must not turn into a log line per request.
-		if w.failing.CompareAndSwap(false, true) {
+		// Log the failure loudly, then stay quiet: a full disk must not
+		// turn into a log line per request, nor one per flap when small
+		// batches still fit (at most one line a minute).
+		w.failing = true
+		if now.Sub(w.failLogged) >= failLogEvery {
+			w.failLogged = now
 			w.log.Error("store: writes are failing; exchanges are being lost (counted in tandem_store_lost_total)",
-				"db", w.db.Path, "err", translate(err))
+				"db", w.db.Path, "err", translate(err), "lost", w.lost.Load())
 		}
 		return
 	}
-	if w.failing.CompareAndSwap(true, false) {
-		w.log.Warn("store: writes work again", "db", w.db.Path, "lost", w.lost.Load())
+	if w.failing && exchanges > 0 {
+		w.failing = false
+		if now.Sub(w.recoverLogged) >= failLogEvery {
+			w.recoverLogged = now
+			w.log.Warn("store: writes work again", "db", w.db.Path, "lost", w.lost.Load())
+		}
 	}
 	w.batches.Add(1)
 	for _, m := range batch {
@@ -335,51 +335,98 @@ func (w *Writer) prune(now time.Time) {
 	}
 }
 
+// derived holds the counts derived from exchanges (outcome counters,
+// per-pattern counts, noise observations, latencies), to be added to the
+// database in one go.
+type derived struct {
+	counters map[counterKey]int64
+	fields   map[fieldKey]*fieldAgg
+	noise    map[fieldKey]int64
+	lat      map[latencyKey]int64
+}
+
+func newDerived() *derived {
+	return &derived{counters: map[counterKey]int64{}, fields: map[fieldKey]*fieldAgg{}, noise: map[fieldKey]int64{}, lat: map[latencyKey]int64{}}
+}
+
 // account adds (sign +1) or removes (sign -1) an exchange's share of every
-// derived count: outcome counters, per-pattern counts (once per exchange
-// and pattern, however many elements differ there), noise observations and
-// latencies. The writer adds; rediff removes the old verdict and adds the
-// new one.
-func account(counters map[counterKey]int64, fields map[fieldKey]*fieldAgg, noise map[fieldKey]int64, lat map[latencyKey]int64, ex *tandem.Exchange, sign int64) {
+// derived count; per-pattern counts go once per exchange and pattern,
+// however many elements differ there. The writer adds; rediff removes the
+// old verdict and adds the new one.
+func (d *derived) account(ex *tandem.Exchange, sign int64) {
 	minute := ex.Time.Unix() / 60
-	counters[counterKey{ex.Endpoint, minute, string(ex.Outcome)}] += sign
+	d.counters[counterKey{ex.Endpoint, minute, string(ex.Outcome)}] += sign
 	if ex.Secondary != nil {
 		name := "secondary_compared"
 		if ex.Secondary.Err != "" {
 			name = "secondary_error"
 		}
-		counters[counterKey{ex.Endpoint, minute, name}] += sign
+		d.counters[counterKey{ex.Endpoint, minute, name}] += sign
 	}
 	seen := map[string]bool{}
-	for _, d := range ex.Differences {
-		if seen[d.Pattern] {
+	for _, df := range ex.Differences {
+		if seen[df.Pattern] {
 			continue
 		}
-		seen[d.Pattern] = true
-		k := fieldKey{ex.Endpoint, d.Pattern}
-		f := fields[k]
+		seen[df.Pattern] = true
+		k := fieldKey{ex.Endpoint, df.Pattern}
+		f := d.fields[k]
 		if f == nil {
 			f = &fieldAgg{}
-			fields[k] = f
+			d.fields[k] = f
 		}
-		if d.Noise {
+		if df.Noise {
 			f.noise += sign
 		} else {
 			f.mismatches += sign
 		}
 		if sign > 0 {
-			f.legacy, f.candidate = d.Legacy, d.Candidate
+			f.legacy, f.candidate = df.Legacy, df.Candidate
 		}
 	}
 	for _, p := range ex.NoisePatterns {
-		noise[fieldKey{ex.Endpoint, p}] += sign
+		d.noise[fieldKey{ex.Endpoint, p}] += sign
 	}
 	if ex.Legacy.Err == "" {
-		lat[latencyKey{ex.Endpoint, "legacy", latencyBucket(ex.Legacy.Latency)}] += sign
+		d.lat[latencyKey{ex.Endpoint, "legacy", latencyBucket(ex.Legacy.Latency)}] += sign
 	}
 	if ex.Candidate.Err == "" {
-		lat[latencyKey{ex.Endpoint, "candidate", latencyBucket(ex.Candidate.Latency)}] += sign
+		d.lat[latencyKey{ex.Endpoint, "candidate", latencyBucket(ex.Candidate.Latency)}] += sign
 	}
+}
+
+// write adds the counts to the database.
+func (d *derived) write(ctx context.Context, tx *sql.Tx) error {
+	for k, n := range d.counters {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO counters (endpoint, minute, name, n) VALUES (?,?,?,?)
+			ON CONFLICT (endpoint, minute, name) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.minute, k.name, n); err != nil {
+			return fmt.Errorf("add counters: %w", err)
+		}
+	}
+	for k, f := range d.fields {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fields (endpoint, pattern, mismatches, noise, example_legacy, example_candidate)
+			VALUES (?,?,?,?,?,?)
+			ON CONFLICT (endpoint, pattern) DO UPDATE SET mismatches = mismatches + excluded.mismatches,
+				noise = noise + excluded.noise,
+				example_legacy = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_legacy ELSE example_legacy END,
+				example_candidate = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_candidate ELSE example_candidate END`,
+			k.endpoint, k.pattern, f.mismatches, f.noise, f.legacy, f.candidate); err != nil {
+			return fmt.Errorf("add fields: %w", err)
+		}
+	}
+	for k, n := range d.noise {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO noise_stats (endpoint, pattern, n) VALUES (?,?,?)
+			ON CONFLICT (endpoint, pattern) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.pattern, n); err != nil {
+			return fmt.Errorf("add noise: %w", err)
+		}
+	}
+	for k, n := range d.lat {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO latencies (endpoint, side, bucket, n) VALUES (?,?,?,?)
+			ON CONFLICT (endpoint, side, bucket) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.side, k.bucket, n); err != nil {
+			return fmt.Errorf("add latencies: %w", err)
+		}
+	}
+	return nil
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -498,51 +545,6 @@ func (s *inserts) diffs(ctx context.Context, ex *tandem.Exchange) error {
 	for _, d := range ex.Differences {
 		if _, err := s.diff.ExecContext(ctx, ex.ID, ex.Endpoint, d.Path, d.Pattern, string(d.Kind), d.Legacy, d.Candidate, b2i(d.Noise)); err != nil {
 			return fmt.Errorf("insert difference: %w", err)
-		}
-	}
-	return nil
-}
-
-func addCounters(ctx context.Context, tx *sql.Tx, m map[counterKey]int64) error {
-	for k, n := range m {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO counters (endpoint, minute, name, n) VALUES (?,?,?,?)
-			ON CONFLICT (endpoint, minute, name) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.minute, k.name, n); err != nil {
-			return fmt.Errorf("add counters: %w", err)
-		}
-	}
-	return nil
-}
-
-func addFields(ctx context.Context, tx *sql.Tx, m map[fieldKey]*fieldAgg) error {
-	for k, f := range m {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fields (endpoint, pattern, mismatches, noise, example_legacy, example_candidate)
-			VALUES (?,?,?,?,?,?)
-			ON CONFLICT (endpoint, pattern) DO UPDATE SET mismatches = mismatches + excluded.mismatches,
-				noise = noise + excluded.noise,
-				example_legacy = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_legacy ELSE example_legacy END,
-				example_candidate = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_candidate ELSE example_candidate END`,
-			k.endpoint, k.pattern, f.mismatches, f.noise, f.legacy, f.candidate); err != nil {
-			return fmt.Errorf("add fields: %w", err)
-		}
-	}
-	return nil
-}
-
-func addNoise(ctx context.Context, tx *sql.Tx, m map[fieldKey]int64) error {
-	for k, n := range m {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO noise_stats (endpoint, pattern, n) VALUES (?,?,?)
-			ON CONFLICT (endpoint, pattern) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.pattern, n); err != nil {
-			return fmt.Errorf("add noise: %w", err)
-		}
-	}
-	return nil
-}
-
-func addLatencies(ctx context.Context, tx *sql.Tx, m map[latencyKey]int64) error {
-	for k, n := range m {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO latencies (endpoint, side, bucket, n) VALUES (?,?,?,?)
-			ON CONFLICT (endpoint, side, bucket) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.side, k.bucket, n); err != nil {
-			return fmt.Errorf("add latencies: %w", err)
 		}
 	}
 	return nil
