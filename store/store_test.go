@@ -265,3 +265,47 @@ func TestHistogram_Quantile(t *testing.T) {
 		}
 	}
 }
+
+// Readers (report, TUI) read while the writer writes: WAL mode, no
+// "database is locked".
+func TestDB_ReadWhileWriting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rw.db")
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	reader, err := store.Open(context.Background(), path, store.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, FlushEvery: time.Millisecond, BatchSize: 5})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2000 {
+			w.Record(exchange("GET /a", tandem.Mismatch), nil)
+		}
+		w.Close()
+	}()
+	reads := 0
+	for {
+		select {
+		case <-done:
+			r, err := reader.Report(context.Background())
+			if err != nil || r.Totals.Mismatched != 2000 {
+				t.Fatalf("final report %+v, %v", r, err)
+			}
+			if reads == 0 {
+				t.Fatal("no read happened while writing")
+			}
+			return
+		default:
+		}
+		if _, err := reader.Report(context.Background()); err != nil {
+			t.Fatalf("read %d while writing: %v", reads, err)
+		}
+		reads++
+	}
+}
