@@ -175,21 +175,35 @@ func OpenFile(path string, f Format, opts Options) (Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	r, err := decompress(file, path)
+	s, err := NewSource(path, file, f, opts)
 	if err != nil {
 		file.Close()
 		return nil, err
 	}
+	return s, nil
+}
+
+// NewSource reads a source of the given format (HAR, NDJSON or Gor) from
+// r, decompressing it when it is gzip; name names it in messages. Closing
+// the source closes r when r is an io.Closer.
+func NewSource(name string, r io.Reader, f Format, opts Options) (Source, error) {
+	c, ok := r.(io.Closer)
+	if !ok {
+		c = io.NopCloser(nil)
+	}
+	dr, err := decompress(r, name)
+	if err != nil {
+		return nil, err
+	}
 	switch f {
 	case HAR:
-		return newHARSource(path, r, file, opts), nil
+		return newHARSource(name, dr, c, opts), nil
 	case NDJSON:
-		return newNDJSONSource(path, r, file, opts), nil
+		return newNDJSONSource(name, dr, c, opts), nil
 	case Gor:
-		return newGorSource(path, r, file, opts), nil
+		return newGorSource(name, dr, c, opts), nil
 	}
-	file.Close()
-	return nil, fmt.Errorf("%s: format %q is not a file format (want har, ndjson or gor)", path, f)
+	return nil, fmt.Errorf("%s: format %q is not a file format (want har, ndjson or gor)", name, f)
 }
 
 // decompress returns a reader of f's content: gunzipped when the name ends

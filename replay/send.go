@@ -78,16 +78,10 @@ func sendable(h tandem.Header) bool {
 	return h.Value != store.Redacted
 }
 
-// do sends r and returns the answer, or the error that stands in for it.
-func (u *upstream) do(r *tandem.Request) tandem.Response {
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
+// request fills req with r as it is sent to this service.
+func (u *upstream) request(req *fasthttp.Request, r *tandem.Request) {
 	req.Header.DisableNormalizing()
 	req.Header.SetNoDefaultContentType(true)
-	resp.Header.SetNoDefaultContentType(true)
-
 	req.Header.SetMethod(r.Method)
 	req.SetRequestURI(u.prefix + r.URL)
 	host := r.Host
@@ -101,6 +95,16 @@ func (u *upstream) do(r *tandem.Request) tandem.Response {
 		}
 	}
 	req.SetBody(r.Body)
+}
+
+// do sends r and returns the answer, or the error that stands in for it.
+func (u *upstream) do(r *tandem.Request) tandem.Response {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	u.request(req, r)
+	resp.Header.SetNoDefaultContentType(true)
 
 	start := time.Now()
 	if err := u.client.DoTimeout(req, resp, u.timeout); err != nil {
