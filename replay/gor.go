@@ -226,7 +226,7 @@ func (s *gorSource) attach(p *gorPending, raw gorRaw) {
 	resp.Header.DisableNormalizing()
 	resp.Header.SetNoDefaultContentType(true)
 	resp.SkipBody = p.rec.Request.Method == fasthttp.MethodHead
-	if err := resp.Read(bufio.NewReader(bytes.NewReader(raw.payload))); err != nil {
+	if err := resp.ReadLimitBody(bufio.NewReader(bytes.NewReader(raw.payload)), bodyLimit(raw.payload)); err != nil {
 		p.err = s.invalid(raw.n, fmt.Errorf("response to record %d: %w", p.rec.N, httpError(err)))
 		return
 	}
@@ -244,10 +244,10 @@ func (s *gorSource) request(h gorHeader, payload []byte) (*Record, error) {
 	var req fasthttp.Request
 	req.Header.DisableNormalizing()
 	br := bufio.NewReader(bytes.NewReader(payload))
-	err := req.Read(br)
+	err := req.ReadLimitBody(br, bodyLimit(payload))
 	if err == nil && req.MayContinue() {
 		// The capture holds what the client sent after the server's 100.
-		err = req.ContinueReadBody(br, 0)
+		err = req.ContinueReadBody(br, bodyLimit(payload))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", httpError(err))
@@ -273,6 +273,11 @@ func (s *gorSource) request(h gorHeader, payload []byte) (*Record, error) {
 	return rec, nil
 }
 
+// bodyLimit bounds the body of a captured message by the capture's size:
+// fasthttp allocates what Content-Length announces before reading, and a
+// record announcing gigabytes would cost gigabytes (and seconds).
+func bodyLimit(payload []byte) int { return len(payload) + 1 }
+
 // httpError shortens fasthttp's parse errors, which end with a dump of the
 // buffer they were reading.
 func httpError(err error) error {
@@ -281,7 +286,7 @@ func httpError(err error) error {
 		s = s[:i]
 	}
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "error when reading request headers: "), "error when reading response headers: ")
-	if errors.Is(err, io.ErrUnexpectedEOF) || s == "unexpected EOF" {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, fasthttp.ErrBodyTooLarge) || s == "unexpected EOF" {
 		return errors.New("the message is cut short (fewer body bytes than it announces)")
 	}
 	if errors.Is(err, io.EOF) {

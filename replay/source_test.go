@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -216,4 +217,40 @@ func TestScan(t *testing.T) {
 			t.Errorf("Scan error %v, want the truncation at entry 3", err)
 		}
 	})
+}
+
+// TestGor_AnnouncedSize checks that a record announcing a huge body costs
+// the record's size, not the announced one: fasthttp allocates what
+// Content-Length (or a chunk size) says before it reads.
+func TestGor_AnnouncedSize(t *testing.T) {
+	const sep = "\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n"
+	req := "1 a 1658205667000000000 -1\nGET / HTTP/1.1\r\nHost: h\r\n\r\n" + sep
+	tests := []struct {
+		name, in, err string
+	}{
+		{"Request", "1 a 1658205667000000000 -1\nPOST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000000\r\n\r\nabc",
+			"big.gor: record 1: request: the message is cut short (fewer body bytes than it announces)"},
+		{"Response", req + "2 a 1658205667000000000 5\nHTTP/1.1 200 OK\r\nContent-Length: 2000000000\r\n\r\nabc",
+			"big.gor: record 2: response to record 1: the message is cut short (fewer body bytes than it announces)"},
+		{"Chunk", req + "2 a 1658205667000000000 5\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7fffffff\r\nx\r\n0\r\n\r\n",
+			"big.gor: record 2: response to record 1: the message is cut short (fewer body bytes than it announces)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			src, err := replay.NewSource("big.gor", strings.NewReader(tt.in), replay.Gor, replay.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = src.Next()
+			runtime.ReadMemStats(&after)
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("error %v, want %q", err, tt.err)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+				t.Errorf("reading a %d-byte record allocated %d MiB", len(tt.in), n>>20)
+			}
+		})
+	}
 }
