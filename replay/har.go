@@ -161,14 +161,14 @@ func (s *harSource) findEntries() error {
 	if err := s.expectDelim('{', "the file"); err != nil {
 		return err
 	}
-	if !s.findKey("log") {
-		return s.fatal(errors.New(`no "log" object`))
+	if err := s.findKey("log"); err != nil {
+		return err
 	}
 	if err := s.expectDelim('{', `"log"`); err != nil {
 		return err
 	}
-	if !s.findKey("entries") {
-		return s.fatal(errors.New(`no "log.entries" array`))
+	if err := s.findKey("entries"); err != nil {
+		return err
 	}
 	return s.expectDelim('[', `"log.entries"`)
 }
@@ -185,23 +185,25 @@ func (s *harSource) expectDelim(d json.Delim, what string) error {
 	return nil
 }
 
-// findKey skips the members of the current object up to key; it reports
-// false at the object's end (or at bad JSON, which finish reports).
-func (s *harSource) findKey(key string) bool {
+// findKey skips the members of the current object up to key.
+func (s *harSource) findKey(key string) error {
 	for s.dec.More() {
 		tok, err := s.dec.Token()
 		if err != nil {
-			return false
+			return s.fatal(jsonError(err))
 		}
 		if k, _ := tok.(string); k == key {
-			return true
+			return nil
 		}
 		var skip json.RawMessage
 		if err := s.dec.Decode(&skip); err != nil {
-			return false
+			return s.fatal(jsonError(err))
 		}
 	}
-	return false
+	if key == "log" {
+		return s.fatal(errors.New(`no "log" object`))
+	}
+	return s.fatal(fmt.Errorf(`no "log.%s" array`, key))
 }
 
 // finish reads what follows the entries, so that a file cut short after
@@ -213,7 +215,7 @@ func (s *harSource) finish() error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: after entry %d: %w", s.name, s.n, jsonError(err))
+			return fmt.Errorf("%s: after the entries: %w", s.name, jsonError(err))
 		}
 	}
 }

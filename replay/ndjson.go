@@ -205,10 +205,12 @@ func jsonError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &se) && strings.HasPrefix(se.Error(), "unexpected end"):
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.As(err, &se) && strings.HasPrefix(se.Error(), "unexpected end"):
 		return errors.New("invalid JSON: unexpected end")
 	case se != nil:
-		return fmt.Errorf("invalid JSON at byte %d: %s", se.Offset, se.Error())
+		// No offset: a streaming decoder's is not the file's.
+		return fmt.Errorf("invalid JSON: %s", se.Error())
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" {

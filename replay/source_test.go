@@ -254,3 +254,27 @@ func TestGor_AnnouncedSize(t *testing.T) {
 		})
 	}
 }
+
+func TestHAR_NotHAR(t *testing.T) {
+	tests := []struct{ in, err string }{
+		{`[1, 2]`, "x.har: not a HAR file: the file is not an object"},
+		{`{"log": []}`, `x.har: not a HAR file: "log" is not an object`},
+		{`{"log": {"version": "1.2"}}`, `x.har: not a HAR file: no "log.entries" array`},
+		{`{"log": {"entries": {}}}`, `x.har: not a HAR file: "log.entries" is not an array`},
+		{`{"pages": [`, "x.har: not a HAR file: invalid JSON: unexpected end"},
+		{``, "x.har: not a HAR file: the file: invalid JSON: unexpected end"},
+		{`{"log": {"entries": []}} trailing`, "x.har: after the entries: invalid JSON: invalid character 'a' in literal true (expecting 'u')"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			src, err := replay.NewSource("x.har", strings.NewReader(tt.in), replay.HAR, replay.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = src.Next()
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("error %v, want %q", err, tt.err)
+			}
+		})
+	}
+}
