@@ -249,20 +249,17 @@ func (r *Runner) prepare(rec *Record) *job {
 	ep := r.cfg.Rules.Match([]byte(req.Method), []byte(path))
 	name := ep.EndpointName(req.Method, path)
 	r.count(func(res *Result) { res.Records++ })
-	if !ep.MirrorsMethod([]byte(req.Method)) {
+	unsafe := !ep.MirrorsMethod([]byte(req.Method))
+	if unsafe || (r.legacy == nil && rec.Legacy == nil) {
 		r.count(func(res *Result) {
-			res.SkippedUnsafe++
 			s := res.Skipped[name]
-			s.SideEffects++
-			res.Skipped[name] = s
-		})
-		return nil
-	}
-	if r.legacy == nil && rec.Legacy == nil {
-		r.count(func(res *Result) {
-			res.SkippedUnrecorded++
-			s := res.Skipped[name]
-			s.Unrecorded++
+			if unsafe {
+				res.SkippedUnsafe++
+				s.SideEffects++
+			} else {
+				res.SkippedUnrecorded++
+				s.Unrecorded++
+			}
 			res.Skipped[name] = s
 		})
 		return nil
