@@ -289,6 +289,10 @@ func check(rec *Record) error {
 	if r.URL != "*" && !strings.HasPrefix(r.URL, "/") {
 		return fmt.Errorf("url %s: want /path?query", quote(r.URL))
 	}
+	if r.URL == "*" && r.Method != "OPTIONS" {
+		// RFC 9112 §3.2.4: the asterisk form is for OPTIONS only.
+		return fmt.Errorf("url \"*\" with method %s: only OPTIONS * is a request", quote(r.Method))
+	}
 	if i := strings.IndexFunc(r.URL, func(c rune) bool { return c <= ' ' || c == 0x7f }); i >= 0 {
 		return fmt.Errorf("url %s has a space or control character", quote(r.URL))
 	}

@@ -83,7 +83,11 @@ func (u *upstream) request(req *fasthttp.Request, r *tandem.Request) {
 	req.Header.DisableNormalizing()
 	req.Header.SetNoDefaultContentType(true)
 	req.Header.SetMethod(r.Method)
-	req.SetRequestURI(u.prefix + r.URL)
+	if strings.HasPrefix(r.URL, "/") {
+		req.SetRequestURI(u.prefix + r.URL)
+	} else {
+		req.SetRequestURI(r.URL) // OPTIONS *: no path to put a prefix before
+	}
 	host := r.Host
 	if u.rewriteHost || host == "" {
 		host = u.host
