@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	iofs "io/fs"
 	"log/slog"
 	"os"
@@ -88,7 +89,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		}
 	}
 
-	open, release, err := openInput(ctx, *from, *format, filters, replay.Options{MaxBody: int(maxBody)})
+	open, release, err := openInput(ctx, *from, *format, filters, replay.Options{MaxBody: int(maxBody)}, c.stderr)
 	if err != nil {
 		return err
 	}
@@ -206,7 +207,7 @@ func (c *replayCmd) isTerminal() bool {
 // openInput opens the source named by --from and returns how to read it
 // (as often as needed: once to check and count it, once to replay it) and
 // how to release it. Bad input is a usage error (exit status 2).
-func openInput(ctx context.Context, from, format string, ff *filterFlags, opts replay.Options) (open func() (replay.Source, error), release func(), err error) {
+func openInput(ctx context.Context, from, format string, ff *filterFlags, opts replay.Options, warn io.Writer) (open func() (replay.Source, error), release func(), err error) {
 	var f replay.Format
 	if format != "" {
 		f, err = replay.ParseFormat(format)
@@ -236,6 +237,16 @@ func openInput(ctx context.Context, from, format string, ff *filterFlags, opts r
 	db, err := store.Open(ctx, from, store.Options{MustExist: true})
 	if err != nil {
 		return nil, nil, usageError{err}
+	}
+	if !ff.set() {
+		// The proxy stores only mismatches unless told to store everything:
+		// such a recording replays only what already differed.
+		stored, err1 := db.CountExchanges(ctx, store.Filter{})
+		r, err2 := db.Report(ctx)
+		if err1 == nil && err2 == nil && stored < r.Totals.Compared {
+			fmt.Fprintf(warn, "tandem replay: %s holds %d of the %d exchanges its proxy compared: record with --record all to replay them all\n",
+				from, stored, r.Totals.Compared)
+		}
 	}
 	open = func() (replay.Source, error) {
 		s, err := replay.NewDBSource(ctx, db, filter)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/xml"
 	"net/http/httptest"
@@ -204,6 +206,44 @@ func TestReplayEndToEnd(t *testing.T) {
 			if code != exitOK || !strings.Contains(out, "72 records") {
 				t.Errorf("replay of the %s export: exit %d\n%s\n%s", format, code, out, stderr)
 			}
+		}
+	})
+
+	t.Run("GzippedExport", func(t *testing.T) {
+		// README, "Use in CI": tandem export … | gzip > traffic.ndjson.gz
+		code, out, _ := runTandem(t, ctx, "export", "--db", recorded)
+		if code != 0 {
+			t.Fatalf("export: exit %d", code)
+		}
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		zw.Write([]byte(out))
+		zw.Close()
+		file := filepath.Join(dir, "traffic.ndjson.gz")
+		if err := os.WriteFile(file, z.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, stderr := runTandem(t, ctx, "replay", "--from", file, "--candidate", demoServer(t, demo.Legacy),
+			"--rules", rulesFile, "--db", filepath.Join(dir, "gz.db"))
+		if code != exitOK || !strings.Contains(out, "72 records") {
+			t.Errorf("replay of the gzipped export: exit %d\n%s\n%s", code, out, stderr)
+		}
+	})
+
+	t.Run("PartialRecording", func(t *testing.T) {
+		// Recorded with the proxy's default, --record mismatches: only what
+		// differed is stored, and replay says so.
+		legacy := demoServer(t, demo.Legacy)
+		db := filepath.Join(dir, "mismatches.db")
+		base, stop := startProxy(t, "--legacy", legacy, "--candidate", demoServer(t, demo.Candidate), "--db", db)
+		traffic, _ := demo.Traffic(20, 3)
+		if failures, err := send(ctx, base, traffic, 2); err != nil || failures > 0 {
+			t.Fatalf("recording: %d failures, %v", failures, err)
+		}
+		stop()
+		_, _, stderr := runTandem(t, ctx, "replay", "--from", db, "--candidate", legacy, "--db", filepath.Join(dir, "partial.db"))
+		if !strings.Contains(stderr, "record with --record all to replay them all") {
+			t.Errorf("stderr %q: want the warning about a partial recording", stderr)
 		}
 	})
 
