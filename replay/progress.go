@@ -43,6 +43,8 @@ func (p Progress) String() string {
 	switch d := p.ETA(); {
 	case p.Total > 0 && p.Done >= p.Total:
 		eta = "done in " + p.Elapsed.Round(time.Millisecond).String()
+	case d >= 0 && d < time.Second:
+		eta = "ETA <1s"
 	case d >= 0:
 		eta = "ETA " + d.String()
 	}

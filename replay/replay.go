@@ -121,7 +121,7 @@ func Detect(path string) (Format, error) {
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("open %s: %w", path, err)
+		return "", err // "open PATH: …" already
 	}
 	defer f.Close()
 	r, err := decompress(f, path)
@@ -173,7 +173,7 @@ func firstLine(b []byte) string {
 func OpenFile(path string, f Format, opts Options) (Source, error) {
 	file, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err // "open PATH: …" already
 	}
 	s, err := NewSource(path, file, f, opts)
 	if err != nil {
