@@ -19,11 +19,7 @@ import (
 	"github.com/tandemproxy/tandem/store"
 )
 
-type replayCmd struct {
-	env
-	// tty, when set, overrides terminal detection on stderr (tests).
-	tty *bool
-}
+type replayCmd struct{ env }
 
 func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	fs := newFlags("replay", c.env, "tandem replay --from SOURCE --candidate URL [--legacy URL] [flags]\n\n"+
@@ -192,10 +188,9 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
+// isTerminal reports whether progress goes to a terminal (a character
+// device; /dev/null is one too, where a redrawn line costs nothing).
 func (c *replayCmd) isTerminal() bool {
-	if c.tty != nil {
-		return *c.tty
-	}
 	f, ok := c.stderr.(*os.File)
 	if !ok {
 		return false
