@@ -3,8 +3,6 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -12,8 +10,6 @@ import (
 	"github.com/tandemproxy/tandem/report"
 	"github.com/tandemproxy/tandem/store"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func sample() *store.Report {
 	return &store.Report{
@@ -28,21 +24,6 @@ func sample() *store.Report {
 				SecondaryCompared: 40},
 			{Endpoint: "GET /health", Compared: 40, Matched: 38, CandidateErrors: 2, Fields: []store.Field{}, NoisyFields: []store.NoisyField{}},
 		},
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := "testdata/" + name
-	if *update {
-		os.WriteFile(path, got, 0o644)
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./report -update)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s (-want +got):\n%s", name, d)
 	}
 }
 

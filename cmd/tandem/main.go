@@ -60,6 +60,9 @@ Usage:
   tandem proxy    --legacy URL --candidate URL [flags]
                                              serve from legacy, mirror to the candidate, record differences
   tandem report   --db tandem.db [--format text|json]
+  tandem replay   --from SOURCE --candidate URL [--legacy URL] [flags]
+                                             replay recorded traffic (db, HAR, NDJSON, .gor): a CI gate
+  tandem export   --db tandem.db --format ndjson|har
   tandem rules    check FILE | suggest --db tandem.db
   tandem rediff   --db tandem.db --rules rules.yaml
                                              judge stored exchanges again under changed rules
@@ -73,6 +76,8 @@ func commands(e env) map[string]command {
 		"demo":    &demoCmd{env: e},
 		"proxy":   &proxyCmd{env: e},
 		"report":  &reportCmd{env: e},
+		"replay":  &replayCmd{env: e},
+		"export":  &exportCmd{env: e},
 		"rules":   &rulesCmd{env: e},
 		"rediff":  &rediffCmd{env: e},
 		"version": &versionCmd{env: e},
