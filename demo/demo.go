@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -159,7 +160,11 @@ var skipHeaders = []string{"Content-Length", "Connection", "Transfer-Encoding"}
 
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := s.counter.Add(1)
-	rec, ok := s.routes[r.Method+" "+r.URL.RequestURI()]
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet // net/http sends the headers only
+	}
+	rec, ok := s.routes[method+" "+r.URL.RequestURI()]
 	if !ok {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(http.StatusNotFound)
@@ -175,7 +180,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.role == Candidate {
 		var drop bool
-		body, drop = candidateChanges(route, body, n)
+		seq, _ := strconv.ParseInt(r.Header.Get(seqHeader), 10, 64)
+		body, drop = candidateChanges(route, body, seq)
 		if drop {
 			// A candidate bug that kills the connection: a candidate error.
 			if hj, ok := w.(http.Hijacker); ok {
@@ -222,8 +228,9 @@ func routeOf(p string) string {
 //   - another: page 2 of the issues loses its last issue;
 //   - a reordered list: labels come sorted the other way;
 //   - an added field: organizations gain "archived";
-//   - every fifth directory listing drops the connection.
-func candidateChanges(route string, body []byte, n int64) ([]byte, bool) {
+//   - a directory listing drops the connection when the request's sequence
+//     number (seqHeader) is a multiple of five, so that runs are repeatable.
+func candidateChanges(route string, body []byte, seq int64) ([]byte, bool) {
 	edit := func(f func(v any) any) []byte {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.UseNumber()
@@ -269,10 +276,13 @@ func candidateChanges(route string, body []byte, n int64) ([]byte, bool) {
 			return v
 		}), false
 	case "contents":
-		return body, n%5 == 0
+		return body, seq%5 == 0
 	}
 	return body, false
 }
+
+// seqHeader numbers the demo's requests.
+const seqHeader = "X-Demo-Seq"
 
 // Request is one request of the demo traffic.
 type Request struct {
@@ -303,6 +313,7 @@ func Traffic(n int, seed uint64) ([]Request, error) {
 		h := tandem.Headers{
 			{Name: "Accept", Value: "application/vnd.github.v3+json"},
 			{Name: "Authorization", Value: "token 0000000000000000000000000000000000000001"},
+			{Name: seqHeader, Value: strconv.Itoa(i)},
 		}
 		if i%10 == 9 {
 			out = append(out, Request{Method: http.MethodPost, Path: "/markdown", Body: `{"text":"# hello","mode":"markdown"}`, Header: h})

@@ -303,43 +303,67 @@ func (f *Filter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
+// exchangePage is how many exchanges Exchanges holds in memory at a time.
+const exchangePage = 500
+
 // Exchanges calls fn for each stored exchange the filter selects, in id
-// order (with its differences), until fn returns an error.
+// order (newest first with Desc), with its differences, until fn returns an
+// error. It reads in pages, so that a large database is never held in
+// memory at once.
 func (db *DB) Exchanges(ctx context.Context, f Filter, fn func(*tandem.Exchange) error) error {
+	remaining := f.Limit
+	for {
+		page := f
+		page.Limit = exchangePage
+		if remaining > 0 {
+			page.Limit = min(remaining, exchangePage)
+		}
+		batch, err := db.exchangePage(ctx, page)
+		if err != nil {
+			return err
+		}
+		for _, ex := range batch {
+			if err := fn(ex); err != nil {
+				return err
+			}
+		}
+		if len(batch) < page.Limit {
+			return nil
+		}
+		if remaining > 0 {
+			if remaining -= len(batch); remaining == 0 {
+				return nil
+			}
+		}
+		f.AfterID = batch[len(batch)-1].ID
+	}
+}
+
+func (db *DB) exchangePage(ctx context.Context, f Filter) ([]*tandem.Exchange, error) {
 	where, args := f.where()
 	q := "SELECT " + exchangeColumns + " FROM exchanges" + where + " ORDER BY id"
 	if f.Desc {
 		q += " DESC"
 	}
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
+	q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	rows, err := db.db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("list exchanges: %w", translate(err))
+		return nil, fmt.Errorf("list exchanges: %w", translate(err))
 	}
 	var batch []*tandem.Exchange
 	for rows.Next() {
 		ex, err := scanExchange(rows)
 		if err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		batch = append(batch, ex)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list exchanges: %w", translate(err))
+		return nil, fmt.Errorf("list exchanges: %w", translate(err))
 	}
-	if err := db.loadDiffs(ctx, batch); err != nil {
-		return err
-	}
-	for _, ex := range batch {
-		if err := fn(ex); err != nil {
-			return err
-		}
-	}
-	return nil
+	return batch, db.loadDiffs(ctx, batch)
 }
 
 // Exchange returns one stored exchange.

@@ -309,3 +309,34 @@ func TestDB_ReadWhileWriting(t *testing.T) {
 		reads++
 	}
 }
+
+func TestDB_ExchangesPages(t *testing.T) {
+	db := MustOpen(t)
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+	for range 1234 {
+		w.Record(exchange("GET /a", tandem.Mismatch, tandem.Difference{Path: "$.x", Pattern: "$.x", Kind: tandem.Changed}), nil)
+	}
+	w.Close()
+	for _, tt := range []struct {
+		f    store.Filter
+		want int
+	}{{store.Filter{}, 1234}, {store.Filter{Limit: 600}, 600}, {store.Filter{Limit: 500}, 500}, {store.Filter{Desc: true}, 1234}, {store.Filter{Desc: true, Limit: 1001}, 1001}} {
+		var ids []int64
+		db.Exchanges(context.Background(), tt.f, func(ex *tandem.Exchange) error {
+			if len(ex.Differences) != 1 {
+				t.Fatalf("exchange %d has %d differences", ex.ID, len(ex.Differences))
+			}
+			ids = append(ids, ex.ID)
+			return nil
+		})
+		ordered := true
+		for i := 1; i < len(ids); i++ {
+			if (ids[i] > ids[i-1]) == tt.f.Desc {
+				ordered = false
+			}
+		}
+		if len(ids) != tt.want || !ordered {
+			t.Errorf("%+v: %d exchanges (ordered %v), want %d", tt.f, len(ids), ordered, tt.want)
+		}
+	}
+}
