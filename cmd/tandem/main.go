@@ -63,6 +63,8 @@ Usage:
   tandem rules    check FILE | suggest --db tandem.db
   tandem rediff   --db tandem.db --rules rules.yaml
                                              judge stored exchanges again under changed rules
+  tandem tui      --db tandem.db [--rules rules.yaml]
+                                             triage differences in the terminal, write ignore rules
   tandem version
 
 Run "tandem COMMAND -h" for a command's flags.
@@ -75,6 +77,7 @@ func commands(e env) map[string]command {
 		"report":  &reportCmd{env: e},
 		"rules":   &rulesCmd{env: e},
 		"rediff":  &rediffCmd{env: e},
+		"tui":     &tuiCmd{env: e},
 		"version": &versionCmd{env: e},
 	}
 }
