@@ -25,9 +25,6 @@ func (c *tuiCmd) Run(ctx context.Context, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	if !isTerminal(c.stdin) || !isTerminal(c.stdout) {
-		return usagef("needs a terminal (run it without redirecting its input or output)")
-	}
 	if *rulesPath != "" {
 		if _, err := rules.Load(*rulesPath); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return usageError{err}
@@ -38,6 +35,9 @@ func (c *tuiCmd) Run(ctx context.Context, args []string) error {
 		return usageError{err}
 	}
 	defer db.Close()
+	if !isTerminal(c.stdin) || !isTerminal(c.stdout) {
+		return usagef("needs a terminal (run it without redirecting its input or output)")
+	}
 	return runTUI(ctx, c.env, db, *rulesPath)
 }
 
