@@ -18,7 +18,7 @@ import (
 // ErrNotIgnorable is returned by AddIgnore for patterns that no ignore
 // setting can name: text bodies ("text") and opaque ones ("body") differ as
 // a whole; a normalize rule is the tool for those.
-var ErrNotIgnorable = errors.New("text and binary bodies differ as a whole and cannot be ignored by pattern (write a normalize: rule instead)")
+var ErrNotIgnorable = errors.New("a text or binary body cannot be ignored by pattern; write a normalize: rule")
 
 // Edit is the result of AddIgnore.
 type Edit struct {

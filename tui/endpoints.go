@@ -205,7 +205,7 @@ func sparkline(counts []int64) string {
 			b.WriteRune(' ')
 			continue
 		}
-		b.WriteRune(bars[(c*int64(len(bars)-1)+top-1)/top])
+		b.WriteRune(bars[(c*int64(len(bars))+top-1)/top-1])
 	}
 	return b.String()
 }
