@@ -303,18 +303,23 @@ func (f *Filter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// Exchanges calls fn for each stored exchange the filter selects, in id
-// order (with its differences), until fn returns an error.
-func (db *DB) Exchanges(ctx context.Context, f Filter, fn func(*tandem.Exchange) error) error {
-	where, args := f.where()
-	q := "SELECT " + exchangeColumns + " FROM exchanges" + where + " ORDER BY id"
+// order returns the ORDER BY and LIMIT clauses of the filter.
+func (f *Filter) order() string {
+	q := " ORDER BY id"
 	if f.Desc {
 		q += " DESC"
 	}
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := db.db.QueryContext(ctx, q, args...)
+	return q
+}
+
+// Exchanges calls fn for each stored exchange the filter selects, in id
+// order (with its differences), until fn returns an error.
+func (db *DB) Exchanges(ctx context.Context, f Filter, fn func(*tandem.Exchange) error) error {
+	where, args := f.where()
+	rows, err := db.db.QueryContext(ctx, "SELECT "+exchangeColumns+" FROM exchanges"+where+f.order(), args...)
 	if err != nil {
 		return fmt.Errorf("list exchanges: %w", translate(err))
 	}

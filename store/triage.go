@@ -207,13 +207,7 @@ func (db *DB) Summaries(ctx context.Context, f Filter) ([]Summary, error) {
 	where, args := f.where()
 	q := `SELECT id, ts, endpoint, method, url, outcome, legacy_status, candidate_status, legacy_latency_us, candidate_latency_us,
 			candidate_error, coalesce(t.state, ''), coalesce(t.note, ''), coalesce(t.updated, 0)
-		FROM exchanges LEFT JOIN exchange_triage t ON t.exchange_id = id` + where + " ORDER BY id"
-	if f.Desc {
-		q += " DESC"
-	}
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
+		FROM exchanges LEFT JOIN exchange_triage t ON t.exchange_id = id` + where + f.order()
 	rows, err := db.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list exchanges: %w", translate(err))

@@ -299,16 +299,9 @@ func (m Model) failed(err error) Model {
 
 // open makes v the active view, sized, and loads it.
 func (m Model) open(v view) (tea.Model, tea.Cmd) {
-	size := tea.WindowSizeMsg{Width: m.width, Height: m.height}
-	switch v {
-	case fieldsView:
-		m.fields, _ = m.fields.update(size)
-	case exchangesView:
-		m.exchanges, _ = m.exchanges.update(size)
-	case detailView:
-		m.detail, _ = m.detail.update(size)
-	}
 	m.state = v
+	next, _ := m.toActive(tea.WindowSizeMsg{Width: m.width, Height: m.height})
+	m = next.(Model)
 	m.loading[v] = false
 	return m, m.reload()
 }
