@@ -30,7 +30,7 @@ func TestGolden(t *testing.T) {
 				t.Helper()
 				s := h.screen()
 				checkSize(t, s, sz.w, sz.h)
-				golden(t, fmt.Sprintf("%s-%dx%d", name, sz.w, sz.h), s, f.dir)
+				golden(t, fmt.Sprintf("%s-%dx%d", name, sz.w, sz.h), s)
 			}
 			snap("endpoints")
 			h.keys("enter")
