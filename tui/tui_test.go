@@ -449,7 +449,7 @@ func TestResize(t *testing.T) {
 	h := newHarness(t, f, 80, 24)
 	for _, keys := range [][]string{nil, {"enter"}, {"enter"}, {"enter", "tab"}, {"?"}} {
 		h.keys(keys...)
-		for _, sz := range []struct{ w, h int }{{120, 40}, {80, 24}, {200, 60}, {60, 15}, {80, 24}} {
+		for _, sz := range []struct{ w, h int }{{120, 40}, {80, 24}, {200, 60}, {60, 15}, {20, 4}, {1, 1}, {80, 24}} {
 			h.send(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
 			checkSize(t, h.screen(), sz.w, sz.h)
 		}
