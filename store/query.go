@@ -303,6 +303,18 @@ func (f *Filter) where() (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
+// order returns the ORDER BY and LIMIT clauses of the filter.
+func (f *Filter) order() string {
+	q := " ORDER BY id"
+	if f.Desc {
+		q += " DESC"
+	}
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	return q
+}
+
 // exchangePage is how many exchanges Exchanges holds in memory at a time.
 const exchangePage = 500
 
@@ -341,12 +353,7 @@ func (db *DB) Exchanges(ctx context.Context, f Filter, fn func(*tandem.Exchange)
 
 func (db *DB) exchangePage(ctx context.Context, f Filter) ([]*tandem.Exchange, error) {
 	where, args := f.where()
-	q := "SELECT " + exchangeColumns + " FROM exchanges" + where + " ORDER BY id"
-	if f.Desc {
-		q += " DESC"
-	}
-	q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	rows, err := db.db.QueryContext(ctx, q, args...)
+	rows, err := db.db.QueryContext(ctx, "SELECT "+exchangeColumns+" FROM exchanges"+where+f.order(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list exchanges: %w", translate(err))
 	}

@@ -34,7 +34,7 @@ func (c *demoCmd) Run(ctx context.Context, args []string) error {
 	n := fs.Int("requests", 300, "requests to send")
 	conc := fs.Int("concurrency", 8, "concurrent clients")
 	seed := fs.Uint64("seed", 1, "seed of the traffic mix")
-	fs.Bool("no-tui", false, "print the report only (the triage UI is not built yet)")
+	noTUI := fs.Bool("no-tui", false, "print the report only; without it the triage UI opens when stdout is a terminal")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -121,10 +121,14 @@ func (c *demoCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "\nNext:\n  tandem report --db %[1]s --format json    the same, for scripts\n", *dbPath)
+	fmt.Fprintf(c.stdout, "  tandem tui --db %s --rules %s    triage, and turn differences into rules\n", *dbPath, *rulesPath)
 	if failures > 0 {
 		return fmt.Errorf("%d client requests failed", failures)
 	}
-	return nil
+	if *noTUI || !isTerminal(c.stdin) || !isTerminal(c.stdout) {
+		return nil
+	}
+	return runTUI(ctx, c.env, db, *rulesPath)
 }
 
 // serveLoopback serves h on an ephemeral loopback port.

@@ -66,6 +66,8 @@ Usage:
   tandem rules    check FILE | suggest --db tandem.db
   tandem rediff   --db tandem.db --rules rules.yaml
                                              judge stored exchanges again under changed rules
+  tandem tui      --db tandem.db [--rules rules.yaml]
+                                             triage differences in the terminal, write ignore rules
   tandem version
 
 Run "tandem COMMAND -h" for a command's flags.
@@ -80,6 +82,7 @@ func commands(e env) map[string]command {
 		"export":  &exportCmd{env: e},
 		"rules":   &rulesCmd{env: e},
 		"rediff":  &rediffCmd{env: e},
+		"tui":     &tuiCmd{env: e},
 		"version": &versionCmd{env: e},
 	}
 }

@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/tandemproxy/tandem/store"
 )
 
 // runTandem runs a command in-process as the binary would and returns its
@@ -34,6 +39,10 @@ func TestRun_Usage(t *testing.T) {
 		{args: []string{"proxy", "--legacy", "http://127.0.0.1:1", "--candidate", "http://127.0.0.1:1", "--record", "some"}, code: exitUsage, stderr: "want mismatches, all or none"},
 		{args: []string{"proxy", "--bogus"}, code: exitUsage, stderr: "flag provided but not defined"},
 		{args: []string{"report", "--db", filepath.Join(t.TempDir(), "missing.db")}, code: exitUsage, stderr: "no such database"},
+		{args: []string{"tui", "--db", filepath.Join(t.TempDir(), "missing.db")}, code: exitUsage, stderr: "no such database"},
+		{args: []string{"tui", "--db", "x.db", "--rules", "../../rules/testdata/bad/bad-values.yaml"}, code: exitUsage, stderr: "bad-values.yaml:4:22"},
+		{args: []string{"tui", "--db", notTandemDB(t)}, code: exitUsage, stderr: "not a tandem database"},
+		{args: []string{"tui", "--db", tandemDB(t)}, code: exitUsage, stderr: "needs a terminal"},
 		{args: []string{"rules", "check", "../../rules/testdata/bad/unknown-key.yaml"}, code: exitUsage, stderr: "unknown-key.yaml:3:3: unknown key \"ignor\""},
 	}
 	for _, tt := range tests {
@@ -138,4 +147,29 @@ func TestDemo(t *testing.T) {
 	for ep := range want {
 		t.Errorf("endpoint %s missing from the report", ep)
 	}
+}
+
+// tandemDB returns the path of an empty tandem database.
+func tandemDB(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "empty.db")
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	return path
+}
+
+// notTandemDB returns the path of another application's SQLite file.
+func notTandemDB(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "other.db")
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE TABLE accounts (id INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -1,0 +1,351 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tandemproxy/tandem"
+)
+
+// TriageState is what a person decided about an exchange or a pattern.
+type TriageState string
+
+// Triage states. Open is the default: nothing decided yet.
+const (
+	TriageOpen     TriageState = "open"
+	TriageAccepted TriageState = "accepted" // an expected change
+	TriageBug      TriageState = "bug"
+)
+
+// TriageStates lists the states in the order they are shown.
+var TriageStates = []TriageState{TriageOpen, TriageBug, TriageAccepted}
+
+// ParseTriageState checks a state name.
+func ParseTriageState(s string) (TriageState, error) {
+	switch st := TriageState(s); st {
+	case TriageOpen, TriageAccepted, TriageBug:
+		return st, nil
+	}
+	return "", fmt.Errorf("triage state %q: want open, accepted or bug", s)
+}
+
+// Triage is a decision with an optional note.
+type Triage struct {
+	State   TriageState `json:"state"`
+	Note    string      `json:"note,omitempty"`
+	Updated time.Time   `json:"updated,omitzero"`
+}
+
+// SetExchangeTriage records the decision on one stored exchange. Open with
+// no note forgets it.
+func (db *DB) SetExchangeTriage(ctx context.Context, id int64, t Triage) error {
+	if _, err := ParseTriageState(string(t.State)); err != nil {
+		return err
+	}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if t.State == TriageOpen && t.Note == "" {
+			_, err := tx.ExecContext(ctx, "DELETE FROM exchange_triage WHERE exchange_id = ?", id)
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM exchanges WHERE id = ?", id).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("exchange %d: not found", id)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO exchange_triage (exchange_id, state, note, updated) VALUES (?,?,?,?)
+			ON CONFLICT (exchange_id) DO UPDATE SET state = excluded.state, note = excluded.note, updated = excluded.updated`,
+			id, string(t.State), t.Note, db.Now().UnixNano())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("triage exchange %d: %w", id, translate(err))
+	}
+	return nil
+}
+
+// SetPatternTriage records the decision on a pattern of an endpoint: it
+// applies to every exchange of the endpoint that differs there, unless the
+// exchange has a decision of its own. Open with no note forgets it.
+func (db *DB) SetPatternTriage(ctx context.Context, endpoint, pattern string, t Triage) error {
+	if _, err := ParseTriageState(string(t.State)); err != nil {
+		return err
+	}
+	var err error
+	if t.State == TriageOpen && t.Note == "" {
+		_, err = db.db.ExecContext(ctx, "DELETE FROM pattern_triage WHERE endpoint = ? AND pattern = ?", endpoint, pattern)
+	} else {
+		_, err = db.db.ExecContext(ctx, `INSERT INTO pattern_triage (endpoint, pattern, state, note, updated) VALUES (?,?,?,?,?)
+			ON CONFLICT (endpoint, pattern) DO UPDATE SET state = excluded.state, note = excluded.note, updated = excluded.updated`,
+			endpoint, pattern, string(t.State), t.Note, db.Now().UnixNano())
+	}
+	if err != nil {
+		return fmt.Errorf("triage %s %s: %w", endpoint, pattern, translate(err))
+	}
+	return nil
+}
+
+// ExchangeTriage returns the decision on one exchange (state open when
+// there is none).
+func (db *DB) ExchangeTriage(ctx context.Context, id int64) (Triage, error) {
+	t := Triage{State: TriageOpen}
+	var state string
+	var updated int64
+	err := db.db.QueryRowContext(ctx, "SELECT state, note, updated FROM exchange_triage WHERE exchange_id = ?", id).Scan(&state, &t.Note, &updated)
+	switch {
+	case err == sql.ErrNoRows:
+		return t, nil
+	case err != nil:
+		return t, fmt.Errorf("triage of exchange %d: %w", id, translate(err))
+	}
+	t.State, t.Updated = TriageState(state), time.Unix(0, updated)
+	return t, nil
+}
+
+// PatternTriage returns the decisions on an endpoint's patterns.
+func (db *DB) PatternTriage(ctx context.Context, endpoint string) (map[string]Triage, error) {
+	all, err := db.patternTriage(ctx, "WHERE endpoint = ?", endpoint)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Triage, len(all))
+	for k, t := range all {
+		out[k.pattern] = t
+	}
+	return out, nil
+}
+
+func (db *DB) patternTriage(ctx context.Context, where string, args ...any) (map[fieldKey]Triage, error) {
+	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, pattern, state, note, updated FROM pattern_triage "+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("pattern triage: %w", translate(err))
+	}
+	defer rows.Close()
+	out := map[fieldKey]Triage{}
+	for rows.Next() {
+		var k fieldKey
+		var t Triage
+		var state string
+		var updated int64
+		if err := rows.Scan(&k.endpoint, &k.pattern, &state, &t.Note, &updated); err != nil {
+			return nil, fmt.Errorf("pattern triage: %w", translate(err))
+		}
+		t.State, t.Updated = TriageState(state), time.Unix(0, updated)
+		out[k] = t
+	}
+	return out, rows.Err()
+}
+
+// EndpointField is a pattern at which an endpoint's exchanges differed,
+// with the decision on it.
+type EndpointField struct {
+	Field
+	Triage Triage
+}
+
+// Fields returns the patterns at which the endpoint's exchanges differed,
+// for real or as noise, most frequent first.
+func (db *DB) Fields(ctx context.Context, endpoint string) ([]EndpointField, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT f.pattern, f.mismatches, f.noise, f.example_legacy, f.example_candidate,
+			coalesce(t.state, 'open'), coalesce(t.note, ''), coalesce(t.updated, 0)
+		FROM fields f LEFT JOIN pattern_triage t ON t.endpoint = f.endpoint AND t.pattern = f.pattern
+		WHERE f.endpoint = ? AND (f.mismatches > 0 OR f.noise > 0)
+		ORDER BY f.mismatches DESC, f.noise DESC, f.pattern`, endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("fields of %s: %w", endpoint, translate(err))
+	}
+	defer rows.Close()
+	var out []EndpointField
+	for rows.Next() {
+		var f EndpointField
+		var state string
+		var updated int64
+		if err := rows.Scan(&f.Pattern, &f.Count, &f.Noise, &f.ExampleLegacy, &f.ExampleCandidate, &state, &f.Triage.Note, &updated); err != nil {
+			return nil, fmt.Errorf("fields of %s: %w", endpoint, translate(err))
+		}
+		f.Triage.State = TriageState(state)
+		if updated != 0 {
+			f.Triage.Updated = time.Unix(0, updated)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Summary is a stored exchange as a listing shows it: no headers, no
+// bodies.
+type Summary struct {
+	ID               int64
+	Time             time.Time
+	Endpoint         string
+	Method, URL      string
+	Outcome          tandem.Outcome
+	LegacyStatus     int
+	CandidateStatus  int
+	LegacyLatency    time.Duration
+	CandidateLatency time.Duration
+	CandidateError   string
+	// Patterns are the distinct patterns at which it differs for real;
+	// NoisePatterns those at which it differs as noise.
+	Patterns      []string
+	NoisePatterns []string
+	// Triage is the exchange's own decision (state open when there is none).
+	Triage Triage
+	// State is the decision in force: the exchange's own when it has one;
+	// otherwise bug when one of its patterns is a bug, accepted when all of
+	// them are accepted, and open.
+	State TriageState
+}
+
+// Summaries lists the stored exchanges that f selects, with their
+// decisions.
+func (db *DB) Summaries(ctx context.Context, f Filter) ([]Summary, error) {
+	where, args := f.where()
+	q := `SELECT id, ts, endpoint, method, url, outcome, legacy_status, candidate_status, legacy_latency_us, candidate_latency_us,
+			candidate_error, coalesce(t.state, ''), coalesce(t.note, ''), coalesce(t.updated, 0)
+		FROM exchanges LEFT JOIN exchange_triage t ON t.exchange_id = id` + where + f.order()
+	rows, err := db.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list exchanges: %w", translate(err))
+	}
+	var out []Summary
+	for rows.Next() {
+		var s Summary
+		var ts, legUS, candUS, updated int64
+		var outcome, state string
+		if err := rows.Scan(&s.ID, &ts, &s.Endpoint, &s.Method, &s.URL, &outcome, &s.LegacyStatus, &s.CandidateStatus, &legUS, &candUS,
+			&s.CandidateError, &state, &s.Triage.Note, &updated); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list exchanges: %w", translate(err))
+		}
+		s.Time, s.Outcome = time.Unix(0, ts), tandem.Outcome(outcome)
+		s.LegacyLatency, s.CandidateLatency = time.Duration(legUS)*time.Microsecond, time.Duration(candUS)*time.Microsecond
+		s.Triage.State = TriageOpen
+		if state != "" {
+			s.Triage.State, s.Triage.Updated = TriageState(state), time.Unix(0, updated)
+		}
+		out = append(out, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list exchanges: %w", translate(err))
+	}
+	if err := db.summaryPatterns(ctx, out); err != nil {
+		return nil, err
+	}
+	decided, err := db.patternTriage(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].State = effectiveState(&out[i], decided)
+	}
+	return out, nil
+}
+
+func effectiveState(s *Summary, decided map[fieldKey]Triage) TriageState {
+	if s.Triage.State != TriageOpen || s.Triage.Note != "" {
+		return s.Triage.State
+	}
+	accepted := 0
+	for _, p := range s.Patterns {
+		switch decided[fieldKey{s.Endpoint, p}].State {
+		case TriageBug:
+			return TriageBug
+		case TriageAccepted:
+			accepted++
+		}
+	}
+	if accepted > 0 && accepted == len(s.Patterns) {
+		return TriageAccepted
+	}
+	return TriageOpen
+}
+
+func (db *DB) summaryPatterns(ctx context.Context, out []Summary) error {
+	byID := make(map[int64]*Summary, len(out))
+	ids := make([]any, len(out))
+	for i := range out {
+		byID[out[i].ID] = &out[i]
+		ids[i] = out[i].ID
+	}
+	// Chunks stay under SQLite's limit on bound parameters.
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		rows, err := db.db.QueryContext(ctx, `SELECT DISTINCT exchange_id, pattern, noise FROM differences
+			WHERE exchange_id IN (?`+strings.Repeat(",?", len(chunk)-1)+`) ORDER BY rowid`, chunk...)
+		if err != nil {
+			return fmt.Errorf("list exchanges: %w", translate(err))
+		}
+		for rows.Next() {
+			var id int64
+			var p string
+			var noise bool
+			if err := rows.Scan(&id, &p, &noise); err != nil {
+				rows.Close()
+				return fmt.Errorf("list exchanges: %w", translate(err))
+			}
+			s := byID[id]
+			if noise {
+				s.NoisePatterns = appendNew(s.NoisePatterns, p)
+			} else {
+				s.Patterns = appendNew(s.Patterns, p)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list exchanges: %w", translate(err))
+		}
+	}
+	return nil
+}
+
+func appendNew(ss []string, s string) []string {
+	for _, x := range ss {
+		if x == s {
+			return ss
+		}
+	}
+	return append(ss, s)
+}
+
+// Trend returns, per endpoint, how many exchanges mismatched in each of n
+// equal spans of time that end with the database's latest minute and
+// cover its whole history (spans are one minute at least).
+func (db *DB) Trend(ctx context.Context, n int) (map[string][]int64, error) {
+	out := map[string][]int64{}
+	if n <= 0 {
+		return out, nil
+	}
+	var first, last sql.NullInt64
+	if err := db.db.QueryRowContext(ctx, "SELECT min(minute), max(minute) FROM counters WHERE endpoint != ''").Scan(&first, &last); err != nil {
+		return nil, fmt.Errorf("trend: %w", translate(err))
+	}
+	if !last.Valid {
+		return out, nil
+	}
+	width := max(1, (last.Int64-first.Int64+int64(n))/int64(n)) // ceil((span+1)/n)
+	start := last.Int64 - int64(n)*width + 1
+	rows, err := db.db.QueryContext(ctx, `SELECT endpoint, minute, sum(n) FROM counters
+		WHERE name = ? AND endpoint != '' AND minute >= ? GROUP BY endpoint, minute`, string(tandem.Mismatch), start)
+	if err != nil {
+		return nil, fmt.Errorf("trend: %w", translate(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ep string
+		var minute, count int64
+		if err := rows.Scan(&ep, &minute, &count); err != nil {
+			return nil, fmt.Errorf("trend: %w", translate(err))
+		}
+		if out[ep] == nil {
+			out[ep] = make([]int64, n)
+		}
+		out[ep][(minute-start)/width] += count
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,270 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/rules"
+	"github.com/tandemproxy/tandem/store"
+)
+
+// Every read and write happens in a command; its result comes back to
+// Update as one of these messages.
+
+// tickMsg asks the active view to reload (live updates).
+type tickMsg struct{}
+
+// statusMsg is a line for the status bar; err marks a failure.
+type statusMsg struct {
+	text string
+	err  bool
+}
+
+type endpointsLoaded struct {
+	report *store.Report
+	trend  map[string][]int64
+	err    error
+}
+
+type fieldsLoaded struct {
+	endpoint string
+	ep       store.EndpointReport
+	fields   []store.EndpointField
+	err      error
+}
+
+// scope is what an exchanges list shows: an endpoint's exchanges, or those
+// that differ at one of its patterns.
+type scope struct{ endpoint, pattern string }
+
+type exchangesLoaded struct {
+	scope scope
+	rows  []store.Summary
+	err   error
+}
+
+type detailLoaded struct {
+	ex     *tandem.Exchange
+	triage store.Triage
+	err    error
+}
+
+// ignoredMsg reports an ignore rule written (or, with undo, taken back)
+// and the exchanges re-judged.
+type ignoredMsg struct {
+	endpoint, pattern string
+	file              string
+	line              int
+	before, after     []byte // the rules file before and after
+	changed, newRule  bool
+	res               *store.RediffResult
+	undo              bool
+	err               error
+}
+
+type triagedMsg struct {
+	what string
+	err  error
+}
+
+type copiedMsg struct {
+	curl string
+	err  error
+}
+
+// Navigation requests from the views to the root model.
+type (
+	openFields    struct{ endpoint string }
+	openExchanges struct{ scope scope }
+	openDetail    struct{ id int64 }
+)
+
+// listLimit bounds how many exchanges a list loads (the newest).
+const listLimit = 1000
+
+// trendSpans is the width of the endpoints' trend sparkline.
+const trendSpans = 8
+
+func loadEndpoints(db *store.DB) tea.Cmd {
+	return func() tea.Msg {
+		ctx := context.Background()
+		r, err := db.Report(ctx)
+		if err != nil {
+			return endpointsLoaded{err: err}
+		}
+		tr, err := db.Trend(ctx, trendSpans)
+		return endpointsLoaded{report: r, trend: tr, err: err}
+	}
+}
+
+func loadFields(db *store.DB, endpoint string) tea.Cmd {
+	return func() tea.Msg {
+		ctx := context.Background()
+		r, err := db.Report(ctx)
+		if err != nil {
+			return fieldsLoaded{endpoint: endpoint, err: err}
+		}
+		msg := fieldsLoaded{endpoint: endpoint, ep: store.EndpointReport{Endpoint: endpoint}}
+		for _, e := range r.Endpoints {
+			if e.Endpoint == endpoint {
+				msg.ep = e
+			}
+		}
+		msg.fields, msg.err = db.Fields(ctx, endpoint)
+		return msg
+	}
+}
+
+func loadExchanges(db *store.DB, sc scope) tea.Cmd {
+	return func() tea.Msg {
+		rows, err := db.Summaries(context.Background(), store.Filter{Endpoint: sc.endpoint, Pattern: sc.pattern, Desc: true, Limit: listLimit})
+		return exchangesLoaded{scope: sc, rows: rows, err: err}
+	}
+}
+
+func loadDetail(db *store.DB, id int64) tea.Cmd {
+	return func() tea.Msg {
+		ctx := context.Background()
+		ex, err := db.Exchange(ctx, id)
+		if err != nil {
+			return detailLoaded{err: err}
+		}
+		t, err := db.ExchangeTriage(ctx, id)
+		return detailLoaded{ex: ex, triage: t, err: err}
+	}
+}
+
+// ignore writes an ignore rule for the pattern into the rules file and
+// re-judges the stored exchanges under the new rules: the endpoint's, or
+// all of them when a new rule was appended (it may take requests that no
+// rule matched before).
+func ignore(db *store.DB, rulesPath, endpoint, pattern string) tea.Cmd {
+	return func() tea.Msg {
+		msg := ignoredMsg{endpoint: endpoint, pattern: pattern, file: rulesPath}
+		if rulesPath == "" {
+			msg.err = fmt.Errorf("no rules file: start tandem tui with --rules FILE to write ignore rules")
+			return msg
+		}
+		before, err := os.ReadFile(rulesPath)
+		if err != nil && !os.IsNotExist(err) {
+			msg.err = fmt.Errorf("read rules: %w", err)
+			return msg
+		}
+		ed, err := rules.AddIgnoreFile(rulesPath, endpoint, pattern)
+		if err != nil {
+			msg.err = err
+			return msg
+		}
+		msg.before, msg.after, msg.changed, msg.newRule, msg.line = before, ed.Data, ed.Changed, ed.NewRule, ed.Line
+		msg.res, msg.err = rediff(db, ed.Set, endpoint, ed.NewRule)
+		return msg
+	}
+}
+
+// undoIgnore puts back the rules file as it was before the last ignore, if
+// nobody changed it since, and re-judges again.
+func undoIgnore(db *store.DB, last ignoredMsg) tea.Cmd {
+	return func() tea.Msg {
+		msg := last
+		msg.undo, msg.res, msg.err = true, nil, nil
+		now, err := os.ReadFile(last.file)
+		if err != nil {
+			msg.err = fmt.Errorf("undo: %w", err)
+			return msg
+		}
+		if !bytes.Equal(now, last.after) {
+			msg.err = fmt.Errorf("undo: %s changed since the ignore was added; edit it by hand", last.file)
+			return msg
+		}
+		if err := rules.WriteFile(last.file, last.before); err != nil {
+			msg.err = fmt.Errorf("undo: %w", err)
+			return msg
+		}
+		rs, err := rules.Parse(last.file, last.before)
+		if err != nil {
+			msg.err = fmt.Errorf("undo: %w", err)
+			return msg
+		}
+		msg.res, msg.err = rediff(db, rs, last.endpoint, last.newRule)
+		return msg
+	}
+}
+
+func rediff(db *store.DB, rs *rules.Set, endpoint string, all bool) (*store.RediffResult, error) {
+	f := store.Filter{Endpoint: endpoint}
+	if all {
+		f = store.Filter{}
+	}
+	res, err := db.Rediff(context.Background(), f, rs.Judge, 0)
+	if err != nil {
+		return res, fmt.Errorf("re-judge: %w", err)
+	}
+	return res, nil
+}
+
+func (m ignoredMsg) summary() string {
+	var b strings.Builder
+	switch {
+	case m.undo:
+		fmt.Fprintf(&b, "undone: %s no longer ignored in %s", m.pattern, m.file)
+	case !m.changed:
+		fmt.Fprintf(&b, "%s was already ignored for %s (%s:%d)", m.pattern, m.endpoint, m.file, m.line)
+	default:
+		fmt.Fprintf(&b, "ignored %s for %s (%s:%d)", m.pattern, m.endpoint, m.file, m.line)
+	}
+	if m.res != nil {
+		fmt.Fprintf(&b, "; re-judged %d, %d changed", m.res.Exchanges, m.res.Changed)
+		keys := make([]string, 0, len(m.res.Transitions))
+		for k := range m.res.Transitions {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, ", %s %d", k, m.res.Transitions[k])
+		}
+	}
+	return b.String()
+}
+
+func triageExchange(db *store.DB, id int64, t store.Triage) tea.Cmd {
+	return func() tea.Msg {
+		err := db.SetExchangeTriage(context.Background(), id, t)
+		return triagedMsg{what: fmt.Sprintf("exchange #%d: %s", id, describe(t)), err: err}
+	}
+}
+
+func triagePattern(db *store.DB, endpoint, pattern string, t store.Triage) tea.Cmd {
+	return func() tea.Msg {
+		err := db.SetPatternTriage(context.Background(), endpoint, pattern, t)
+		return triagedMsg{what: fmt.Sprintf("%s in %s: %s", pattern, endpoint, describe(t)), err: err}
+	}
+}
+
+func describe(t store.Triage) string {
+	if t.Note != "" {
+		return string(t.State) + " (" + t.Note + ")"
+	}
+	return string(t.State)
+}
+
+// copyExchange loads an exchange (when ex is nil) and copies its curl
+// command.
+func copyExchange(db *store.DB, clip func(string) error, id int64, ex *tandem.Exchange) tea.Cmd {
+	return func() tea.Msg {
+		if ex == nil {
+			var err error
+			if ex, err = db.Exchange(context.Background(), id); err != nil {
+				return copiedMsg{err: err}
+			}
+		}
+		c := curl(&ex.Request)
+		return copiedMsg{curl: c, err: clip(c)}
+	}
+}

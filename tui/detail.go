@@ -1,0 +1,415 @@
+package tui
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/store"
+)
+
+// dline is a line of the detail view: text, or a side-by-side row.
+type dline struct {
+	text  string
+	style *lipgloss.Style
+	// Side-by-side rows: the two texts and their marks (same, changed,
+	// removed, added); sideBySide says the row is one.
+	sideBySide  bool
+	left, right string
+	mark        byte
+	scrolls     bool // a body row: moves with the horizontal scroll
+}
+
+// detailModel is the fourth view: one exchange in full.
+type detailModel struct {
+	sh     *shared
+	id     int64
+	ex     *tandem.Exchange
+	triage store.Triage
+	lines  []dline
+	// diffLine[i] is the line of difference i in the differences list,
+	// diffTarget[i] the line that shows it (in the bodies or headers).
+	diffLine, diffTarget []int
+	sel                  int // selected difference, -1 for none
+	offset, xoff         int
+	width, height        int
+}
+
+func newDetail(sh *shared, id int64) detailModel {
+	return detailModel{sh: sh, id: id, sel: -1}
+}
+
+// detailChrome is the lines around the detail's scrolling content.
+const detailChrome = 4
+
+func (m detailModel) update(msg tea.Msg) (detailModel, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.clamp()
+	case detailLoaded:
+		if msg.err == nil && msg.ex.ID == m.id {
+			m.ex, m.triage = msg.ex, msg.triage
+			m.build()
+			m.sel = min(m.sel, len(m.ex.Differences)-1)
+			m.clamp()
+		}
+	case tea.KeyMsg:
+		if m.ex == nil {
+			return m, nil
+		}
+		k := m.sh.keys
+		page := max(1, m.height-detailChrome)
+		switch {
+		case key.Matches(msg, k.Up):
+			m.offset--
+		case key.Matches(msg, k.Down):
+			m.offset++
+		case key.Matches(msg, k.PageUp):
+			m.offset -= page
+		case key.Matches(msg, k.PageDown):
+			m.offset += page
+		case key.Matches(msg, k.Top):
+			m.offset = 0
+		case key.Matches(msg, k.Bottom):
+			m.offset = len(m.lines)
+		case key.Matches(msg, k.Left):
+			m.xoff = max(0, m.xoff-hstep)
+		case key.Matches(msg, k.Right):
+			m.xoff += hstep
+		case key.Matches(msg, k.NextDiff):
+			m.selectDiff(+1)
+		case key.Matches(msg, k.PrevDiff):
+			m.selectDiff(-1)
+		case key.Matches(msg, k.Ignore):
+			if m.sel < 0 {
+				return m, status("select a difference first (tab), then press i", true)
+			}
+			return m, navigate(ignoreRequest{m.ex.Endpoint, m.ex.Differences[m.sel].Pattern})
+		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
+			return m, triageExchange(m.sh.db, m.id, store.Triage{State: stateFor(msg, k), Note: m.triage.Note})
+		case key.Matches(msg, k.Note):
+			return m, askNote(m.triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh.db, m.id, t) })
+		case key.Matches(msg, k.Copy):
+			return m, copyExchange(m.sh.db, m.sh.clip, m.id, m.ex)
+		}
+		m.clamp()
+	case tea.MouseMsg:
+		m.offset += wheel(msg)
+		m.clamp()
+	}
+	return m, nil
+}
+
+// hstep is how far left and right scroll the bodies.
+const hstep = 8
+
+// maxPathWidth bounds the path column of the differences list.
+const maxPathWidth = 40
+
+func status(text string, err bool) tea.Cmd {
+	return func() tea.Msg { return statusMsg{text: text, err: err} }
+}
+
+func (m *detailModel) clamp() {
+	page := max(1, m.height-detailChrome)
+	m.offset = max(0, min(m.offset, len(m.lines)-page))
+}
+
+// selectDiff selects the next (or previous) difference and scrolls to
+// where it shows.
+func (m *detailModel) selectDiff(step int) {
+	n := len(m.ex.Differences)
+	if n == 0 {
+		return
+	}
+	switch {
+	case m.sel < 0 && step < 0:
+		m.sel = n - 1
+	case m.sel < 0:
+		m.sel = 0
+	default:
+		m.sel = (m.sel + step + n) % n
+	}
+	target := m.diffTarget[m.sel]
+	if target < 0 {
+		target = m.diffLine[m.sel]
+	}
+	page := max(1, m.height-detailChrome)
+	if target < m.offset || target >= m.offset+page {
+		m.offset = target - page/3
+	}
+}
+
+func (m *detailModel) add(text string, style *lipgloss.Style) {
+	m.lines = append(m.lines, dline{text: text, style: style})
+}
+
+// build lays the exchange out. Everything shown is what the store kept:
+// redacted values stay redacted.
+func (m *detailModel) build() {
+	ex, st := m.ex, &m.sh.st
+	m.lines = nil
+	m.add(fmt.Sprintf("#%d · %s · %s · %s · triage: %s", ex.ID, ex.Endpoint, ex.Outcome, ex.Time.UTC().Format("2006-01-02 15:04:05 UTC"), describe(m.triage)), &st.title)
+	if ex.Error != "" {
+		m.add("error: "+ex.Error, &st.errText)
+	}
+	m.add("", nil)
+	m.add("Request", &st.section)
+	m.add("  "+ex.Request.Method+" "+ex.Request.URL, nil)
+	if ex.Request.Host != "" {
+		m.add("  Host: "+ex.Request.Host, nil)
+	}
+	for _, h := range ex.Request.Header {
+		if !strings.EqualFold(h.Name, "Host") {
+			m.add("  "+h.Name+": "+h.Value, nil)
+		}
+	}
+	if len(ex.Request.Body) > 0 {
+		m.add("", nil)
+		for _, l := range bodyLines(&tandem.Response{Body: ex.Request.Body, Header: ex.Request.Header}) {
+			m.lines = append(m.lines, dline{text: "  " + l.text, scrolls: true})
+		}
+	}
+	m.add("", nil)
+	statusLine := len(m.lines)
+	m.add(fmt.Sprintf("Status %s → %s · latency legacy %s, candidate %s", statusOf(&ex.Legacy), statusOf(&ex.Candidate), dur(ex.Legacy.Latency), dur(ex.Candidate.Latency)), &st.section)
+	if s := ex.Secondary; s != nil {
+		m.add(fmt.Sprintf("  secondary legacy: %s, %s; noisy patterns: %s", statusOf(s), dur(s.Latency), orNone(strings.Join(ex.NoisePatterns, " "))), &st.dim)
+	}
+	m.add("", nil)
+	m.add(fmt.Sprintf("Differences (%d)", len(ex.Differences)), &st.section)
+	m.diffLine = make([]int, len(ex.Differences))
+	m.diffTarget = make([]int, len(ex.Differences))
+	pathW := 0
+	for _, d := range ex.Differences {
+		pathW = min(max(pathW, ansi.StringWidth(d.Path)), maxPathWidth)
+	}
+	for i, d := range ex.Differences {
+		m.diffLine[i] = len(m.lines)
+		noise := ""
+		if d.Noise {
+			noise = " (noise)"
+		}
+		m.lines = append(m.lines, dline{text: fmt.Sprintf("%s %-7s %s%s", fit(clean(d.Path), pathW, false), d.Kind, example(d.Legacy, d.Candidate), noise)})
+	}
+	if len(ex.Differences) == 0 {
+		m.add("  none", &st.dim)
+	}
+	m.add("", nil)
+	m.add("Headers: legacy │ candidate", &st.section)
+	headerLine := len(m.lines)
+	names := m.headerRows()
+	m.add("", nil)
+	m.add("Bodies: legacy │ candidate (JSON pretty-printed, keys sorted; ~ changed, - legacy only, + candidate only)", &st.section)
+	bodyStart := len(m.lines)
+	left, right := bodyLines(&ex.Legacy), bodyLines(&ex.Candidate)
+	pairs := align(left, right)
+	for _, p := range pairs {
+		l := dline{sideBySide: true, scrolls: true, mark: p.kind}
+		if p.l >= 0 {
+			l.left = left[p.l].text
+		}
+		if p.r >= 0 {
+			l.right = right[p.r].text
+		}
+		m.lines = append(m.lines, l)
+	}
+	// Where each difference shows: its body line, header row or status.
+	for i, d := range ex.Differences {
+		m.diffTarget[i] = -1
+		switch {
+		case d.Pattern == "status":
+			m.diffTarget[i] = statusLine
+		case strings.HasPrefix(d.Path, "header:"):
+			for j, n := range names {
+				if strings.EqualFold(n, strings.TrimPrefix(d.Path, "header:")) {
+					m.diffTarget[i] = headerLine + j
+				}
+			}
+		case strings.HasPrefix(d.Path, "$"):
+			m.diffTarget[i] = bodyTarget(d.Path, left, right, pairs, bodyStart)
+		case strings.HasPrefix(d.Path, "text:"):
+			n, _ := strconv.Atoi(strings.TrimPrefix(d.Path, "text:"))
+			for j, p := range pairs {
+				if p.l == n-1 || p.r == n-1 {
+					m.diffTarget[i] = bodyStart + j
+					break
+				}
+			}
+		}
+	}
+}
+
+// headerRows adds the response headers side by side, one row per name,
+// and returns the names in row order.
+func (m *detailModel) headerRows() []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, hs := range []tandem.Headers{m.ex.Legacy.Header, m.ex.Candidate.Header} {
+		for _, h := range hs {
+			n := http.CanonicalHeaderKey(h.Name)
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	for _, n := range names {
+		lv, rv := m.ex.Legacy.Header.Values(n), m.ex.Candidate.Header.Values(n)
+		l := dline{sideBySide: true, mark: same}
+		if lv != nil {
+			l.left = n + ": " + strings.Join(lv, ", ")
+		}
+		if rv != nil {
+			l.right = n + ": " + strings.Join(rv, ", ")
+		}
+		switch {
+		case lv == nil:
+			l.mark = added
+		case rv == nil:
+			l.mark = removed
+		case l.left != l.right:
+			l.mark = changed
+		}
+		m.lines = append(m.lines, l)
+	}
+	if len(names) == 0 {
+		m.add("  none", &m.sh.st.dim)
+	}
+	return names
+}
+
+// bodyTarget returns the view line of the first body row showing path (or
+// a value inside it), or -1.
+func bodyTarget(path string, left, right []bodyLine, pairs []pair, start int) int {
+	within := func(p string) bool {
+		return p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[")
+	}
+	for i, p := range pairs {
+		if (p.l >= 0 && within(left[p.l].path)) || (p.r >= 0 && within(right[p.r].path)) {
+			return start + i
+		}
+	}
+	return -1
+}
+
+func statusOf(r *tandem.Response) string {
+	if r.Err != "" {
+		return "error"
+	}
+	return fmt.Sprint(r.Status)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// dur formats a latency in milliseconds.
+func dur(d time.Duration) string {
+	return ms(float64(d.Microseconds())/1000) + " ms"
+}
+
+func (m detailModel) header() string {
+	if m.ex == nil {
+		return "loading…"
+	}
+	return fmt.Sprintf("lines %d-%d of %d · tab: next difference · ←/→ scroll bodies", m.offset+1, min(m.offset+m.height-detailChrome, len(m.lines)), len(m.lines))
+}
+
+func (m detailModel) footer() string {
+	if m.ex == nil {
+		return ""
+	}
+	if m.sel < 0 {
+		return fmt.Sprintf("%d differences · tab selects one; i ignores its pattern", len(m.ex.Differences))
+	}
+	d := m.ex.Differences[m.sel]
+	return fmt.Sprintf("difference %d/%d: %s (%s) %s · i: ignore %s", m.sel+1, len(m.ex.Differences), d.Path, d.Kind, example(d.Legacy, d.Candidate), d.Pattern)
+}
+
+func (m detailModel) view() string {
+	st := &m.sh.st
+	page := max(1, m.height-detailChrome)
+	var b strings.Builder
+	for i := m.offset; i < m.offset+page; i++ {
+		if i > m.offset {
+			b.WriteByte('\n')
+		}
+		if i >= len(m.lines) {
+			continue
+		}
+		l := m.lines[i]
+		if !l.sideBySide {
+			text := clean(l.text)
+			if l.scrolls {
+				text = ansi.TruncateLeft(text, m.xoff, "")
+			}
+			mark := ""
+			for j, dl := range m.diffLine {
+				if dl == i {
+					mark = "  "
+					if j == m.sel {
+						mark = "> "
+					}
+				}
+			}
+			text = fit(mark+text, m.width, false)
+			switch {
+			case mark == "> ":
+				text = st.selected.Render(text)
+			case l.style != nil:
+				text = l.style.Render(text)
+			}
+			b.WriteString(text)
+			continue
+		}
+		b.WriteString(m.sideBySide(l))
+	}
+	return b.String()
+}
+
+// sideBySide renders a two-column row: each side its mark, then its text
+// (scrolled horizontally for body rows), cut to half the width.
+func (m detailModel) sideBySide(l dline) string {
+	st := &m.sh.st
+	colW := max(4, (m.width-3)/2)
+	side := func(text string, mark byte, present bool) string {
+		if !present {
+			mark = ' '
+		}
+		text = clean(text)
+		if l.scrolls {
+			text = ansi.TruncateLeft(text, m.xoff, "")
+		}
+		s := fit(string(mark)+" "+text, colW, false)
+		switch mark {
+		case removed:
+			return st.removed.Render(s)
+		case added:
+			return st.added.Render(s)
+		case changed:
+			return st.changed.Render(s)
+		}
+		return s
+	}
+	lm, rm := l.mark, l.mark
+	if lm == added {
+		lm = ' '
+	}
+	if rm == removed {
+		rm = ' '
+	}
+	return side(l.left, lm, l.mark != added) + " │ " + side(l.right, rm, l.mark != removed)
+}

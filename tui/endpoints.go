@@ -1,0 +1,243 @@
+package tui
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/tandemproxy/tandem/store"
+)
+
+// sortKey is a column the endpoints can be sorted by.
+type sortKey int
+
+const (
+	byWorst sortKey = iota // most mismatches, then most candidate errors: the default
+	byName
+	byCompared
+	byMismatchRate
+	byNoiseRate
+	byErrors
+	byLatency // candidate p99
+	sortKeys
+)
+
+var sortNames = [...]string{"worst first", "endpoint", "compared", "mismatch %", "noise %", "candidate errors", "candidate p99"}
+
+// endpointsModel is the first view: one row per endpoint.
+type endpointsModel struct {
+	sh     *shared
+	report *store.Report
+	trend  map[string][]int64
+	sort   sortKey
+	asc    bool // reversed: best first
+	filter filter
+	// filterText is the filter as typed.
+	filterText string
+	table      table
+	width      int
+	height     int
+}
+
+func newEndpoints(sh *shared) endpointsModel {
+	return endpointsModel{sh: sh, table: table{cols: []column{
+		{title: "ENDPOINT", flex: 1, middle: true},
+		{title: "COMPARED", width: 8, right: true},
+		{title: "MISM%", width: 6, right: true},
+		{title: "NOISE%", width: 6, right: true},
+		{title: "C.ERR", width: 5, right: true},
+		{title: "LEGACY ms", width: 10, right: true},
+		{title: "CAND. ms", width: 10, right: true},
+		{title: "TREND", width: trendSpans},
+	}}}
+}
+
+func (m endpointsModel) update(msg tea.Msg) (endpointsModel, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.table.setSize(msg.Width, msg.Height-chrome)
+	case endpointsLoaded:
+		if msg.err == nil {
+			m.report, m.trend = msg.report, msg.trend
+			m.rebuild()
+		}
+	case tea.KeyMsg:
+		k := m.sh.keys
+		switch {
+		case key.Matches(msg, k.Sort):
+			m.sort = (m.sort + 1) % sortKeys
+			m.asc = m.sort == byName
+			m.rebuild()
+		case key.Matches(msg, k.Reverse):
+			m.asc = !m.asc
+			m.rebuild()
+		case key.Matches(msg, k.Open):
+			if r, ok := m.table.selected(); ok {
+				return m, navigate(openFields{endpoint: r.key})
+			}
+		case key.Matches(msg, k.Exchanges):
+			if r, ok := m.table.selected(); ok {
+				return m, navigate(openExchanges{scope: scope{endpoint: r.key}})
+			}
+		default:
+			m.table.keys(msg, k)
+		}
+	case tea.MouseMsg:
+		m.table.mouse(msg)
+	}
+	return m, nil
+}
+
+func navigate(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
+
+func (m *endpointsModel) setFilter(f filter) {
+	m.filter = f
+	m.rebuild()
+}
+
+func rate(n, of int64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
+}
+
+func (m *endpointsModel) sorted() []store.EndpointReport {
+	if m.report == nil {
+		return nil
+	}
+	var eps []store.EndpointReport
+	for _, e := range m.report.Endpoints {
+		if m.filter.text(e.Endpoint) {
+			eps = append(eps, e)
+		}
+	}
+	by := func(a, b store.EndpointReport) int { // ascending
+		switch m.sort {
+		case byName:
+			return strings.Compare(a.Endpoint, b.Endpoint)
+		case byCompared:
+			return cmp.Compare(a.Compared, b.Compared)
+		case byMismatchRate:
+			return cmp.Compare(rate(a.Mismatched, a.Compared), rate(b.Mismatched, b.Compared))
+		case byNoiseRate:
+			return cmp.Compare(rate(a.Noise, a.Compared), rate(b.Noise, b.Compared))
+		case byErrors:
+			return cmp.Compare(a.CandidateErrors, b.CandidateErrors)
+		case byLatency:
+			return cmp.Compare(a.Latency.CandidateP99, b.Latency.CandidateP99)
+		}
+		return cmp.Or(cmp.Compare(a.Mismatched, b.Mismatched), cmp.Compare(a.CandidateErrors, b.CandidateErrors))
+	}
+	// Descending unless reversed (names: A to Z); ties by name.
+	slices.SortStableFunc(eps, func(a, b store.EndpointReport) int {
+		c := by(a, b)
+		if !m.asc {
+			c = -c
+		}
+		return cmp.Or(c, strings.Compare(a.Endpoint, b.Endpoint))
+	})
+	return eps
+}
+
+func (m *endpointsModel) rebuild() {
+	var rows []row
+	for _, e := range m.sorted() {
+		cells := []string{
+			e.Endpoint,
+			fmt.Sprint(e.Compared),
+			pct(e.Mismatched, e.Compared),
+			pct(e.Noise, e.Compared),
+			fmt.Sprint(e.CandidateErrors),
+			ms(e.Latency.LegacyP50) + "/" + ms(e.Latency.LegacyP99),
+			ms(e.Latency.CandidateP50) + "/" + ms(e.Latency.CandidateP99),
+			sparkline(m.trend[e.Endpoint]),
+		}
+		r := row{key: e.Endpoint, cells: cells}
+		if e.Mismatched == 0 && e.CandidateErrors == 0 && e.DiffErrors == 0 {
+			r.style = &m.sh.st.dim
+		}
+		rows = append(rows, r)
+	}
+	m.table.setRows(rows)
+}
+
+func pct(n, of int64) string {
+	if of == 0 || n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", 100*rate(n, of))
+}
+
+// ms formats milliseconds in at most four characters.
+func ms(v float64) string {
+	switch {
+	case v == 0:
+		return "-"
+	case v < 10:
+		return fmt.Sprintf("%.1f", v)
+	case v < 10000:
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.0fs", v/1000)
+}
+
+var bars = []rune("▁▂▃▄▅▆▇█")
+
+// sparkline draws counts as bars scaled to their maximum; a span without
+// mismatches is a blank.
+func sparkline(counts []int64) string {
+	var top int64
+	for _, c := range counts {
+		top = max(top, c)
+	}
+	if top == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range counts {
+		if c <= 0 {
+			b.WriteRune(' ')
+			continue
+		}
+		b.WriteRune(bars[(c*int64(len(bars))+top-1)/top-1])
+	}
+	return b.String()
+}
+
+func (m endpointsModel) header() string {
+	if m.report == nil {
+		return "loading…"
+	}
+	t := m.report.Totals
+	s := fmt.Sprintf("%d requests · %d compared · %d mismatched · %d noise · %d candidate errors · sorted by %s",
+		t.Requests, t.Compared, t.Mismatched, t.Noise, t.CandidateErrors, sortNames[m.sort])
+	if m.asc != (m.sort == byName) {
+		s += " (reversed)"
+	}
+	return s
+}
+
+func (m endpointsModel) footer() string {
+	r, ok := m.table.selected()
+	if !ok {
+		if m.report != nil && len(m.report.Endpoints) == 0 {
+			return "nothing recorded yet: this view refreshes as a proxy writes to the database"
+		}
+		return ""
+	}
+	for _, e := range m.report.Endpoints {
+		if e.Endpoint == r.key {
+			return fmt.Sprintf("%s · %d matched · %d mismatched · %d noise · %d candidate errors · %d diff errors",
+				e.Endpoint, e.Matched, e.Mismatched, e.Noise, e.CandidateErrors, e.DiffErrors)
+		}
+	}
+	return ""
+}
+
+func (m endpointsModel) view() string { return m.table.view(m.sh.st) }

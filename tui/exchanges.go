@@ -1,0 +1,171 @@
+package tui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/tandemproxy/tandem/store"
+)
+
+// exchangesModel is the third view: the stored exchanges of an endpoint,
+// or of one of its patterns, newest first.
+type exchangesModel struct {
+	sh     *shared
+	scope  scope
+	rows   []store.Summary
+	loaded bool
+	filter filter
+	// filterText is the filter as typed.
+	filterText string
+	shown      int
+	table      table
+	width      int
+	height     int
+}
+
+func newExchanges(sh *shared, sc scope) exchangesModel {
+	return exchangesModel{sh: sh, scope: sc, table: table{cols: []column{
+		{title: "#", width: 6, right: true},
+		{title: "TIME", width: 8},
+		{title: "OUTCOME", width: 10},
+		{title: "STATUS", width: 7},
+		{title: "TRIAGE", width: 8},
+		{title: "URL", flex: 3},
+		{title: "PATTERNS", flex: 2},
+	}}}
+}
+
+func (m exchangesModel) update(msg tea.Msg) (exchangesModel, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.table.setSize(msg.Width, msg.Height-chrome)
+	case exchangesLoaded:
+		if msg.err == nil && msg.scope == m.scope {
+			m.rows, m.loaded = msg.rows, true
+			m.rebuild()
+		}
+	case tea.KeyMsg:
+		k := m.sh.keys
+		s, ok := m.selected()
+		switch {
+		case key.Matches(msg, k.Exchanges):
+			return m, navigate(openExchanges{scope: scope{endpoint: m.scope.endpoint}})
+		case !ok:
+			m.table.keys(msg, k)
+		case key.Matches(msg, k.Open):
+			return m, navigate(openDetail{id: s.ID})
+		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
+			return m, triageExchange(m.sh.db, s.ID, store.Triage{State: stateFor(msg, k), Note: s.Triage.Note})
+		case key.Matches(msg, k.Note):
+			return m, askNote(s.Triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh.db, s.ID, t) })
+		case key.Matches(msg, k.Copy):
+			return m, copyExchange(m.sh.db, m.sh.clip, s.ID, nil)
+		default:
+			m.table.keys(msg, k)
+		}
+	case tea.MouseMsg:
+		m.table.mouse(msg)
+	}
+	return m, nil
+}
+
+func (m exchangesModel) selected() (store.Summary, bool) {
+	r, ok := m.table.selected()
+	if !ok {
+		return store.Summary{}, false
+	}
+	for _, s := range m.rows {
+		if strconv.FormatInt(s.ID, 10) == r.key {
+			return s, true
+		}
+	}
+	return store.Summary{}, false
+}
+
+func (m *exchangesModel) setFilter(f filter) {
+	m.filter = f
+	m.rebuild()
+}
+
+func (m *exchangesModel) rebuild() {
+	var rows []row
+	for i := range m.rows {
+		s := &m.rows[i]
+		if !m.filter.exchange(s) {
+			continue
+		}
+		status := strconv.Itoa(s.LegacyStatus)
+		switch {
+		case s.CandidateError != "":
+			status += "→err"
+		case s.CandidateStatus != s.LegacyStatus:
+			status += "→" + strconv.Itoa(s.CandidateStatus)
+		}
+		patterns := strings.Join(s.Patterns, " ")
+		if len(s.NoisePatterns) > 0 {
+			patterns = strings.TrimSpace(patterns + " ~" + strings.Join(s.NoisePatterns, " ~"))
+		}
+		if s.CandidateError != "" {
+			patterns = s.CandidateError
+		}
+		r := row{key: strconv.FormatInt(s.ID, 10), cells: []string{
+			strconv.FormatInt(s.ID, 10),
+			s.Time.UTC().Format("15:04:05"),
+			strings.ReplaceAll(strings.Replace(string(s.Outcome), "candidate", "cand", 1), "_", " "),
+			status,
+			string(s.State),
+			s.Method + " " + s.URL,
+			patterns,
+		}}
+		switch s.State {
+		case store.TriageBug:
+			r.style = &m.sh.st.bug
+		case store.TriageAccepted:
+			r.style = &m.sh.st.dim
+		}
+		rows = append(rows, r)
+	}
+	m.shown = len(rows)
+	m.table.setRows(rows)
+}
+
+func (m exchangesModel) header() string {
+	if !m.loaded {
+		return "loading…"
+	}
+	counts := map[store.TriageState]int{}
+	for _, s := range m.rows {
+		counts[s.State]++
+	}
+	of := fmt.Sprint(len(m.rows))
+	if len(m.rows) == listLimit {
+		of = fmt.Sprintf("the newest %d", listLimit)
+	}
+	return fmt.Sprintf("%d of %s shown · %d open · %d bug · %d accepted",
+		m.shown, of, counts[store.TriageOpen], counts[store.TriageBug], counts[store.TriageAccepted])
+}
+
+func (m exchangesModel) footer() string {
+	s, ok := m.selected()
+	if !ok {
+		if m.loaded {
+			return "no stored exchanges here (matches are stored only with --record all)"
+		}
+		return ""
+	}
+	f := fmt.Sprintf("#%d %s %s · legacy %s · candidate %s", s.ID, s.Method, s.URL, dur(s.LegacyLatency), dur(s.CandidateLatency))
+	if s.CandidateError != "" {
+		f += " · " + s.CandidateError
+	}
+	if s.Triage.Note != "" {
+		f += " · note: " + s.Triage.Note
+	}
+	return f
+}
+
+func (m exchangesModel) view() string { return m.table.view(m.sh.st) }

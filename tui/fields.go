@@ -1,0 +1,181 @@
+package tui
+
+import (
+	"fmt"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/tandemproxy/tandem/store"
+)
+
+// fieldsModel is the second view: the patterns at which an endpoint's
+// exchanges differ.
+type fieldsModel struct {
+	sh       *shared
+	endpoint string
+	ep       store.EndpointReport
+	fields   []store.EndpointField
+	loaded   bool
+	filter   filter
+	// filterText is the filter as typed.
+	filterText string
+	table      table
+	width      int
+	height     int
+}
+
+func newFields(sh *shared, endpoint string) fieldsModel {
+	return fieldsModel{sh: sh, endpoint: endpoint, table: table{cols: []column{
+		{title: "PATTERN", flex: 2},
+		{title: "COUNT", width: 6, right: true},
+		{title: "SHARE", width: 6, right: true},
+		{title: "NOISE", width: 11},
+		{title: "TRIAGE", width: 8},
+		{title: "LEGACY → CANDIDATE", flex: 3},
+	}}}
+}
+
+func (m fieldsModel) update(msg tea.Msg) (fieldsModel, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.table.setSize(msg.Width, msg.Height-chrome)
+	case fieldsLoaded:
+		if msg.err == nil && msg.endpoint == m.endpoint {
+			m.ep, m.fields, m.loaded = msg.ep, msg.fields, true
+			m.rebuild()
+		}
+	case tea.KeyMsg:
+		k := m.sh.keys
+		f, ok := m.selected()
+		switch {
+		case key.Matches(msg, k.Exchanges):
+			return m, navigate(openExchanges{scope: scope{endpoint: m.endpoint}})
+		case !ok:
+			m.table.keys(msg, k)
+		case key.Matches(msg, k.Open):
+			return m, navigate(openExchanges{scope: scope{endpoint: m.endpoint, pattern: f.Pattern}})
+		case key.Matches(msg, k.Ignore):
+			return m, navigate(ignoreRequest{m.endpoint, f.Pattern})
+		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
+			return m, triagePattern(m.sh.db, m.endpoint, f.Pattern, store.Triage{State: stateFor(msg, k), Note: f.Triage.Note})
+		case key.Matches(msg, k.Note):
+			return m, askNote(f.Triage, func(t store.Triage) tea.Cmd { return triagePattern(m.sh.db, m.endpoint, f.Pattern, t) })
+		default:
+			m.table.keys(msg, k)
+		}
+	case tea.MouseMsg:
+		m.table.mouse(msg)
+	}
+	return m, nil
+}
+
+// stateFor maps a triage key to its state.
+func stateFor(msg tea.KeyMsg, k keyMap) store.TriageState {
+	switch {
+	case key.Matches(msg, k.Accept):
+		return store.TriageAccepted
+	case key.Matches(msg, k.Bug):
+		return store.TriageBug
+	}
+	return store.TriageOpen
+}
+
+func (m fieldsModel) selected() (store.EndpointField, bool) {
+	r, ok := m.table.selected()
+	if !ok {
+		return store.EndpointField{}, false
+	}
+	for _, f := range m.fields {
+		if f.Pattern == r.key {
+			return f, true
+		}
+	}
+	return store.EndpointField{}, false
+}
+
+func (m *fieldsModel) setFilter(f filter) {
+	m.filter = f
+	m.rebuild()
+}
+
+// noisy says how noisy a pattern is: the share of exchanges compared with
+// a secondary where legacy disagreed with itself there, or how many
+// candidate differences there were judged noise.
+func (m *fieldsModel) noisy(f store.EndpointField) string {
+	for _, n := range m.ep.NoisyFields {
+		if n.Pattern == f.Pattern {
+			return fmt.Sprintf("noisy %.0f%%", 100*n.Rate)
+		}
+	}
+	if f.Noise > 0 {
+		return fmt.Sprintf("noise %d", f.Noise)
+	}
+	return ""
+}
+
+func (m *fieldsModel) rebuild() {
+	var rows []row
+	for _, f := range m.fields {
+		if !m.filter.text(f.Pattern, f.Triage.Note, f.ExampleLegacy, f.ExampleCandidate) || !m.filter.triage(f.Triage.State) {
+			continue
+		}
+		r := row{key: f.Pattern, cells: []string{
+			f.Pattern,
+			fmt.Sprint(f.Count),
+			pct(f.Count, m.ep.Compared),
+			m.noisy(f),
+			string(f.Triage.State),
+			example(f.ExampleLegacy, f.ExampleCandidate),
+		}}
+		switch {
+		case f.Triage.State == store.TriageBug:
+			r.style = &m.sh.st.bug
+		case f.Count == 0 || f.Triage.State == store.TriageAccepted:
+			r.style = &m.sh.st.dim
+		}
+		rows = append(rows, r)
+	}
+	m.table.setRows(rows)
+}
+
+func example(legacy, candidate string) string {
+	if legacy == "" {
+		legacy = "(none)"
+	}
+	if candidate == "" {
+		candidate = "(none)"
+	}
+	return legacy + " → " + candidate
+}
+
+func (m fieldsModel) header() string {
+	if !m.loaded {
+		return "loading…"
+	}
+	counts := map[store.TriageState]int{}
+	for _, f := range m.fields {
+		counts[f.Triage.State]++
+	}
+	return fmt.Sprintf("%d compared · %d mismatched (%s%%) · %d patterns: %d open · %d bug · %d accepted",
+		m.ep.Compared, m.ep.Mismatched, pct(m.ep.Mismatched, m.ep.Compared), len(m.fields),
+		counts[store.TriageOpen], counts[store.TriageBug], counts[store.TriageAccepted])
+}
+
+func (m fieldsModel) footer() string {
+	f, ok := m.selected()
+	if !ok {
+		if m.loaded && len(m.fields) == 0 {
+			return "no differences recorded for this endpoint"
+		}
+		return ""
+	}
+	s := f.Pattern + ": " + example(f.ExampleLegacy, f.ExampleCandidate)
+	if f.Triage.Note != "" {
+		s += " · note: " + f.Triage.Note
+	}
+	return s
+}
+
+func (m fieldsModel) view() string { return m.table.view(m.sh.st) }

@@ -1,0 +1,556 @@
+// Package tui is tandem's triage UI: endpoints, the patterns at which they
+// differ, their exchanges and each exchange side by side; ignore rules
+// written into the rules file and re-judged at a key; triage decisions
+// stored with the exchanges; live while a proxy records.
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/tandemproxy/tandem/store"
+)
+
+// DefaultRefresh is how often the active view reloads from the database.
+const DefaultRefresh = time.Second
+
+// Options configure the UI.
+type Options struct {
+	DB *store.DB
+	// RulesPath is the rules file that ignore rules are written to (it is
+	// created if missing); "" disables them.
+	RulesPath string
+	// Refresh is how often the active view reloads: 0 means
+	// DefaultRefresh, a negative value never (tests send the ticks).
+	Refresh time.Duration
+	// Renderer makes the styles; nil is lipgloss's default renderer
+	// (which honours NO_COLOR).
+	Renderer *lipgloss.Renderer
+	// Clipboard receives the curl commands that y copies; nil copies
+	// nothing (they are still shown).
+	Clipboard func(text string) error
+}
+
+// view is one of the four screens.
+type view int
+
+const (
+	endpointsView view = iota
+	fieldsView
+	exchangesView
+	detailView
+)
+
+// chrome is the lines around a list: title, summary, column headers,
+// footer, status.
+const chrome = 5
+
+// shared is what every view reads and none changes.
+type shared struct {
+	db        *store.DB
+	rulesPath string
+	st        styles
+	keys      keyMap
+	clip      func(string) error
+}
+
+// Model is the root model: the active view, the four views, the shared
+// size, and what floats over them (prompt, help, curl, status).
+type Model struct {
+	sh      *shared
+	refresh time.Duration
+	state   view
+	from    view // the view the exchanges list was opened from
+
+	endpoints endpointsModel
+	fields    fieldsModel
+	exchanges exchangesModel
+	detail    detailModel
+
+	width, height int
+	loading       [4]bool // a reload of that view is in flight
+
+	prompt prompt
+	help   bool
+	curl   string // shown over the view until a key is pressed
+	status statusMsg
+	busy   bool        // an ignore rule is being written and re-judged
+	last   *ignoredMsg // the last ignore, for undo
+	// err is fatal: the database could not be read at all.
+	err error
+}
+
+// New returns the UI's model, on the endpoints view.
+func New(o Options) Model {
+	r := o.Renderer
+	if r == nil {
+		r = lipgloss.DefaultRenderer()
+	}
+	clip := o.Clipboard
+	if clip == nil {
+		clip = func(string) error { return nil }
+	}
+	if o.Refresh == 0 {
+		o.Refresh = DefaultRefresh
+	}
+	sh := &shared{db: o.DB, rulesPath: o.RulesPath, st: newStyles(r), keys: newKeyMap(), clip: clip}
+	m := Model{sh: sh, refresh: o.Refresh, endpoints: newEndpoints(sh)}
+	m.loading[endpointsView] = true
+	return m
+}
+
+// Run runs the UI on a terminal until the user quits or ctx is done.
+func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
+	if o.Renderer == nil {
+		o.Renderer = lipgloss.NewRenderer(out)
+	}
+	if o.Clipboard == nil {
+		o.Clipboard = func(s string) error { return osc52(out, s) }
+	}
+	p := tea.NewProgram(New(o), tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out),
+		tea.WithAltScreen(), tea.WithMouseCellMotion())
+	final, err := p.Run()
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("tui: %w", err)
+	}
+	if m, ok := final.(Model); ok && m.err != nil {
+		return m.err
+	}
+	return nil
+}
+
+// Init loads the endpoints and starts the live refresh.
+func (m Model) Init() tea.Cmd { return tea.Batch(loadEndpoints(m.sh.db), m.tick()) }
+
+func (m Model) tick() tea.Cmd {
+	if m.refresh < 0 {
+		return nil
+	}
+	return tea.Tick(m.refresh, func(time.Time) tea.Msg { return tickMsg{} })
+}
+
+// reload reloads the active view unless a reload of it is in flight.
+func (m *Model) reload() tea.Cmd {
+	if m.loading[m.state] {
+		return nil
+	}
+	var cmd tea.Cmd
+	switch m.state {
+	case endpointsView:
+		cmd = loadEndpoints(m.sh.db)
+	case fieldsView:
+		cmd = loadFields(m.sh.db, m.fields.endpoint)
+	case exchangesView:
+		cmd = loadExchanges(m.sh.db, m.exchanges.scope)
+	case detailView:
+		cmd = loadDetail(m.sh.db, m.detail.id)
+	}
+	m.loading[m.state] = true
+	return cmd
+}
+
+// ignoreRequest asks the root to write an ignore rule (one at a time).
+type ignoreRequest struct{ endpoint, pattern string }
+
+// askNote asks the root to prompt for a triage note.
+type askNoteMsg struct {
+	triage store.Triage
+	save   func(store.Triage) tea.Cmd
+}
+
+func askNote(t store.Triage, save func(store.Triage) tea.Cmd) tea.Cmd {
+	return navigate(askNoteMsg{triage: t, save: save})
+}
+
+// Update routes a message: sizes to every view, results to the view they
+// are for, keys first to what floats over the views and the global keys,
+// then to the active view.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.endpoints, _ = m.endpoints.update(msg)
+		m.fields, _ = m.fields.update(msg)
+		m.exchanges, _ = m.exchanges.update(msg)
+		m.detail, _ = m.detail.update(msg)
+		return m, nil
+	case tickMsg:
+		return m, tea.Batch(m.reload(), m.tick())
+	case statusMsg:
+		m.status = msg
+		return m, nil
+	case endpointsLoaded:
+		m.loading[endpointsView] = false
+		if msg.err != nil {
+			if m.endpoints.report == nil {
+				m.err = msg.err
+			}
+			return m.failed(msg.err), nil
+		}
+		m.endpoints, _ = m.endpoints.update(msg)
+		return m, nil
+	case fieldsLoaded:
+		m.loading[fieldsView] = false
+		m.fields, _ = m.fields.update(msg)
+		return m.failed(msg.err), nil
+	case exchangesLoaded:
+		m.loading[exchangesView] = false
+		m.exchanges, _ = m.exchanges.update(msg)
+		return m.failed(msg.err), nil
+	case detailLoaded:
+		m.loading[detailView] = false
+		m.detail, _ = m.detail.update(msg)
+		return m.failed(msg.err), nil
+	case ignoreRequest:
+		if m.busy {
+			m.status = statusMsg{text: "still re-judging the last ignore; try again when it is done", err: true}
+			return m, nil
+		}
+		m.busy = true
+		m.status = statusMsg{text: fmt.Sprintf("ignoring %s for %s: writing the rule, re-judging stored exchanges…", msg.pattern, msg.endpoint)}
+		return m, ignore(m.sh.db, m.sh.rulesPath, msg.endpoint, msg.pattern)
+	case ignoredMsg:
+		m.busy = false
+		if msg.err != nil {
+			return m.failed(msg.err), nil
+		}
+		m.status = statusMsg{text: msg.summary()}
+		switch {
+		case msg.undo:
+			m.last = nil
+		case msg.changed:
+			m.last = &msg
+		}
+		return m, m.reloadAll()
+	case triagedMsg:
+		if msg.err != nil {
+			return m.failed(msg.err), nil
+		}
+		m.status = statusMsg{text: "triage: " + msg.what}
+		return m, m.reloadAll()
+	case copiedMsg:
+		if msg.err != nil {
+			return m.failed(fmt.Errorf("copy: %w", msg.err)), nil
+		}
+		m.curl = msg.curl
+		m.status = statusMsg{text: "curl command copied to the clipboard (OSC 52)"}
+		return m, nil
+	case askNoteMsg:
+		m.prompt = prompt{kind: notePrompt, label: "note: ", value: []rune(msg.triage.Note), triage: msg.triage, save: msg.save}
+		m.prompt.pos = len(m.prompt.value)
+		return m, nil
+	case openFields:
+		m.fields = newFields(m.sh, msg.endpoint)
+		return m.open(fieldsView)
+	case openExchanges:
+		if m.state == endpointsView || m.state == fieldsView {
+			m.from = m.state
+		}
+		m.exchanges = newExchanges(m.sh, msg.scope)
+		return m.open(exchangesView)
+	case openDetail:
+		m.detail = newDetail(m.sh, msg.id)
+		return m.open(detailView)
+	case tea.KeyMsg:
+		// Keys typed faster than they are read arrive as one message
+		// ("qq"): outside a prompt, each is a command of its own.
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste && m.prompt.kind == noPrompt {
+			var cmds []tea.Cmd
+			var next tea.Model = m
+			for _, r := range msg.Runes {
+				var cmd tea.Cmd
+				next, cmd = next.(Model).key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+				cmds = append(cmds, cmd)
+			}
+			return next, tea.Batch(cmds...)
+		}
+		return m.key(msg)
+	case tea.MouseMsg:
+		if m.help || m.curl != "" {
+			return m, nil
+		}
+		return m.toActive(msg)
+	}
+	return m, nil
+}
+
+// exchangesParent is where leaving the exchanges list goes: the view it
+// was opened from.
+func (m Model) exchangesParent() view { return m.from }
+
+func (m Model) failed(err error) Model {
+	if err != nil {
+		m.status = statusMsg{text: err.Error(), err: true}
+	}
+	return m
+}
+
+// open makes v the active view, sized, and loads it.
+func (m Model) open(v view) (tea.Model, tea.Cmd) {
+	m.state = v
+	next, _ := m.toActive(tea.WindowSizeMsg{Width: m.width, Height: m.height})
+	m = next.(Model)
+	m.loading[v] = false
+	return m, m.reload()
+}
+
+// reloadAll reloads what a change to the database affects: the endpoints
+// and the active view.
+func (m *Model) reloadAll() tea.Cmd {
+	cmds := []tea.Cmd{m.reload()}
+	if m.state != endpointsView {
+		m.loading[endpointsView] = true
+		cmds = append(cmds, loadEndpoints(m.sh.db))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := m.sh.keys
+	if key.Matches(msg, k.Quit) {
+		return m, tea.Quit
+	}
+	switch {
+	case m.err != nil:
+		return m, tea.Quit
+	case m.prompt.kind != noPrompt:
+		return m.promptKey(msg)
+	case m.curl != "":
+		m.curl = ""
+		return m, nil
+	case m.help:
+		m.help = false
+		return m, nil
+	case key.Matches(msg, k.Help):
+		m.help = true
+		return m, nil
+	case key.Matches(msg, k.Filter) && m.state != detailView:
+		m.prompt = prompt{kind: filterPrompt, label: "/", value: []rune(m.filterText()), previous: m.filterText()}
+		m.prompt.pos = len(m.prompt.value)
+		return m, nil
+	case key.Matches(msg, k.Undo):
+		if m.busy {
+			m.status = statusMsg{text: "still re-judging; try again when it is done", err: true}
+			return m, nil
+		}
+		if m.last == nil {
+			m.status = statusMsg{text: "nothing to undo", err: true}
+			return m, nil
+		}
+		m.busy = true
+		return m, undoIgnore(m.sh.db, *m.last)
+	case key.Matches(msg, k.Back):
+		if msg.String() == "esc" && m.filterText() != "" {
+			m.setFilter("")
+			return m, nil
+		}
+		return m.back()
+	}
+	return m.toActive(msg)
+}
+
+// back leaves the active view (quits from the endpoints).
+func (m Model) back() (tea.Model, tea.Cmd) {
+	m.status = statusMsg{}
+	switch m.state {
+	case endpointsView:
+		return m, tea.Quit
+	case fieldsView:
+		m.state = endpointsView
+	case exchangesView:
+		m.state = m.exchangesParent()
+	case detailView:
+		m.state = exchangesView
+	}
+	m.loading[m.state] = false
+	return m, m.reload()
+}
+
+func (m Model) toActive(msg tea.Msg) (tea.Model, tea.Cmd) {
+	var cmd tea.Cmd
+	switch m.state {
+	case endpointsView:
+		m.endpoints, cmd = m.endpoints.update(msg)
+	case fieldsView:
+		m.fields, cmd = m.fields.update(msg)
+	case exchangesView:
+		m.exchanges, cmd = m.exchanges.update(msg)
+	case detailView:
+		m.detail, cmd = m.detail.update(msg)
+	}
+	return m, cmd
+}
+
+func (m Model) filterText() string {
+	switch m.state {
+	case endpointsView:
+		return m.endpoints.filterText
+	case fieldsView:
+		return m.fields.filterText
+	case exchangesView:
+		return m.exchanges.filterText
+	}
+	return ""
+}
+
+func (m *Model) setFilter(s string) {
+	f := parseFilter(s)
+	switch m.state {
+	case endpointsView:
+		m.endpoints.filterText = s
+		m.endpoints.setFilter(f)
+	case fieldsView:
+		m.fields.filterText = s
+		m.fields.setFilter(f)
+	case exchangesView:
+		m.exchanges.filterText = s
+		m.exchanges.setFilter(f)
+	}
+}
+
+// View draws the screen: exactly height lines, none wider than width.
+func (m Model) View() string {
+	if m.width == 0 || m.height == 0 {
+		return ""
+	}
+	st := &m.sh.st
+	if m.err != nil {
+		return m.frame([]string{st.errText.Render(fit("tandem: "+m.err.Error(), m.width, false)), "", "press any key to quit"})
+	}
+	if m.help {
+		return m.frame(m.helpLines())
+	}
+	var header, body, footer string
+	switch m.state {
+	case endpointsView:
+		header, body, footer = m.endpoints.header(), m.endpoints.view(), m.endpoints.footer()
+	case fieldsView:
+		header, body, footer = m.fields.header(), m.fields.view(), m.fields.footer()
+	case exchangesView:
+		header, body, footer = m.exchanges.header(), m.exchanges.view(), m.exchanges.footer()
+	case detailView:
+		header, body, footer = m.detail.header(), m.detail.view(), m.detail.footer()
+	}
+	if m.curl != "" {
+		body = m.curlBox()
+	}
+	lines := []string{st.title.Render(fit(m.breadcrumb(), m.width, false)), fit(header, m.width, false)}
+	lines = append(lines, strings.Split(body, "\n")...)
+	lines = append(lines, fit(clean(footer), m.width, false), m.statusLine())
+	return m.frame(lines)
+}
+
+// frame pads or cuts lines to the screen's height.
+func (m Model) frame(lines []string) string {
+	for len(lines) < m.height {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines[:m.height], "\n")
+}
+
+func (m Model) breadcrumb() string {
+	parts := []string{"tandem", "endpoints"}
+	switch m.state {
+	case fieldsView:
+		parts = append(parts, m.fields.endpoint)
+	case exchangesView, detailView:
+		sc := m.exchanges.scope
+		parts = append(parts, sc.endpoint, cmpOr(sc.pattern, "all exchanges"))
+		if m.state == detailView {
+			parts = append(parts, fmt.Sprintf("#%d", m.detail.id))
+		}
+	}
+	return clean(strings.Join(parts, " › "))
+}
+
+func cmpOr(s, or string) string {
+	if s == "" {
+		return or
+	}
+	return s
+}
+
+func (m Model) statusLine() string {
+	st := &m.sh.st
+	switch {
+	case m.prompt.kind != noPrompt:
+		return fit(m.prompt.view(), m.width, false)
+	case m.status.text != "" && m.status.err:
+		return st.errText.Render(fit(clean(m.status.text), m.width, false))
+	case m.status.text != "":
+		return st.status.Render(fit(clean(m.status.text), m.width, false))
+	}
+	var parts []string
+	for _, b := range m.sh.keys.short(m.state) {
+		parts = append(parts, b.Help().Key+" "+b.Help().Desc)
+	}
+	return st.help.Render(fit(strings.Join(parts, " · "), m.width, false))
+}
+
+func (m Model) helpLines() []string {
+	st := &m.sh.st
+	lines := []string{st.title.Render(fit("tandem triage: keys (any key closes)", m.width, false))}
+	var col []string
+	for _, g := range m.sh.keys.full() {
+		col = append(col, st.section.Render(g.title))
+		for _, b := range g.keys {
+			col = append(col, fmt.Sprintf("  %-11s %s", b.Help().Key, b.Help().Desc))
+		}
+	}
+	// Two columns when one does not fit.
+	room := m.height - 4
+	if len(col) > room && m.width >= 80 {
+		half := (len(col) + 1) / 2
+		w := m.width / 2
+		for i := 0; i < half; i++ {
+			right := ""
+			if i+half < len(col) {
+				right = col[i+half]
+			}
+			lines = append(lines, fit(col[i], w, false)+fit(right, m.width-w, false))
+		}
+	} else {
+		for _, l := range col {
+			lines = append(lines, fit(l, m.width, false))
+		}
+	}
+	lines = append(lines, "")
+	for _, para := range []string{
+		"Filter: " + filterHelp,
+		"Triage: open, bug or accepted, per exchange (a, b, o on an exchange) or per pattern (on a field); an exchange without a decision of its own takes its patterns'.",
+		"Rules file: " + orNone(m.sh.rulesPath),
+	} {
+		for _, l := range strings.Split(ansi.Wordwrap(clean(para), m.width, " "), "\n") {
+			lines = append(lines, fit(l, m.width, false))
+		}
+	}
+	return lines
+}
+
+func (m Model) curlBox() string {
+	st := &m.sh.st
+	lines := []string{st.section.Render("curl (copied to the clipboard; any key closes)"), ""}
+	w := max(10, m.width-2)
+	for s := []rune(clean(m.curl)); len(s) > 0; {
+		n := min(len(s), w)
+		lines = append(lines, "  "+string(s[:n]))
+		s = s[n:]
+	}
+	h := max(1, m.height-chrome+1)
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines[:h], "\n")
+}
