@@ -149,16 +149,31 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(names)
-	var newest int
-	if err := db.db.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&newest); err != nil {
+	applied := map[int]bool{}
+	rows, err := db.db.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
 		return translate(err)
 	}
+	newest := 0
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return translate(err)
+		}
+		applied[v] = true
+		newest = max(newest, v)
+	}
+	rows.Close()
 	if last := migrationVersion(names[len(names)-1]); newest > last {
 		return fmt.Errorf("the database was written by a newer tandem (schema %d; this one knows %d)", newest, last)
 	}
+	// Every migration not yet applied is applied, in order: checking
+	// versions one by one (not only the newest) keeps a database safe when
+	// migrations from parallel work land out of order.
 	for _, name := range names {
 		v := migrationVersion(name)
-		if v <= newest {
+		if applied[v] {
 			continue
 		}
 		body, err := migrationFS.ReadFile(name)
