@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -152,10 +153,10 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 	// Worst first: most mismatches, then most errors, then by name.
 	slices.SortFunc(r.Endpoints, func(a, b EndpointReport) int {
 		if a.Mismatched != b.Mismatched {
-			return int(b.Mismatched - a.Mismatched)
+			return cmp.Compare(b.Mismatched, a.Mismatched)
 		}
 		if a.CandidateErrors != b.CandidateErrors {
-			return int(b.CandidateErrors - a.CandidateErrors)
+			return cmp.Compare(b.CandidateErrors, a.CandidateErrors)
 		}
 		return strings.Compare(a.Endpoint, b.Endpoint)
 	})

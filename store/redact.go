@@ -15,9 +15,9 @@ const Redacted = "[REDACTED]"
 
 // Redact replaces secrets in an exchange before it is stored: the values of
 // the standard secret headers (tandem.SecretHeaders) and of every header,
-// query parameter and JSON field named in names. Header and query names
-// match case-insensitively, JSON field names exactly. Differences at those
-// places lose their values too.
+// query parameter and JSON field named in names. All names match
+// case-insensitively (a rule for password also redacts Password).
+// Differences at those places lose their values too.
 func Redact(ex *tandem.Exchange, names []string) {
 	all := make([]string, 0, len(tandem.SecretHeaders)+len(names))
 	all = append(all, tandem.SecretHeaders...)
@@ -96,8 +96,10 @@ func secretPath(p string, names []string) bool {
 		}
 		return false
 	}
+	lp := strings.ToLower(p)
 	for _, n := range names {
-		if strings.HasSuffix(p, "."+n) || strings.HasSuffix(p, "['"+n+"']") || strings.Contains(p, "."+n+"[") || strings.Contains(p, "."+n+".") {
+		n = strings.ToLower(n)
+		if strings.HasSuffix(lp, "."+n) || strings.HasSuffix(lp, "['"+n+"']") || strings.Contains(lp, "."+n+"[") || strings.Contains(lp, "."+n+".") {
 			return true
 		}
 	}
@@ -109,8 +111,16 @@ func secretPath(p string, names []string) bool {
 // not mention a name, are returned unchanged.
 func redactJSON(body []byte, names []string) []byte {
 	var hits []string
+	var lower []byte
 	for _, n := range names {
 		if bytes.Contains(body, []byte(`"`+n+`"`)) {
+			hits = append(hits, n)
+			continue
+		}
+		if lower == nil {
+			lower = bytes.ToLower(body)
+		}
+		if bytes.Contains(lower, []byte(`"`+strings.ToLower(n)+`"`)) {
 			hits = append(hits, n)
 		}
 	}
@@ -153,7 +163,7 @@ func redactJSON(body []byte, names []string) []byte {
 		key, _ := tok.(string)
 		secret := false
 		for _, n := range hits {
-			if key == n {
+			if strings.EqualFold(key, n) {
 				secret = true
 			}
 		}

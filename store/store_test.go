@@ -36,7 +36,7 @@ func exchange(endpoint string, outcome tandem.Outcome, diffs ...tandem.Differenc
 			Header: tandem.Headers{{Name: "Authorization", Value: "Bearer s3cr3t-auth"}, {Name: "Accept", Value: "*/*"}}},
 		Legacy: tandem.Response{Status: 200, Latency: 2 * time.Millisecond,
 			Header: tandem.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Set-Cookie", Value: "sid=s3cr3t-cookie"}},
-			Body:   []byte(`{"id":1,"password":"s3cr3t-field","name":"a"}`)},
+			Body:   []byte(`{"id":1,"password":"s3cr3t-field","name":"a","nested":{"PassWord":"s3cr3t-field-cased"}}`)},
 		Candidate: tandem.Response{Status: 200, Latency: 5 * time.Millisecond,
 			Header: tandem.Headers{{Name: "Content-Type", Value: "application/json"}},
 			Body:   []byte(`{"id":1,"password":"s3cr3t-field","name":"b"}`)},
@@ -189,7 +189,7 @@ func TestRedaction(t *testing.T) {
 	w.Close()
 	db.Close()
 	raw := readAll(t, path)
-	for _, secret := range []string{"s3cr3t-auth", "s3cr3t-cookie", "s3cr3t-field", "s3cr3t-query"} {
+	for _, secret := range []string{"s3cr3t-auth", "s3cr3t-cookie", "s3cr3t-field", "s3cr3t-field-cased", "s3cr3t-query"} {
 		if bytes.Contains(raw, []byte(secret)) {
 			t.Errorf("%q is in the database file", secret)
 		}
