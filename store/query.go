@@ -263,7 +263,7 @@ const exchangeColumns = `id, ts, endpoint, method, url, host, req_headers, req_b
 	legacy_status, legacy_headers, legacy_body, legacy_latency_us, legacy_error, legacy_body_size, legacy_body_hash, legacy_truncated,
 	candidate_status, candidate_headers, candidate_body, candidate_latency_us, candidate_error, candidate_body_size, candidate_body_hash, candidate_truncated,
 	has_secondary, secondary_status, secondary_headers, secondary_body, secondary_latency_us, secondary_error, secondary_body_size, secondary_body_hash, secondary_truncated,
-	outcome, error, noise_patterns`
+	outcome, error, noise_patterns, body_codec`
 
 func (f *Filter) where() (string, []any) {
 	var conds []string
@@ -440,12 +440,16 @@ func (c *respCols) dest() []any {
 	return []any{&c.status, &c.headers, &c.body, &c.latencyUS, &c.errStr, &c.size, &c.hash, &c.truncated}
 }
 
-func (c *respCols) response() (tandem.Response, error) {
+func (c *respCols) response(codec string) (tandem.Response, error) {
 	h, err := parseHeaders(c.headers)
+	if err != nil {
+		return tandem.Response{}, fmt.Errorf("headers: %w", err)
+	}
+	body, err := decodeBody(codec, c.body)
 	if err != nil {
 		return tandem.Response{}, err
 	}
-	return tandem.Response{Status: c.status, Header: h, Body: c.body, Latency: time.Duration(c.latencyUS) * time.Microsecond,
+	return tandem.Response{Status: c.status, Header: h, Body: body, Latency: time.Duration(c.latencyUS) * time.Microsecond,
 		Err: c.errStr, BodySize: c.size, BodyHash: c.hash, Truncated: c.truncated != 0}, nil
 }
 
@@ -454,7 +458,7 @@ func scanExchange(s scanner) (*tandem.Exchange, error) {
 		ex                tandem.Exchange
 		ts                int64
 		reqHeaders, noise string
-		outcome           string
+		outcome, codec    string
 		hasSecondary      int
 		legacy, cand, sec respCols
 	)
@@ -463,7 +467,7 @@ func scanExchange(s scanner) (*tandem.Exchange, error) {
 	dest = append(dest, cand.dest()...)
 	dest = append(dest, &hasSecondary)
 	dest = append(dest, sec.dest()...)
-	dest = append(dest, &outcome, &ex.Error, &noise)
+	dest = append(dest, &outcome, &ex.Error, &noise, &codec)
 	if err := s.Scan(dest...); err != nil {
 		if err == sql.ErrNoRows {
 			return nil, err
@@ -479,16 +483,19 @@ func scanExchange(s scanner) (*tandem.Exchange, error) {
 	if ex.Request.Header, err = parseHeaders(reqHeaders); err != nil {
 		return fail("request headers", err)
 	}
-	if ex.Legacy, err = legacy.response(); err != nil {
-		return fail("legacy headers", err)
+	if ex.Request.Body, err = decodeBody(codec, ex.Request.Body); err != nil {
+		return fail("request body", err)
 	}
-	if ex.Candidate, err = cand.response(); err != nil {
-		return fail("candidate headers", err)
+	if ex.Legacy, err = legacy.response(codec); err != nil {
+		return fail("legacy answer", err)
+	}
+	if ex.Candidate, err = cand.response(codec); err != nil {
+		return fail("candidate answer", err)
 	}
 	if hasSecondary != 0 {
-		s, err := sec.response()
+		s, err := sec.response(codec)
 		if err != nil {
-			return fail("secondary headers", err)
+			return fail("secondary answer", err)
 		}
 		ex.Secondary = &s
 	}

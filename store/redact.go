@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tandemproxy/tandem"
 )
@@ -110,20 +112,7 @@ func secretPath(p string, names []string) bool {
 // body, keeping every other byte as it was. Bodies that are not JSON, or do
 // not mention a name, are returned unchanged.
 func redactJSON(body []byte, names []string) []byte {
-	var hits []string
-	var lower []byte
-	for _, n := range names {
-		if bytes.Contains(body, []byte(`"`+n+`"`)) {
-			hits = append(hits, n)
-			continue
-		}
-		if lower == nil {
-			lower = bytes.ToLower(body)
-		}
-		if bytes.Contains(lower, []byte(`"`+strings.ToLower(n)+`"`)) {
-			hits = append(hits, n)
-		}
-	}
+	hits := mentioned(body, names)
 	if len(hits) == 0 {
 		return body
 	}
@@ -197,6 +186,75 @@ func redactJSON(body []byte, names []string) []byte {
 		prev = s[1]
 	}
 	return append(out, body[prev:]...)
+}
+
+// mentioned returns the names that a JSON string in body spells, in any
+// case: the members redactJSON must look for. It runs on every stored body,
+// so it only scans (no decoding, no allocation but the result). A string
+// with an escape sequence counts as every name: its decoded form, which is
+// what a member's name is, cannot be seen without decoding it.
+func mentioned(body []byte, names []string) []string {
+	var hits []string
+	// Bit k: names[k] was found; names[k] is ASCII. Names beyond the 64th
+	// are looked for the slow way.
+	var found, ascii uint64
+	for k, n := range names[:min(len(names), 64)] {
+		if isASCII(n) {
+			ascii |= 1 << k
+		}
+	}
+	// Most bodies are all ASCII: then only strings of a name's length can
+	// spell it.
+	pure := isASCII(body)
+	for i := 0; i < len(body); {
+		q := bytes.IndexByte(body[i:], '"')
+		if q < 0 {
+			break
+		}
+		start := i + q + 1
+		end, esc := start, false
+		for end < len(body) && body[end] != '"' {
+			if body[end] == '\\' {
+				esc = true
+				end++
+			}
+			end++
+		}
+		s := body[start:min(end, len(body))]
+		for k, n := range names {
+			if k < 64 && found&(1<<k) != 0 || k >= 64 && slices.Contains(hits, n) {
+				continue
+			}
+			if esc || foldEqual(s, n, k < 64 && ascii&(1<<k) != 0, pure) {
+				if k < 64 {
+					found |= 1 << k
+				}
+				hits = append(hits, n)
+			}
+		}
+		i = end + 1
+	}
+	return hits
+}
+
+// foldEqual is strings.EqualFold with a shortcut for ASCII names (all of
+// them, in practice): folding keeps an ASCII string's length, and only two
+// runes (K and ſ, both longer than the letters they fold to) make a longer
+// string equal to one. pure says s is all ASCII.
+func foldEqual(s []byte, name string, ascii, pure bool) bool {
+	if ascii && len(s) != len(name) && (len(s) < len(name) || pure || isASCII(s)) {
+		return false
+	}
+	return strings.EqualFold(string(s), name)
+}
+
+func isASCII[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -174,7 +174,9 @@ func TestWriter_RoundTrip(t *testing.T) {
 	}
 }
 
-// TestRedaction greps the raw database file for the secrets.
+// TestRedaction greps the raw database file for the secrets, and the bodies
+// read back: they are stored compressed, so the file's bytes alone would
+// not show a secret left in one.
 func TestRedaction(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.db")
 	db, err := store.Open(context.Background(), path, store.Options{})
@@ -187,14 +189,24 @@ func TestRedaction(t *testing.T) {
 		w.Record(ex, []string{"password", "access_token"})
 	}
 	w.Close()
+	var bodies []byte
+	if err := db.Exchanges(context.Background(), store.Filter{}, func(ex *tandem.Exchange) error {
+		bodies = append(append(append(bodies, ex.Request.Body...), ex.Legacy.Body...), ex.Candidate.Body...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
 	raw := readAll(t, path)
 	for _, secret := range []string{"s3cr3t-auth", "s3cr3t-cookie", "s3cr3t-field", "s3cr3t-field-cased", "s3cr3t-query"} {
 		if bytes.Contains(raw, []byte(secret)) {
 			t.Errorf("%q is in the database file", secret)
 		}
+		if bytes.Contains(bodies, []byte(secret)) {
+			t.Errorf("%q is in a stored body", secret)
+		}
 	}
-	if !bytes.Contains(raw, []byte(`"name":"a"`)) {
+	if !bytes.Contains(bodies, []byte(`"name":"a"`)) {
 		t.Error("the rest of the body was not stored as it was")
 	}
 }
@@ -338,5 +350,32 @@ func TestDB_ExchangesPages(t *testing.T) {
 		if len(ids) != tt.want || !ordered {
 			t.Errorf("%+v: %d exchanges (ordered %v), want %d", tt.f, len(ids), ordered, tt.want)
 		}
+	}
+}
+
+// TestRedact_JSONMembers: members named for redaction are found in any case,
+// at any depth, and when their name is spelled with escapes; other members
+// and non-JSON bodies are kept byte for byte.
+func TestRedact_JSONMembers(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"Plain", `{"password":"x","a":1}`, `{"password":"[REDACTED]","a":1}`},
+		{"Case", `{"PassWord": {"deep":[1,2]} ,"a":1}`, `{"PassWord": "[REDACTED]" ,"a":1}`},
+		{"Nested", `[{"b":{"password":123}}]`, `[{"b":{"password":"[REDACTED]"}}]`},
+		{"EscapedName", `{"p\u0061ssword":"x"}`, `{"p\u0061ssword":"[REDACTED]"}`},
+		{"ValueOnly", `{"a":"password"}`, `{"a":"password"}`},
+		{"HeaderName", `{"authorization":"Bearer x"}`, `{"authorization":"[REDACTED]"}`},
+		{"KelvinFold", "{\"tas\u212A\":1,\"passwor\u212A\":2}", "{\"tas\u212A\":1,\"passwor\u212A\":2}"},
+		{"LongSFold", "{\"pa\u017F\u017Fword\":\"x\"}", "{\"pa\u017F\u017Fword\":\"[REDACTED]\"}"},
+		{"NotJSON", `password=x`, `password=x`},
+		{"Broken", `{"password":`, `{"password":`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ex := &tandem.Exchange{Legacy: tandem.Response{Body: []byte(tc.in)}}
+			store.Redact(ex, []string{"password"})
+			if got := string(ex.Legacy.Body); got != tc.want {
+				t.Errorf("Redact(%s) = %s, want %s", tc.in, got, tc.want)
+			}
+		})
 	}
 }

@@ -100,6 +100,7 @@ type Writer struct {
 type message struct {
 	ex     *tandem.Exchange
 	store  bool
+	bodies *bodies // ex's bodies compressed, when store is set
 	counts []tandem.Count
 	flush  chan struct{}
 }
@@ -149,11 +150,12 @@ func (w *Writer) Stores(o tandem.Outcome) bool {
 // blocks while the queue is full: the caller is a mirror worker, never the
 // client path.
 func (w *Writer) Record(ex *tandem.Exchange, redact []string) {
-	st := w.Stores(ex.Outcome)
-	if st {
+	m := message{ex: ex, store: w.Stores(ex.Outcome)}
+	if m.store {
 		Redact(ex, redact)
+		m.bodies = compressBodies(ex)
 	}
-	if !w.send(message{ex: ex, store: st}) {
+	if !w.send(m) {
 		w.lost.Add(1)
 	}
 }
@@ -285,7 +287,7 @@ func (w *Writer) write(batch []message) {
 		defer ins.close()
 		for _, m := range batch {
 			if m.ex != nil && m.store {
-				if err := ins.exchange(ctx, m.ex, w.cfg.Source); err != nil {
+				if err := ins.exchange(ctx, m.ex, m.bodies, w.cfg.Source); err != nil {
 					return err
 				}
 			}
@@ -473,15 +475,16 @@ const insertExchangeSQL = `INSERT INTO exchanges (ts, endpoint, source, method, 
 	legacy_status, legacy_headers, legacy_body, legacy_latency_us, legacy_error, legacy_body_size, legacy_body_hash, legacy_truncated,
 	candidate_status, candidate_headers, candidate_body, candidate_latency_us, candidate_error, candidate_body_size, candidate_body_hash, candidate_truncated,
 	has_secondary, secondary_status, secondary_headers, secondary_body, secondary_latency_us, secondary_error, secondary_body_size, secondary_body_hash, secondary_truncated,
-	outcome, error, noise_patterns)
-	VALUES (?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?, ?,?,?)`
+	outcome, error, noise_patterns, body_codec)
+	VALUES (?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?, ?,?,?,?)`
 
-func responseArgs(r *tandem.Response) []any {
+// responseArgs are a response's columns, body as stored (compressed).
+func responseArgs(r *tandem.Response, body []byte) []any {
 	size := r.BodySize
 	if size == 0 {
 		size = int64(len(r.Body))
 	}
-	return []any{r.Status, headersJSON(r.Header), r.Body, r.Latency.Microseconds(), r.Err, size, r.BodyHash, b2i(r.Truncated)}
+	return []any{r.Status, headersJSON(r.Header), body, r.Latency.Microseconds(), r.Err, size, r.BodyHash, b2i(r.Truncated)}
 }
 
 // inserts holds the statements that store exchanges, prepared once per
@@ -509,19 +512,28 @@ func (s *inserts) close() {
 	s.diff.Close()
 }
 
-// exchange inserts an exchange and its differences, setting ex.ID.
-func (s *inserts) exchange(ctx context.Context, ex *tandem.Exchange, source string) error {
+// exchange inserts an exchange and its differences, setting ex.ID. bs
+// holds its bodies compressed; nil stores them as they are.
+func (s *inserts) exchange(ctx context.Context, ex *tandem.Exchange, bs *bodies, source string) error {
 	t := ex.Time
 	if t.IsZero() {
 		t = time.Now()
 	}
-	args := make([]any, 0, 36)
-	args = append(args, t.UnixNano(), ex.Endpoint, source, ex.Request.Method, ex.Request.URL, ex.Request.Host, headersJSON(ex.Request.Header), ex.Request.Body)
-	args = append(args, responseArgs(&ex.Legacy)...)
-	args = append(args, responseArgs(&ex.Candidate)...)
+	codecName := codecZstd
+	if bs == nil {
+		codecName = ""
+		bs = &bodies{req: ex.Request.Body, legacy: ex.Legacy.Body, candidate: ex.Candidate.Body}
+		if ex.Secondary != nil {
+			bs.secondary = ex.Secondary.Body
+		}
+	}
+	args := make([]any, 0, 37)
+	args = append(args, t.UnixNano(), ex.Endpoint, source, ex.Request.Method, ex.Request.URL, ex.Request.Host, headersJSON(ex.Request.Header), bs.req)
+	args = append(args, responseArgs(&ex.Legacy, bs.legacy)...)
+	args = append(args, responseArgs(&ex.Candidate, bs.candidate)...)
 	if ex.Secondary != nil {
 		args = append(args, 1)
-		args = append(args, responseArgs(ex.Secondary)...)
+		args = append(args, responseArgs(ex.Secondary, bs.secondary)...)
 	} else {
 		args = append(args, 0, 0, "[]", nil, 0, "", 0, "", 0)
 	}
@@ -530,7 +542,7 @@ func (s *inserts) exchange(ctx context.Context, ex *tandem.Exchange, source stri
 		b, _ := json.Marshal(ex.NoisePatterns)
 		np = string(b)
 	}
-	args = append(args, string(ex.Outcome), ex.Error, np)
+	args = append(args, string(ex.Outcome), ex.Error, np, codecName)
 	res, err := s.ex.ExecContext(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("insert exchange: %w", err)

@@ -1,0 +1,157 @@
+package diff_test
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"testing"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/diff"
+)
+
+// The benchmarks of the performance issue: JSON pairs of 1 KiB, 16 KiB and
+// 256 KiB, identical, with one field different, with many fields different,
+// and with five ignore rules; and 4 KiB pairs with one difference, whose
+// comparisons per second on one core are reported as comparisons/s.
+//
+//	go test -run XXX -bench . -benchmem -cpu 1 ./diff
+//
+// CI runs them once (-benchtime=1x) so that they keep compiling and running;
+// speed is never asserted in a test.
+
+// benchItem is one element of a generated catalogue: the shape of a typical
+// JSON API answer (ids, names, prices, timestamps, nested objects, tags).
+func benchItem(b *bytes.Buffer, i int, price string) {
+	fmt.Fprintf(b, `{"id":%d,"sku":"SKU-%06d","name":"Item number %d","price":%s,"currency":"EUR",`+
+		`"updatedAt":"2024-05-01T10:%02d:%02dZ","etag":"W/\"%08x\"","stock":{"warehouse":"north-%d","count":%d},`+
+		`"tags":["a%d","b%d","c"],"active":%t,"ratio":0.%d}`,
+		i, i, i, price, i%60, i%60, i*2654435761, i%4, i*7%1000, i%9, i%5, i%3 == 0, 1000+i%9000)
+}
+
+// benchDoc builds a document of about size bytes. change(i) may replace an
+// item's price, to make the candidate differ there.
+func benchDoc(size int, change func(i int) string) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"total":0,"page":1,"items":[`)
+	for i := 0; b.Len() < size-64; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		price := strconv.Itoa(10+i%90) + ".5"
+		if change != nil {
+			if p := change(i); p != "" {
+				price = p
+			}
+		}
+		benchItem(&b, i, price)
+	}
+	b.WriteString(`],"traceId":"0af7651916cd43dd8448eb211c80319c"}`)
+	return b.Bytes()
+}
+
+// benchPair is a legacy and a candidate answer with the same body sizes.
+type benchPair struct {
+	legacy, candidate *tandem.Response
+}
+
+func pairOf(a, b []byte) benchPair {
+	return benchPair{legacy: jsonResp(string(a)), candidate: jsonResp(string(b))}
+}
+
+var benchSizes = []struct {
+	name string
+	size int
+}{{"1KiB", 1 << 10}, {"16KiB", 16 << 10}, {"256KiB", 256 << 10}}
+
+// benchCases are the issue's cases for one size. "Reordered" is the common
+// case of a rewrite: the same data with keys in another order, so every
+// comparison parses both bodies and matches.
+func benchCases(size int) []struct {
+	name string
+	opts diff.Options
+	pair benchPair
+	// wantDiffs is how many differences the comparison must find: a
+	// benchmark that compares the wrong thing fails instead of measuring it.
+	wantDiffs int
+} {
+	legacy := benchDoc(size, nil)
+	same := bytes.Clone(legacy)
+	reordered := bytes.Replace(legacy, []byte(`{"total":0,"page":1,`), []byte(`{"page":1,"total":0,`), 1)
+	one := benchDoc(size, func(i int) string {
+		if i == 3 {
+			return "99.99"
+		}
+		return ""
+	})
+	many := benchDoc(size, func(i int) string {
+		if i%2 == 0 {
+			return "1.25"
+		}
+		return ""
+	})
+	items := bytes.Count(legacy, []byte(`"sku"`))
+	manyDiffs := min((items+1)/2, diff.DefaultMaxDiffs)
+	// Five ignore rules, of which one silences the one difference.
+	ignore := paths("$.items[*].price", "$..etag", "$.traceId", "$.items[*].updatedAt", "$..ratio")
+	return []struct {
+		name      string
+		opts      diff.Options
+		pair      benchPair
+		wantDiffs int
+	}{
+		{"Identical", diff.Options{}, pairOf(legacy, same), 0},
+		{"Reordered", diff.Options{}, pairOf(legacy, reordered), 0},
+		{"OneField", diff.Options{}, pairOf(legacy, one), 1},
+		{"ManyFields", diff.Options{}, pairOf(legacy, many), manyDiffs},
+		{"FiveIgnoreRules", diff.Options{Ignore: ignore}, pairOf(legacy, one), 0},
+	}
+}
+
+func BenchmarkCompare(b *testing.B) {
+	for _, engine := range engines {
+		for _, s := range benchSizes {
+			for _, tc := range benchCases(s.size) {
+				if engine == diff.Cmp && s.size > 16<<10 {
+					continue // the oracle: reflection over decoded JSON, shown for scale at small sizes
+				}
+				opts := tc.opts
+				opts.Engine = engine
+				c := diff.New(opts)
+				b.Run(fmt.Sprintf("%s/%s/%s", engine, s.name, tc.name), func(b *testing.B) {
+					runCompare(b, c, tc.pair, tc.wantDiffs)
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkCompare4KiBOneDifference is the issue's throughput target: 4 KiB
+// pairs with one difference, comparisons per second on one core (run with
+// -cpu 1).
+func BenchmarkCompare4KiBOneDifference(b *testing.B) {
+	legacy := benchDoc(4<<10, nil)
+	cand := benchDoc(4<<10, func(i int) string {
+		if i == 1 {
+			return "0.01"
+		}
+		return ""
+	})
+	runCompare(b, diff.New(diff.Options{}), pairOf(legacy, cand), 1)
+}
+
+func runCompare(b *testing.B, c *diff.Comparer, p benchPair, want int) {
+	ds, err := c.Compare(p.legacy, p.candidate)
+	if err != nil || len(ds) != want {
+		b.Fatalf("Compare: %d differences (%v), want %d: %v", len(ds), err, want, ds)
+	}
+	b.SetBytes(int64(len(p.legacy.Body) + len(p.candidate.Body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.Compare(p.legacy, p.candidate); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "comparisons/s")
+}
