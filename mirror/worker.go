@@ -178,7 +178,7 @@ func (p *Proxy) send(c *fasthttp.HostClient, req *fasthttp.Request) tandem.Respo
 	var size int64
 	var sum string
 	if stream := resp.BodyStream(); stream != nil {
-		head, size, sum, err = p.readStream(stream)
+		head, size, sum, err = p.readStream(stream, resp.Header.ContentLength())
 		resp.CloseBodyStream()
 		if err != nil {
 			return tandem.Response{Err: describe(err), Latency: time.Since(start)}
@@ -194,11 +194,21 @@ func (p *Proxy) send(c *fasthttp.HostClient, req *fasthttp.Request) tandem.Respo
 	return r
 }
 
+// readBufs are readStream's buffers: one per answer would be most of what
+// a mirror worker allocates.
+var readBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
 // readStream reads a streamed body. It returns the first MaxBody bytes and,
 // when there was more, the size and SHA-256 of the whole body (the rest is
-// hashed and discarded).
-func (p *Proxy) readStream(stream io.Reader) (head []byte, size int64, sum string, err error) {
-	buf := make([]byte, 32*1024)
+// hashed and discarded). length is the announced Content-Length (negative
+// when there is none), to size the copy once.
+func (p *Proxy) readStream(stream io.Reader, length int) (head []byte, size int64, sum string, err error) {
+	pb := readBufs.Get().(*[32 << 10]byte)
+	defer readBufs.Put(pb)
+	buf := pb[:]
+	if length > 0 {
+		head = make([]byte, 0, min(length, p.cfg.MaxBody))
+	}
 	var h hash.Hash
 	for {
 		n, rerr := stream.Read(buf)
