@@ -68,6 +68,7 @@ Usage:
                                              judge stored exchanges again under changed rules
   tandem tui      --db tandem.db [--rules rules.yaml]
                                              triage differences in the terminal, write ignore rules
+  tandem bench    [--duration 10s]           measure tandem's cost against direct and nginx's mirror
   tandem version
 
 Run "tandem COMMAND -h" for a command's flags.
@@ -83,6 +84,7 @@ func commands(e env) map[string]command {
 		"rules":   &rulesCmd{env: e},
 		"rediff":  &rediffCmd{env: e},
 		"tui":     &tuiCmd{env: e},
+		"bench":   &benchCmd{env: e},
 		"version": &versionCmd{env: e},
 	}
 }

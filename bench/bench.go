@@ -1,0 +1,390 @@
+// Package bench measures what tandem costs the traffic it serves. It starts
+// loopback backends (legacy, and candidates that are healthy, slow, down or
+// hung), runs tandem as a real process in front of them, and drives load at
+// it, at legacy directly and at nginx (plain proxy_pass, and with its mirror
+// directive), reporting in one run, side by side: requests per second at
+// saturation, latency percentiles at a fixed rate, tandem's counters, and
+// its memory with a hung candidate. Only ratios measured in the same run
+// are compared: the machines it runs on are shared and noisy.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults for Config.
+const (
+	DefaultDuration    = 10 * time.Second
+	DefaultRate        = 1000
+	DefaultConnections = 64
+	DefaultBodySize    = 4 << 10
+	DefaultSlowDelay   = 200 * time.Millisecond
+	DefaultStall       = 60 * time.Second
+	// DefaultMismatchEvery: one candidate answer in this many differs for
+	// real, so that the store records as it would in a real migration.
+	DefaultMismatchEvery = 100
+)
+
+// Config says what to measure. Zero fields take the defaults; Tandem is
+// required.
+type Config struct {
+	// Tandem is how to run tandem (argv[0] and leading arguments, to which
+	// "proxy" and its flags are appended).
+	Tandem        []string
+	Duration      time.Duration // of each measurement
+	Rate          int           // requests/s of the fixed-rate latency runs
+	Connections   int           // of the saturation runs
+	BodySize      int           // of legacy's answer
+	SlowDelay     time.Duration // the slow candidate's delay
+	Stall         time.Duration // the hung-candidate run at saturation; negative skips it
+	MismatchEvery int64
+	// Wrk and Nginx are the programs' paths: "" looks them up on PATH, "-"
+	// goes without (the built-in generator; no nginx rows).
+	Wrk, Nginx string
+	Log        io.Writer // progress; nil discards it
+	// Only, when not empty, limits the run to these rows, by key: direct,
+	// tandem, tandem-sample0, nginx, nginx-mirror, tandem-slow,
+	// nginx-mirror-slow, tandem-down, nginx-mirror-down, stall.
+	Only []string
+}
+
+// Keys names the rows for Config.Only.
+var Keys = []string{"direct", "tandem", "tandem-sample0", "tandem-reordered", "nginx", "nginx-mirror", "tandem-slow",
+	"nginx-mirror-slow", "tandem-down", "nginx-mirror-down", "stall"}
+
+func (c *Config) wants(key string) bool {
+	return len(c.Only) == 0 || slices.Contains(c.Only, key)
+}
+
+func (c *Config) defaults() {
+	if c.Duration <= 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.Rate <= 0 {
+		c.Rate = DefaultRate
+	}
+	if c.Connections <= 0 {
+		c.Connections = DefaultConnections
+	}
+	if c.BodySize <= 0 {
+		c.BodySize = DefaultBodySize
+	}
+	if c.SlowDelay <= 0 {
+		c.SlowDelay = DefaultSlowDelay
+	}
+	if c.Stall == 0 {
+		c.Stall = DefaultStall
+	}
+	if c.MismatchEvery <= 0 {
+		c.MismatchEvery = DefaultMismatchEvery
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	c.Wrk = lookPath(c.Wrk, "wrk")
+	c.Nginx = lookPath(c.Nginx, "nginx")
+}
+
+func lookPath(set, name string) string {
+	switch set {
+	case "-":
+		return ""
+	case "":
+		p, _ := exec.LookPath(name)
+		return p
+	}
+	return set
+}
+
+// Targets that load is driven at.
+const (
+	Direct      = "direct to legacy"
+	Tandem      = "tandem (mirror + compare)"
+	TandemNoMir = "tandem --sample 0"
+	Nginx       = "nginx proxy_pass"
+	NginxMirror = "nginx mirror"
+)
+
+// Candidate states. A healthy candidate answers legacy's bytes (one answer
+// in MismatchEvery differs: a real mismatch, stored); a reordering one the
+// same members in another order, equal as JSON but not as bytes, so that
+// every comparison parses both bodies (the costly case: a rewrite in
+// another language); a slow one is healthy after SlowDelay.
+const (
+	Healthy   = "healthy"
+	Reordered = "reorders keys"
+	Slow      = "slow"
+	Down      = "down"
+	Hung      = "hung"
+)
+
+// Row is one target measured with one candidate.
+type Row struct {
+	Target, Candidate string
+	Saturation        Saturation
+	Latency           Latency
+	Counters          *Counters // tandem only
+	CandidateServed   int64     // requests the candidate received during the row
+	PeakRSS           int64     // tandem only: bytes
+}
+
+// Stall is the hung-candidate run.
+type Stall struct {
+	Duration   time.Duration
+	Saturation Saturation
+	Counters   Counters
+	PeakRSS    int64
+	RSS        []int64 // sampled every second
+}
+
+// Result is one whole run.
+type Result struct {
+	Config  Config
+	Machine string
+	Tools   []string
+	Started time.Time
+	Rows    []Row
+	Stall   *Stall
+}
+
+// Row returns the row of a target and candidate, or nil.
+func (r *Result) Row(target, candidate string) *Row {
+	for i := range r.Rows {
+		if r.Rows[i].Target == target && r.Rows[i].Candidate == candidate {
+			return &r.Rows[i]
+		}
+	}
+	return nil
+}
+
+// Run measures everything the configuration asks for.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	if len(cfg.Tandem) == 0 {
+		return nil, fmt.Errorf("bench: how to run tandem is not set")
+	}
+	res := &Result{Config: cfg, Machine: machine(), Started: time.Now()}
+	res.Tools = append(res.Tools, "tandem: "+strings.Join(cfg.Tandem, " "), "go: "+runtime.Version())
+	if cfg.Wrk != "" {
+		res.Tools = append(res.Tools, "wrk: "+version(ctx, cfg.Wrk, "-v"))
+	} else {
+		res.Tools = append(res.Tools, "wrk: not found; saturation by the built-in closed-loop generator")
+	}
+	if cfg.Nginx != "" {
+		res.Tools = append(res.Tools, "nginx: "+version(ctx, cfg.Nginx, "-v"))
+	} else {
+		res.Tools = append(res.Tools, "nginx: not found; no nginx rows")
+	}
+
+	body := Document(cfg.BodySize, false, false)
+	legacy, err := StartBackend(BackendConfig{Body: body})
+	if err != nil {
+		return nil, err
+	}
+	defer legacy.Close()
+	candidates := map[string]string{}
+	backends := map[string]*Backend{}
+	for _, c := range []struct {
+		name      string
+		reordered bool
+		delay     time.Duration
+	}{{Healthy, false, 0}, {Reordered, true, 0}, {Slow, false, cfg.SlowDelay}} {
+		b, err := StartBackend(BackendConfig{Body: Document(cfg.BodySize, c.reordered, false),
+			Changed: Document(cfg.BodySize, c.reordered, true), ChangeEvery: cfg.MismatchEvery, Delay: c.delay})
+		if err != nil {
+			return nil, err
+		}
+		defer b.Close()
+		candidates[c.name] = b.URL()
+		backends[c.name] = b
+	}
+	if candidates[Down], err = DeadURL(); err != nil {
+		return nil, err
+	}
+	hung, err := StartStaller()
+	if err != nil {
+		return nil, err
+	}
+	defer hung.Close()
+	candidates[Hung] = hung.URL()
+
+	type plan struct{ key, target, candidate string }
+	all := []plan{{"direct", Direct, ""}, {"tandem", Tandem, Healthy}, {"tandem-sample0", TandemNoMir, Healthy},
+		{"tandem-reordered", Tandem, Reordered},
+		{"nginx", Nginx, ""}, {"nginx-mirror", NginxMirror, Healthy},
+		{"tandem-slow", Tandem, Slow}, {"nginx-mirror-slow", NginxMirror, Slow},
+		{"tandem-down", Tandem, Down}, {"nginx-mirror-down", NginxMirror, Down}}
+	for _, p := range all {
+		if !cfg.wants(p.key) || cfg.Nginx == "" && strings.HasPrefix(p.key, "nginx") {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		fmt.Fprintf(cfg.Log, "bench: %s, candidate %s\n", p.target, or(p.candidate, "-"))
+		row, err := measure(ctx, cfg, legacy, candidates[p.candidate], backends[p.candidate], p.target)
+		if err != nil {
+			return res, fmt.Errorf("%s (candidate %s): %w", p.target, or(p.candidate, "-"), err)
+		}
+		row.Candidate = p.candidate
+		res.Rows = append(res.Rows, *row)
+	}
+	if cfg.Stall > 0 && cfg.wants("stall") {
+		fmt.Fprintf(cfg.Log, "bench: tandem with a hung candidate, %s at saturation\n", cfg.Stall)
+		st, err := stall(ctx, cfg, legacy, candidates[Hung])
+		if err != nil {
+			return res, fmt.Errorf("hung candidate: %w", err)
+		}
+		res.Stall = st
+	}
+	return res, nil
+}
+
+func or(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
+}
+
+// measure runs one target: saturation, then the fixed rate.
+// candidate is the candidate's URL, and cb its backend when it answers.
+func measure(ctx context.Context, cfg Config, legacy *Backend, candidate string, cb *Backend, target string) (*Row, error) {
+	row := &Row{Target: target}
+	addr := legacy.Addr
+	var p *proc
+	dir, err := os.MkdirTemp("", "tandem-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	switch target {
+	case Tandem, TandemNoMir:
+		var extra []string
+		if target == TandemNoMir {
+			extra = append(extra, "--sample", "0")
+		}
+		p, err = startTandem(ctx, cfg.Tandem, dir, legacy.URL(), candidate, extra...)
+	case Nginx:
+		p, err = startNginx(ctx, cfg.Nginx, dir, legacy.URL(), "")
+	case NginxMirror:
+		p, err = startNginx(ctx, cfg.Nginx, dir, legacy.URL(), candidate)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p != nil {
+		defer p.stop()
+		addr = p.addr
+	}
+	served := func() int64 {
+		if cb == nil {
+			return 0
+		}
+		return cb.Served()
+	}
+	// Warm up: connections, caches, the first SQLite pages.
+	Saturate(ctx, addr, cfg.Connections, min(cfg.Duration/5, 2*time.Second))
+	before := served()
+	if cfg.Wrk != "" {
+		if row.Saturation, err = Wrk(ctx, cfg.Wrk, addr, cfg.Connections, cfg.Duration); err != nil {
+			return nil, err
+		}
+	} else {
+		row.Saturation = Saturate(ctx, addr, cfg.Connections, cfg.Duration)
+	}
+	if p != nil && p.admin != "" {
+		// The queue drains before the fixed-rate run, which must not pay
+		// for the saturation run's backlog.
+		p.settle(cfg.Duration)
+	}
+	row.Latency = AtRate(ctx, addr, cfg.Rate, max(cfg.Connections, cfg.Rate/4), cfg.Duration)
+	row.CandidateServed = served() - before
+	if p != nil && p.admin != "" {
+		c, err := p.settle(cfg.Duration)
+		if err != nil {
+			return nil, fmt.Errorf("read tandem's metrics: %w", err)
+		}
+		row.Counters = &c
+		_, row.PeakRSS = p.rss()
+	}
+	return row, nil
+}
+
+// stall drives tandem at saturation for cfg.Stall with a candidate that
+// never answers, sampling tandem's memory every second.
+func stall(ctx context.Context, cfg Config, legacy *Backend, hung string) (*Stall, error) {
+	dir, err := os.MkdirTemp("", "tandem-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	p, err := startTandem(ctx, cfg.Tandem, dir, legacy.URL(), hung)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	st := &Stall{Duration: cfg.Stall}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				now, _ := p.rss()
+				st.RSS = append(st.RSS, now)
+			case <-ctx.Done():
+				return
+			case <-p.exited:
+				return
+			}
+			if time.Duration(len(st.RSS))*time.Second >= cfg.Stall {
+				return
+			}
+		}
+	}()
+	if cfg.Wrk != "" {
+		st.Saturation, err = Wrk(ctx, cfg.Wrk, p.addr, cfg.Connections, cfg.Stall)
+	} else {
+		st.Saturation = Saturate(ctx, p.addr, cfg.Connections, cfg.Stall)
+	}
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if st.Counters, _, err = p.counters(); err != nil {
+		return nil, err
+	}
+	_, st.PeakRSS = p.rss()
+	return st, nil
+}
+
+// machine describes the machine: cores, memory, processor.
+func machine() string {
+	desc := fmt.Sprintf("%d cores", runtime.NumCPU())
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			desc += fmt.Sprintf(", %.0f GiB memory", float64(kb)/(1<<20))
+		}
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				desc += ", " + strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return desc + ", " + runtime.GOOS + "/" + runtime.GOARCH
+}

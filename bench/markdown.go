@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Target is one of the performance issue's goals, judged on a result.
+type Target struct {
+	Name     string
+	Measured string
+	Goal     string
+	// Met is nil when the run could not measure it (no nginx, no stall run).
+	Met *bool
+}
+
+// Targets judges a result against the goals. Every goal is a ratio of two
+// numbers measured in the same run.
+func Targets(r *Result) []Target {
+	var ts []Target
+	ratio := func(name string, a, b *Row, get func(*Row) float64, goal string, ok func(float64) bool, percent bool) {
+		t := Target{Name: name, Goal: goal, Measured: "not measured"}
+		if a != nil && b != nil && get(b) > 0 {
+			v := get(a) / get(b)
+			if percent {
+				t.Measured = fmt.Sprintf("%.0f%%", 100*v)
+			} else {
+				t.Measured = fmt.Sprintf("%.2f×", v)
+			}
+			met := ok(v)
+			t.Met = &met
+		}
+		ts = append(ts, t)
+	}
+	rps := func(r *Row) float64 { return r.Saturation.RPS() }
+	p99 := func(r *Row) float64 { return float64(r.Latency.P99) }
+	tandem := r.Row(Tandem, Healthy)
+	ratio("tandem / nginx mirror, requests/s", tandem, r.Row(NginxMirror, Healthy), rps, "≥ 2×", func(v float64) bool { return v >= 2 }, false)
+	ratio("tandem / direct, requests/s", tandem, r.Row(Direct, ""), rps, "≥ 38%", func(v float64) bool { return v >= 0.38 }, true)
+	ratio("tandem --sample 0 / nginx proxy_pass, requests/s", r.Row(TandemNoMir, Healthy), r.Row(Nginx, ""), rps, "≥ 0.9×", func(v float64) bool { return v >= 0.9 }, false)
+	ratio("tandem p99, slow / healthy candidate", r.Row(Tandem, Slow), tandem, p99, "≤ 1.1×", func(v float64) bool { return v <= 1.1 }, false)
+	ratio("tandem p99, down / healthy candidate", r.Row(Tandem, Down), tandem, p99, "≤ 1.1×", func(v float64) bool { return v <= 1.1 }, false)
+	ratio("nginx mirror p99, slow / healthy candidate (for scale)", r.Row(NginxMirror, Slow), r.Row(NginxMirror, Healthy), p99, "—", func(float64) bool { return true }, false)
+	ts[len(ts)-1].Met = nil
+
+	mem := Target{Name: "hung candidate: tandem's peak RSS", Goal: "< 256 MiB", Measured: "not measured"}
+	acct := Target{Name: "hung candidate: every request counted (mirrored, dropped, …)", Goal: "all", Measured: "not measured"}
+	if s := r.Stall; s != nil {
+		mem.Measured = fmt.Sprintf("%.0f MiB over %s", float64(s.PeakRSS)/(1<<20), s.Duration)
+		met := s.PeakRSS > 0 && s.PeakRSS < 256<<20
+		mem.Met = &met
+		c := s.Counters
+		acct.Measured = fmt.Sprintf("%d requests = %d mirrored + %d dropped + %d other", c.Requests, c.Mirrored, c.Dropped,
+			c.Skipped+c.SampledOut+c.LegacyErrors)
+		met2 := c.Accounted() && c.Dropped > 0
+		acct.Met = &met2
+	}
+	return append(ts, mem, acct)
+}
+
+// Markdown writes the result as the tables of BENCHMARKS.md.
+func Markdown(w io.Writer, r *Result, command string) {
+	cfg := r.Config
+	fmt.Fprintf(w, "Run %s with:\n\n```sh\n%s\n```\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), command)
+	fmt.Fprintf(w, "- Machine: %s\n", r.Machine)
+	for _, t := range r.Tools {
+		fmt.Fprintf(w, "- %s\n", t)
+	}
+	fmt.Fprintf(w, "- Legacy answers a %d-byte JSON document. The healthy candidate answers the same bytes, but one answer in %d "+
+		"with a changed value (a mismatch, stored). The candidate that reorders keys answers the same members in another order "+
+		"(equal as JSON, not as bytes, so every comparison parses both bodies; the same 1 in %d differs). "+
+		"Slow: healthy after %s. Down: connection refused. Hung: accepts, never answers.\n",
+		cfg.BodySize, cfg.MismatchEvery, cfg.MismatchEvery, cfg.SlowDelay)
+	fmt.Fprintf(w, "- Saturation: %d connections for %s. Latency: %d requests/s for %s, open loop (latency from each request's scheduled time).\n\n",
+		cfg.Connections, cfg.Duration, cfg.Rate, cfg.Duration)
+
+	fmt.Fprintln(w, "| target | candidate | requests/s | p50 | p99 | p99.9 | client errors | mirrored | compared | dropped | candidate errors | peak RSS |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, row := range r.Rows {
+		cand := or(row.Candidate, "—")
+		mirrored, compared, dropped, cerr, rss := "—", "—", "—", "—", "—"
+		if c := row.Counters; c != nil {
+			mirrored, compared, dropped, cerr = fmt.Sprint(c.Mirrored), fmt.Sprint(c.Compared), fmt.Sprint(c.Dropped), fmt.Sprint(c.CandidateErrors)
+			rss = fmt.Sprintf("%.0f MiB", float64(row.PeakRSS)/(1<<20))
+		} else if row.Candidate != "" {
+			mirrored = fmt.Sprintf("(%d received)", row.CandidateServed)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", row.Target, cand,
+			row.Saturation.RPS(), ms(row.Latency.P50), ms(row.Latency.P99), ms(row.Latency.P999),
+			row.Saturation.Errors+row.Latency.Errors, mirrored, compared, dropped, cerr, rss)
+	}
+	if s := r.Stall; s != nil {
+		c := s.Counters
+		fmt.Fprintf(w, "| tandem, %s at saturation | hung | %.0f | | | | %d | %d | %d | %d | %d | %.0f MiB |\n",
+			s.Duration, s.Saturation.RPS(), s.Saturation.Errors, c.Mirrored, c.Compared, c.Dropped, c.CandidateErrors,
+			float64(s.PeakRSS)/(1<<20))
+	}
+	fmt.Fprintln(w, "\n| goal | measured | target | |")
+	fmt.Fprintln(w, "|---|---:|---|---|")
+	for _, t := range Targets(r) {
+		verdict := ""
+		if t.Met != nil {
+			verdict = map[bool]string{true: "met", false: "**missed**"}[*t.Met]
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", t.Name, t.Measured, t.Goal, verdict)
+	}
+	if s := r.Stall; s != nil && len(s.RSS) > 0 {
+		parts := make([]string, len(s.RSS))
+		for i, v := range s.RSS {
+			parts[i] = fmt.Sprintf("%.0f", float64(v)/(1<<20))
+		}
+		fmt.Fprintf(w, "\nRSS of tandem each second with the candidate hung (MiB): %s\n", strings.Join(parts, " "))
+	}
+}
+
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
