@@ -224,16 +224,55 @@ func TestProxy_CandidateNeverDelaysClient(t *testing.T) {
 	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	defer legacy.Close()
 	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release // blocks until the client has its answer
+		<-release // blocks until the client has every answer
+		w.Write([]byte("late"))
+	}))
+	defer cand.Close()
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	rec := newRecorder()
+	// The candidate timeout is far longer than the client's: a client that
+	// waited on the candidate would give up (its own timeout is only a guard
+	// against hanging the test, not a measure of speed).
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
+		CandidateTimeout: 10 * time.Minute, Recorder: rec})
+	client := &http.Client{Timeout: 30 * time.Second}
+	for range 5 {
+		resp, err := client.Get(addr + "/x")
+		if err != nil {
+			t.Fatalf("the client waited on the candidate: %v", err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "ok" {
+			t.Fatalf("client got %q", b)
+		}
+	}
+	free()
+	// Then the candidate answers, and its late answers are compared.
+	for _, ex := range rec.wait(t, 5) {
+		if ex.Outcome != tandem.Mismatch || string(ex.Candidate.Body) != "late" {
+			t.Errorf("outcome %s (candidate %q), want a mismatch with the late answer", ex.Outcome, ex.Candidate.Body)
+		}
+	}
+}
+
+// TestProxy_CandidateTimeout: a candidate slower than its timeout is a
+// candidate_error; the client has legacy's answer regardless.
+func TestProxy_CandidateTimeout(t *testing.T) {
+	release := make(chan struct{})
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // longer than the timeout: until the test ends
 		w.Write([]byte("late"))
 	}))
 	defer cand.Close()
 	defer close(release)
 	rec := newRecorder()
-	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
 		CandidateTimeout: 200 * time.Millisecond, Recorder: rec})
-	// The candidate cannot answer before the client has: if the client
-	// waited on it, these requests would never complete.
 	for range 5 {
 		if _, body := get(t, "GET", addr+"/x", "", nil); body != "ok" {
 			t.Fatalf("client got %q", body)
@@ -243,6 +282,9 @@ func TestProxy_CandidateNeverDelaysClient(t *testing.T) {
 		if ex.Outcome != tandem.CandidateError || ex.Candidate.Err != "timeout" {
 			t.Errorf("outcome %s (%q), want a candidate timeout", ex.Outcome, ex.Candidate.Err)
 		}
+	}
+	if s := p.Stats(); s.CandidateErrors != 5 {
+		t.Errorf("candidate errors = %d, want 5", s.CandidateErrors)
 	}
 }
 
