@@ -246,6 +246,18 @@ func (l *loader) endpoints(n ast.Node) []entry {
 			l.errAt(matchNode, "match %q repeats the rule at line %d, which always wins (first match wins)", en.match, line)
 			continue
 		}
+		shadowed := false
+		for _, e := range out {
+			if e.tmpl.shadows(&en.tmpl) {
+				l.errAt(matchNode, "match %q never applies: the rule at line %d (%q) matches every request it does, and the first match wins (put the narrower rule first)",
+					en.match, e.line, e.match)
+				shadowed = true
+				break
+			}
+		}
+		if shadowed {
+			continue
+		}
 		first[canon] = en.line
 		out = append(out, en)
 	}

@@ -278,3 +278,40 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParse_Shadowing: a rule that an earlier one always takes first (first
+// match wins) is refused; a narrower rule before a wider one is not.
+func TestParse_Shadowing(t *testing.T) {
+	tests := []struct {
+		first, then string
+		shadowed    bool
+	}{
+		{"GET /a/{id}", "GET /a/{other}", true},
+		{"GET /a/{id}", "GET /a/me", true},
+		{"GET /a/me", "GET /a/{id}", false},
+		{"* /a/{id}", "DELETE /a/{id}", true},
+		{"GET /a/{id}", "* /a/{id}", false},
+		{"GET /a/{id}", "POST /a/{id}", false},
+		{"GET /a/{id}", "GET /a/", false}, // {id} needs a non-empty segment
+		{"GET /a/{id}", "GET /a/{id}/b", false},
+		{"GET /a/{id}/b", "GET /a/{id}", false},
+		{"GET /a/{rest...}", "GET /a/{id}/b/{c}", true},
+		{"GET /a/{rest...}", "GET /a/{more...}", true},
+		{"GET /a/{rest...}", "GET /a", false}, // {rest...} needs the slash
+		{"GET /a/{id}", "GET /a/{rest...}", false},
+		{"GET /{x}/b", "GET /a/{y}", false},
+		{"* /{rest...}", "GET /", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.first+" then "+tt.then, func(t *testing.T) {
+			src := "version: 1\nendpoints:\n  - match: \"" + tt.first + "\"\n  - match: \"" + tt.then + "\"\n"
+			_, err := rules.Parse("t.yaml", []byte(src))
+			if got := err != nil; got != tt.shadowed {
+				t.Fatalf("refused = %v (%v), want %v", got, err, tt.shadowed)
+			}
+			if tt.shadowed && !strings.Contains(err.Error(), "t.yaml:4:12: match \""+tt.then+"\" never applies: the rule at line 3") {
+				t.Errorf("message %q", err)
+			}
+		})
+	}
+}
