@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -66,6 +67,7 @@ func Parse(name string, data []byte) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	s.sum = sha256.Sum256(data)
 	return s, nil
 }
 
