@@ -315,3 +315,98 @@ func TestParse_Shadowing(t *testing.T) {
 		})
 	}
 }
+
+// TestRuleKinds: each setting, written in a rules file, changes what counts
+// as a difference (merged with the defaults, header names in any case).
+func TestRuleKinds(t *testing.T) {
+	type resp struct {
+		status  int
+		headers []string // name, value, …
+		body    string
+	}
+	mk := func(r resp) *tandem.Response {
+		out := &tandem.Response{Status: r.status, Body: []byte(r.body)}
+		if out.Status == 0 {
+			out.Status = 200
+		}
+		for i := 0; i < len(r.headers); i += 2 {
+			out.Header = append(out.Header, tandem.Header{Name: r.headers[i], Value: r.headers[i+1]})
+		}
+		return out
+	}
+	js := func(body string, headers ...string) resp {
+		return resp{headers: append([]string{"Content-Type", "application/json"}, headers...), body: body}
+	}
+	tests := []struct {
+		name               string
+		defaults, endpoint string // YAML settings, indented under defaults: and the rule
+		legacy, candidate  resp
+		want               []string // difference paths
+	}{
+		{name: "NoRules", legacy: js(`{"a":1,"b":2}`), candidate: js(`{"a":1,"b":3}`), want: []string{"$.b"}},
+		{name: "Ignore", endpoint: `ignore: ["$.b", "$.items[*].cursor", "$..etag"]`,
+			legacy:    js(`{"a":1,"b":2,"items":[{"cursor":"x","v":1}],"n":{"etag":"1"}}`),
+			candidate: js(`{"a":2,"b":3,"items":[{"cursor":"y","v":1}],"n":{"etag":"2"}}`), want: []string{"$.a"}},
+		{name: "IgnoreFromDefaults", defaults: `ignore: ["$..traceId"]`, endpoint: `ignore: ["$.b"]`,
+			legacy: js(`{"traceId":"1","b":1,"c":1}`), candidate: js(`{"traceId":"2","b":2,"c":2}`), want: []string{"$.c"}},
+		{name: "UnorderedMultiset", endpoint: `unordered: ["$.tags"]`,
+			legacy: js(`{"tags":["a","b","b"]}`), candidate: js(`{"tags":["b","a","a"]}`), want: []string{"$.tags[2]"}},
+		{name: "UnorderedReordered", endpoint: `unordered: ["$.tags"]`,
+			legacy: js(`{"tags":["a","b","b"]}`), candidate: js(`{"tags":["b","a","b"]}`)},
+		{name: "ToleranceAbsolute", endpoint: `tolerance: [{path: "$.price", absolute: 0.01}]`,
+			legacy: js(`{"price":10.00,"q":1}`), candidate: js(`{"price":10.01,"q":1}`)},
+		{name: "ToleranceAbsoluteExceeded", endpoint: `tolerance: [{path: "$.price", absolute: 0.01}]`,
+			legacy: js(`{"price":10.00}`), candidate: js(`{"price":10.02}`), want: []string{"$.price"}},
+		{name: "ToleranceRelative", endpoint: `tolerance: [{path: "$..ratio", relative: 0.001}]`,
+			legacy: js(`{"x":{"ratio":1000},"y":{"ratio":1}}`), candidate: js(`{"x":{"ratio":1000.9},"y":{"ratio":1.01}}`), want: []string{"$.y.ratio"}},
+		{name: "NormalizeStrings", endpoint: `normalize: [{pattern: '\d{4}-\d{2}-\d{2}T[0-9:.]+Z', replace: '<time>'}]`,
+			legacy: js(`{"at":"on 2024-01-02T10:00:00Z","n":"x"}`), candidate: js(`{"at":"on 2025-03-04T11:12:13.5Z","n":"y"}`), want: []string{"$.n"}},
+		{name: "NormalizeText", endpoint: `normalize: [{pattern: 'id=\d+', replace: 'id=N'}]`,
+			legacy:    resp{headers: []string{"Content-Type", "text/plain"}, body: "a id=1\nb\n"},
+			candidate: resp{headers: []string{"Content-Type", "text/plain"}, body: "a id=2\nc\n"}, want: []string{"text:2"}},
+		{name: "ContentTypeByDefault", legacy: js(`{}`, "ETag", "1"), candidate: resp{headers: []string{"Content-Type", "text/json", "ETag", "2"}, body: `{}`},
+			want: []string{"header:Content-Type"}},
+		{name: "CompareHeaders", defaults: `compare_headers: [Content-Type]`, endpoint: `compare_headers: [etag]`,
+			legacy: js(`{}`, "ETag", "1", "X-Other", "1"), candidate: js(`{}`, "etag", "2", "X-Other", "2"), want: []string{"header:Etag"}},
+		{name: "CompareAllButIgnored", endpoint: "compare_headers: [\"*\"]\n    ignore_headers: [date, X-Request-Id]",
+			legacy: js(`{}`, "Date", "1", "X-Request-Id", "a", "X-Version", "1"), candidate: js(`{}`, "Date", "2", "X-Request-Id", "b", "X-Version", "2"),
+			want: []string{"header:X-Version"}},
+		{name: "IgnoreHeadersWinsOverCompare", defaults: `ignore_headers: [content-type]`,
+			legacy: js(`{}`), candidate: resp{headers: []string{"Content-Type", "text/json"}, body: `{}`}},
+		{name: "Status", legacy: resp{status: 200, body: "x"}, candidate: resp{status: 201, body: "x"}, want: []string{"status"}},
+		{name: "IgnoreStatus", endpoint: `ignore_status: true`, legacy: resp{status: 200, body: "x"}, candidate: resp{status: 201, body: "x"}},
+		{name: "IgnoreStatusReplacedByEndpoint", defaults: `ignore_status: true`, endpoint: `ignore_status: false`,
+			legacy: resp{status: 200, body: "x"}, candidate: resp{status: 201, body: "x"}, want: []string{"status"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "version: 1\n"
+			if tt.defaults != "" {
+				src += "defaults:\n  " + tt.defaults + "\n"
+			}
+			src += "endpoints:\n  - match: GET /x\n"
+			if tt.endpoint != "" {
+				src += "    " + tt.endpoint + "\n"
+			}
+			s := MustParse(t, src)
+			e := s.Match([]byte("GET"), []byte("/x"))
+			if e.Name != "GET /x" {
+				t.Fatalf("matched %q", e.Name)
+			}
+			diffs, err := e.Compare.Compare(mk(tt.legacy), mk(tt.candidate))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{}
+			for _, d := range diffs {
+				got = append(got, d.Path)
+			}
+			if tt.want == nil {
+				tt.want = []string{}
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("differences (-want +got):\n%s", d)
+			}
+		})
+	}
+}
