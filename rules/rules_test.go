@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -408,5 +409,52 @@ func TestRuleKinds(t *testing.T) {
 				t.Errorf("differences (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// TestWriteSuggestions: what `tandem rules suggest` prints loads as a
+// rules file, and every rule in it applies (narrower rules first).
+func TestWriteSuggestions(t *testing.T) {
+	sugg := []rules.Suggestion{
+		{Endpoint: "GET /orgs/{id}", Pattern: "$.updated_at", Count: 9, Of: 10},
+		{Endpoint: "GET /orgs/{id}", Pattern: "header:X-Request-Id", Count: 10, Of: 10},
+		{Endpoint: "GET /orgs/me", Pattern: "status", Count: 2, Of: 10},
+		{Endpoint: "GET /orgs/me", Pattern: "$['odd key'].v", Count: 2, Of: 10},
+		{Endpoint: "GET /page/{id}", Pattern: "text", Count: 5, Of: 5},
+		{Endpoint: "GET /x/{a}", Pattern: "$.a", Count: 3, Of: 3},
+		{Endpoint: "GET /x/{b}", Pattern: "$.b", Count: 3, Of: 3},
+		{Endpoint: "get /lower", Pattern: "$.a", Count: 3},
+	}
+	var b strings.Builder
+	if err := rules.WriteSuggestions(&b, "tandem.db", sugg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := rules.Parse("suggested.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("the suggestions do not load: %v\n%s", err, b.String())
+	}
+	var names []string
+	for _, e := range s.Endpoints() {
+		names = append(names, e.Name)
+	}
+	if d := cmp.Diff([]string{"GET /orgs/me", "GET /orgs/{id}", "GET /x/{a}"}, names); d != "" {
+		t.Errorf("rules (-want +got):\n%s\n%s", d, b.String())
+	}
+	me, orgs := s.Lookup("GET /orgs/me").Config, s.Lookup("GET /orgs/{id}").Config
+	if me.IgnoreStatus == nil || !*me.IgnoreStatus || !slices.Equal(me.Ignore, []string{"$['odd key'].v"}) {
+		t.Errorf("GET /orgs/me: %+v", me)
+	}
+	if !slices.Equal(orgs.Ignore, []string{"$.updated_at"}) || !slices.Equal(orgs.IgnoreHeaders, []string{"X-Request-Id"}) {
+		t.Errorf("GET /orgs/{id}: %+v", orgs)
+	}
+	for _, want := range []string{
+		"# GET /page/{id}: its body differs as text or bytes",
+		"# GET /x/{b}: the same requests as GET /x/{a}",
+		"# get /lower: not a valid match string",
+		"in 9 of 10 exchanges (90%)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
 	}
 }
