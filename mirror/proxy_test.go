@@ -407,6 +407,25 @@ func TestProxy_Sampling(t *testing.T) {
 	}
 }
 
+// TestProxy_SampleFraction: --sample F mirrors about that fraction of the
+// requests no rule samples. The bounds are seven standard deviations wide:
+// a proxy that mirrored everything, nothing, or half would fall outside.
+func TestProxy_SampleFraction(t *testing.T) {
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer cand.Close()
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 0.25})
+	const n = 400
+	for i := range n {
+		get(t, "GET", fmt.Sprintf("%s/items/%d", addr, i), "", nil)
+	}
+	s := p.Stats()
+	if s.Mirrored+s.SampledOut != n || s.Mirrored < 40 || s.Mirrored > 160 {
+		t.Errorf("mirrored %d, sampled out %d of %d requests at --sample 0.25", s.Mirrored, s.SampledOut, n)
+	}
+}
+
 func TestProxy_SecondaryNoise(t *testing.T) {
 	n := 0
 	var mu sync.Mutex
