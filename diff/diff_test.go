@@ -292,6 +292,37 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+// TestComparer_PanicIsDiffError: a panic inside a comparison (go-cmp
+// documents that it may panic; a bug of ours would too) is recovered into a
+// diff_error outcome that says so, in both engines, never a crash. A
+// Normalizer without a pattern, which the rules loader never builds, is
+// the bug here.
+func TestComparer_PanicIsDiffError(t *testing.T) {
+	for _, engine := range engines {
+		for _, tt := range []struct{ name, a, b string }{
+			{"JSON", `{"s":"a"}`, `{"s":"b"}`},
+			{"Text", "a\n", "b\n"},
+		} {
+			t.Run(string(engine)+"/"+tt.name, func(t *testing.T) {
+				c := diff.New(diff.Options{Engine: engine, Normalize: []diff.Normalizer{{Pattern: nil, Replace: "x"}}})
+				legacy, candidate := jsonResp(tt.a), jsonResp(tt.b)
+				if tt.name == "Text" {
+					legacy.Header, candidate.Header = nil, nil
+				}
+				diffs, err := c.Compare(legacy, candidate)
+				if err == nil || diffs != nil || !strings.HasPrefix(err.Error(), "diff error: ") {
+					t.Fatalf("Compare = %v, %v; want no differences and a diff error", diffs, err)
+				}
+				ex := &tandem.Exchange{Legacy: *legacy, Candidate: *candidate}
+				c.Judge(ex)
+				if ex.Outcome != tandem.DiffError || !strings.Contains(ex.Error, "nil pointer") || len(ex.Differences) != 0 {
+					t.Errorf("outcome %s (%.80q), want diff_error with the panic's message", ex.Outcome, ex.Error)
+				}
+			})
+		}
+	}
+}
+
 func TestComparer_WorkBudget(t *testing.T) {
 	// Unordered arrays nested in unordered arrays, every element different:
 	// the matching is exponential in the depth, and must be cut off.

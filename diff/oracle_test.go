@@ -132,6 +132,9 @@ func TestFastEngineAgreesWithGoCmp(t *testing.T) {
 		{Ignore: paths("$..url", "$[*].user", "$.owner.id")},
 		{Tolerances: []diff.Tolerance{{Path: diff.MustParsePath("$..id"), Absolute: 5}}},
 		{Normalize: []diff.Normalizer{{Pattern: regexp.MustCompile(`\d{4}-\d{2}-\d{2}T[0-9:]+Z`), Replace: "<time>"}}},
+		{Tolerances: []diff.Tolerance{{Path: diff.MustParsePath("$..*"), Relative: 0.01}}},
+		{Unordered: paths("$..*", "$")},
+		{Unordered: paths("$[*].labels", "$.items"), Ignore: paths("$..node_id"), Tolerances: []diff.Tolerance{{Path: diff.MustParsePath("$..score"), Absolute: 0.5}}},
 	}
 	n := 0
 	for name, body := range bodies {
@@ -164,9 +167,53 @@ func TestFastEngineAgreesWithGoCmp(t *testing.T) {
 				}
 				n++
 			}
+			// The same candidate with every array shuffled: as multisets, the
+			// engines must still agree, and an unmutated body must match.
+			sb, err := json.Marshal(shuffle(r, decode(t, b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, unmutated := range []bool{false, true} {
+				cb := sb
+				if unmutated {
+					cb, _ = json.Marshal(shuffle(r, decode(t, body)))
+				}
+				opts := diff.Options{Unordered: paths("$..*", "$")}
+				fast, slow := opts, opts
+				fast.Engine, slow.Engine = diff.Fast, diff.Cmp
+				a, c := jsonResp(string(body)), jsonResp(string(cb))
+				fd, err1 := diff.New(fast).Compare(a, c)
+				sd, err2 := diff.New(slow).Compare(a, c)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("%s round %d shuffled: errors %v / %v", name, round, err1, err2)
+				}
+				if unmutated && (len(fd) != 0 || len(sd) != 0) {
+					t.Fatalf("%s round %d: a reordering is not a difference as multisets:\nfast %v\ncmp  %v", name, round, summary(fd), summary(sd))
+				}
+				if (len(fd) == 0) != (len(sd) == 0) || (!grew && !cmp.Equal(summary(fd), summary(sd))) {
+					t.Fatalf("%s round %d mutation %d shuffled:\nfast %v\ncmp  %v", name, round, m, summary(fd), summary(sd))
+				}
+				n++
+			}
 		}
 	}
 	t.Logf("%d comparisons cross-checked", n)
+}
+
+// shuffle reorders every array of v, in place.
+func shuffle(r *rand.Rand, v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k := range x {
+			x[k] = shuffle(r, x[k])
+		}
+	case []any:
+		for i := range x {
+			x[i] = shuffle(r, x[i])
+		}
+		r.Shuffle(len(x), func(i, j int) { x[i], x[j] = x[j], x[i] })
+	}
+	return v
 }
 
 // FuzzCompare feeds arbitrary pairs of bodies to both engines: neither may

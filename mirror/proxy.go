@@ -302,7 +302,7 @@ func (p *Proxy) chosen(ep *rules.Endpoint, req *fasthttp.Request) bool {
 	var key []byte
 	switch {
 	case header != "":
-		key = req.Header.Peek(header)
+		key = peekFold(&req.Header, header)
 	case query != "":
 		key = req.URI().QueryArgs().Peek(query)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -223,16 +224,55 @@ func TestProxy_CandidateNeverDelaysClient(t *testing.T) {
 	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	defer legacy.Close()
 	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release // blocks until the client has its answer
+		<-release // blocks until the client has every answer
+		w.Write([]byte("late"))
+	}))
+	defer cand.Close()
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free()
+	rec := newRecorder()
+	// The candidate timeout is far longer than the client's: a client that
+	// waited on the candidate would give up (its own timeout is only a guard
+	// against hanging the test, not a measure of speed).
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
+		CandidateTimeout: 10 * time.Minute, Recorder: rec})
+	client := &http.Client{Timeout: 30 * time.Second}
+	for range 5 {
+		resp, err := client.Get(addr + "/x")
+		if err != nil {
+			t.Fatalf("the client waited on the candidate: %v", err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "ok" {
+			t.Fatalf("client got %q", b)
+		}
+	}
+	free()
+	// Then the candidate answers, and its late answers are compared.
+	for _, ex := range rec.wait(t, 5) {
+		if ex.Outcome != tandem.Mismatch || string(ex.Candidate.Body) != "late" {
+			t.Errorf("outcome %s (candidate %q), want a mismatch with the late answer", ex.Outcome, ex.Candidate.Body)
+		}
+	}
+}
+
+// TestProxy_CandidateTimeout: a candidate slower than its timeout is a
+// candidate_error; the client has legacy's answer regardless.
+func TestProxy_CandidateTimeout(t *testing.T) {
+	release := make(chan struct{})
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // longer than the timeout: until the test ends
 		w.Write([]byte("late"))
 	}))
 	defer cand.Close()
 	defer close(release)
 	rec := newRecorder()
-	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
 		CandidateTimeout: 200 * time.Millisecond, Recorder: rec})
-	// The candidate cannot answer before the client has: if the client
-	// waited on it, these requests would never complete.
 	for range 5 {
 		if _, body := get(t, "GET", addr+"/x", "", nil); body != "ok" {
 			t.Fatalf("client got %q", body)
@@ -242,6 +282,9 @@ func TestProxy_CandidateNeverDelaysClient(t *testing.T) {
 		if ex.Outcome != tandem.CandidateError || ex.Candidate.Err != "timeout" {
 			t.Errorf("outcome %s (%q), want a candidate timeout", ex.Outcome, ex.Candidate.Err)
 		}
+	}
+	if s := p.Stats(); s.CandidateErrors != 5 {
+		t.Errorf("candidate errors = %d, want 5", s.CandidateErrors)
 	}
 }
 
@@ -313,7 +356,8 @@ func TestProxy_Sampling(t *testing.T) {
 	defer legacy.Close()
 	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	defer cand.Close()
-	rs, err := rules.Parse("r.yaml", []byte("version: 1\nendpoints:\n  - match: GET /by-user\n    sample: 0.5\n    sample_by: header:X-User\n"))
+	rs, err := rules.Parse("r.yaml", []byte("version: 1\nendpoints:\n  - match: GET /by-user\n    sample: 0.5\n    sample_by: header:X-User\n"+
+		"  - match: GET /by-tenant\n    sample: 0.5\n    sample_by: query:tenant\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,23 +369,60 @@ func TestProxy_Sampling(t *testing.T) {
 	if s := p.Stats(); s.Mirrored != 0 || s.SampledOut != 10 {
 		t.Errorf("--sample 0: mirrored %d, sampled out %d", s.Mirrored, s.SampledOut)
 	}
-	// The same user is always in, or always out.
-	in := map[string]int{}
-	for i := range 40 {
-		user := fmt.Sprintf("user-%d", i%8)
-		before := p.Stats().Mirrored
-		get(t, "GET", addr+"/by-user", "", http.Header{"X-User": {user}})
-		if p.Stats().Mirrored > before {
-			in[user]++
+	// The same user is always in, or always out, whatever the case of the
+	// header's name; the same for a query parameter.
+	for _, tt := range []struct {
+		name string
+		send func(key string, i int)
+	}{
+		{"header", func(user string, i int) {
+			h := http.Header{"X-User": {user}}
+			if i%2 == 1 {
+				h = http.Header{"x-user": {user}} // sent as is, in lower case
+			}
+			get(t, "GET", addr+"/by-user", "", h)
+		}},
+		{"query", func(tenant string, i int) { get(t, "GET", addr+"/by-tenant?a=1&tenant="+tenant, "", nil) }},
+	} {
+		in := map[string]int{}
+		for i := range 40 {
+			key := fmt.Sprintf("key-%d", i%8)
+			before := p.Stats().Mirrored
+			tt.send(key, i/8)
+			if p.Stats().Mirrored > before {
+				in[key]++
+			}
+		}
+		for key, n := range in {
+			if n != 5 {
+				t.Errorf("%s %s mirrored %d of 5 times: sampling by %s must be consistent", tt.name, key, n, tt.name)
+			}
+			if want := rules.Hash01([]byte(key)) < 0.5; !want {
+				t.Errorf("%s %s mirrored, but its hash puts it out of the sample", tt.name, key)
+			}
+		}
+		if len(in) == 0 || len(in) == 8 {
+			t.Errorf("%d of 8 %s keys sampled at 0.5", len(in), tt.name)
 		}
 	}
-	for user, n := range in {
-		if n != 5 {
-			t.Errorf("%s mirrored %d of 5 times: sampling by header must be consistent", user, n)
-		}
+}
+
+// TestProxy_SampleFraction: --sample F mirrors about that fraction of the
+// requests no rule samples. The bounds are seven standard deviations wide:
+// a proxy that mirrored everything, nothing, or half would fall outside.
+func TestProxy_SampleFraction(t *testing.T) {
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer cand.Close()
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 0.25})
+	const n = 400
+	for i := range n {
+		get(t, "GET", fmt.Sprintf("%s/items/%d", addr, i), "", nil)
 	}
-	if len(in) == 0 || len(in) == 8 {
-		t.Errorf("%d of 8 users sampled at 0.5", len(in))
+	s := p.Stats()
+	if s.Mirrored+s.SampledOut != n || s.Mirrored < 40 || s.Mirrored > 160 {
+		t.Errorf("mirrored %d, sampled out %d of %d requests at --sample 0.25", s.Mirrored, s.SampledOut, n)
 	}
 }
 
@@ -507,5 +588,69 @@ func TestProxy_DecompressionBomb(t *testing.T) {
 	ex := rec.wait(t, 1)[0]
 	if ex.Outcome != tandem.Match || !ex.Legacy.Truncated || len(ex.Legacy.Body) > 1<<20 {
 		t.Errorf("outcome %s, truncated %v, kept %d bytes", ex.Outcome, ex.Legacy.Truncated, len(ex.Legacy.Body))
+	}
+}
+
+// TestProxy_HopByHopAnyCase: header names are case-insensitive (RFC 9110
+// §5.1), and clients and servers other than Go's send them in lower case.
+// Hop-by-hop fields go whatever their case, in both directions; the others
+// reach the upstream and the client as they were sent.
+func TestProxy_HopByHopAnyCase(t *testing.T) {
+	var mu sync.Mutex
+	var legacyGot, candGot []string
+	names := func(dst *[]string, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		for k := range r.Header {
+			*dst = append(*dst, strings.ToLower(k))
+		}
+		slices.Sort(*dst)
+	}
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		names(&legacyGot, r)
+		// Raw lower-case names, as a non-Go server writes them.
+		w.Header()["keep-alive"] = []string{"timeout=5"}
+		w.Header()["connection"] = []string{"x-resp-scoped"}
+		w.Header()["x-resp-scoped"] = []string{"1"}
+		w.Header()["upgrade"] = []string{"h2c"}
+		w.Header()["x-legacy"] = []string{"kept"}
+		w.Write([]byte("ok"))
+	}))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { names(&candGot, r) }))
+	defer cand.Close()
+	rec := newRecorder()
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Recorder: rec})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /x HTTP/1.1\r\nHost: example\r\nconnection: x-conn-scoped\r\nX-CONN-SCOPED: 1\r\n"+
+		"keep-alive: timeout=5\r\nproxy-authorization: Basic c2VjcmV0\r\nte: trailers\r\nupgrade: websocket\r\nx-kept: yes\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var clientGot []string
+	for k := range resp.Header {
+		clientGot = append(clientGot, strings.ToLower(k))
+	}
+	slices.Sort(clientGot)
+	rec.wait(t, 1)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, tt := range []struct {
+		who       string
+		got, want []string
+	}{
+		{"legacy", legacyGot, []string{"x-kept"}},
+		{"candidate", candGot, []string{"x-kept"}},
+		{"client", clientGot, []string{"content-length", "content-type", "date", "x-legacy"}},
+	} {
+		if !slices.Equal(tt.got, tt.want) {
+			t.Errorf("%s got header fields %q, want %q", tt.who, tt.got, tt.want)
+		}
 	}
 }

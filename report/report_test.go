@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -50,5 +51,57 @@ func TestJSON(t *testing.T) {
 	}
 	if d := cmp.Diff(*sample(), back); d != "" {
 		t.Errorf("JSON round trip (-want +got):\n%s", d)
+	}
+}
+
+// TestJSON_Keys: the keys of the JSON report are a contract (issue 2's,
+// with issue 3's noisy_fields and the README's additions): every one is
+// present at every level, even when its value is zero or empty.
+func TestJSON_Keys(t *testing.T) {
+	r := sample()
+	// A field only the candidate has: no legacy example, and the key stays.
+	r.Endpoints[0].Fields = append(r.Endpoints[0].Fields, store.Field{Pattern: "$.added", Count: 1, ExampleCandidate: "1"})
+	var b bytes.Buffer
+	if err := report.JSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	has := func(where string, obj any, keys ...string) {
+		t.Helper()
+		m, ok := obj.(map[string]any)
+		if !ok {
+			t.Fatalf("%s is %T, not an object", where, obj)
+		}
+		for _, k := range keys {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s lacks %q", where, k)
+			}
+		}
+	}
+	has("the report", got, "totals", "endpoints")
+	has("totals", got["totals"], "requests", "compared", "matched", "mismatched", "noise", "candidate_errors", "dropped", "skipped",
+		"diff_errors", "legacy_errors")
+	for _, e := range got["endpoints"].([]any) {
+		has("an endpoint", e, "endpoint", "compared", "matched", "mismatched", "noise", "candidate_errors", "diff_errors",
+			"fields", "noisy_fields", "secondary_compared", "latency")
+		em := e.(map[string]any)
+		for _, f := range em["fields"].([]any) {
+			has("a field", f, "pattern", "count", "noise", "example_legacy", "example_candidate")
+		}
+		for _, f := range em["noisy_fields"].([]any) {
+			has("a noisy field", f, "pattern", "count", "rate")
+		}
+		has("latency", em["latency"], "legacy_p50_ms", "legacy_p99_ms", "candidate_p50_ms", "candidate_p99_ms")
+	}
+	// An empty database still has the shape: lists, not null.
+	b.Reset()
+	if err := report.JSON(&b, &store.Report{Endpoints: []store.EndpointReport{}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"endpoints": []`) {
+		t.Errorf("empty report: %s", b.String())
 	}
 }

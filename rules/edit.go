@@ -58,7 +58,8 @@ func AddIgnore(name string, src []byte, endpoint, pattern string) (*Edit, error)
 	if len(bytes.TrimSpace(src)) == 0 {
 		src = fmt.Appendf(nil, "version: %d\n", Version)
 	}
-	if _, err := Parse(name, src); err != nil {
+	before, err := Parse(name, src)
+	if err != nil {
 		return nil, fmt.Errorf("%s has errors; fix them first:\n%w", name, err)
 	}
 	f, err := parser.ParseBytes(src, parser.ParseComments)
@@ -73,37 +74,33 @@ func AddIgnore(name string, src []byte, endpoint, pattern string) (*Edit, error)
 	if !edit.Changed {
 		edit.Data = src
 	}
-	s, err := Parse(name, edit.Data)
-	if err != nil {
-		return nil, fmt.Errorf("edit %s: the edited rules do not load:\n%w", name, err)
-	}
 	if edit.NewRule {
-		if by := shadowing(s, endpoint); by != nil {
+		// Said before the edited file is loaded, which would refuse the
+		// new rule too, but without saying what to do instead.
+		if by := shadowing(before, endpoint); by != nil {
 			return nil, fmt.Errorf("edit %s: the rule at line %d (%s) matches %s first, so a new rule after it would never apply; add the ignore there, or move a rule for %s above it",
 				name, by.Line, by.Name, endpoint, endpoint)
 		}
+	}
+	s, err := Parse(name, edit.Data)
+	if err != nil {
+		return nil, fmt.Errorf("edit %s: the edited rules do not load:\n%w", name, err)
 	}
 	edit.Set = s
 	return edit, nil
 }
 
-// shadowing returns the earlier rule that takes the requests of the rule
-// named endpoint, if any: the loader only refuses exact repeats.
+// shadowing returns the rule of s that takes every request of a rule
+// named endpoint appended after them (first match wins), if any.
 func shadowing(s *Set, endpoint string) *Endpoint {
-	method, path, _ := strings.Cut(endpoint, " ")
-	if method == "*" {
-		method = "GET"
+	t, msg := parseTemplate(endpoint)
+	if msg != "" {
+		return nil
 	}
-	// A request the endpoint's template matches: parameters as "0", as in
-	// the automatic names' numeric ids.
-	segs := strings.Split(path, "/")
-	for i, sg := range segs {
-		if strings.HasPrefix(sg, "{") {
-			segs[i] = "0"
+	for _, e := range s.endpoints {
+		if e.tmpl.shadows(&t) {
+			return e
 		}
-	}
-	if e := s.Match([]byte(method), []byte(strings.Join(segs, "/"))); e.Name != endpoint {
-		return e
 	}
 	return nil
 }

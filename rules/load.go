@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -66,6 +67,7 @@ func Parse(name string, data []byte) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	s.sum = sha256.Sum256(data)
 	return s, nil
 }
 
@@ -244,6 +246,18 @@ func (l *loader) endpoints(n ast.Node) []entry {
 		canon := strings.Join(strings.Fields(en.match), " ")
 		if line, dup := first[canon]; dup {
 			l.errAt(matchNode, "match %q repeats the rule at line %d, which always wins (first match wins)", en.match, line)
+			continue
+		}
+		shadowed := false
+		for _, e := range out {
+			if e.tmpl.shadows(&en.tmpl) {
+				l.errAt(matchNode, "match %q never applies: the rule at line %d (%q) matches every request it does, and the first match wins (put the narrower rule first)",
+					en.match, e.line, e.match)
+				shadowed = true
+				break
+			}
+		}
+		if shadowed {
 			continue
 		}
 		first[canon] = en.line

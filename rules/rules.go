@@ -5,6 +5,7 @@
 package rules
 
 import (
+	"crypto/sha256"
 	"hash/fnv"
 	"net/http"
 	"regexp"
@@ -91,6 +92,7 @@ func concat[T any](a, b []T) []T {
 type Set struct {
 	File      string // "" for the built-in defaults
 	Defaults  Config
+	sum       [sha256.Size]byte // of the file's content, for Watch
 	endpoints []*Endpoint
 	fallback  *Endpoint
 }

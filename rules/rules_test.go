@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -277,4 +278,183 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParse_Shadowing: a rule that an earlier one always takes first (first
+// match wins) is refused; a narrower rule before a wider one is not.
+func TestParse_Shadowing(t *testing.T) {
+	tests := []struct {
+		first, then string
+		shadowed    bool
+	}{
+		{"GET /a/{id}", "GET /a/{other}", true},
+		{"GET /a/{id}", "GET /a/me", true},
+		{"GET /a/me", "GET /a/{id}", false},
+		{"* /a/{id}", "DELETE /a/{id}", true},
+		{"GET /a/{id}", "* /a/{id}", false},
+		{"GET /a/{id}", "POST /a/{id}", false},
+		{"GET /a/{id}", "GET /a/", false}, // {id} needs a non-empty segment
+		{"GET /a/{id}", "GET /a/{id}/b", false},
+		{"GET /a/{id}/b", "GET /a/{id}", false},
+		{"GET /a/{rest...}", "GET /a/{id}/b/{c}", true},
+		{"GET /a/{rest...}", "GET /a/{more...}", true},
+		{"GET /a/{rest...}", "GET /a", false}, // {rest...} needs the slash
+		{"GET /a/{id}", "GET /a/{rest...}", false},
+		{"GET /{x}/b", "GET /a/{y}", false},
+		{"* /{rest...}", "GET /", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.first+" then "+tt.then, func(t *testing.T) {
+			src := "version: 1\nendpoints:\n  - match: \"" + tt.first + "\"\n  - match: \"" + tt.then + "\"\n"
+			_, err := rules.Parse("t.yaml", []byte(src))
+			if got := err != nil; got != tt.shadowed {
+				t.Fatalf("refused = %v (%v), want %v", got, err, tt.shadowed)
+			}
+			if tt.shadowed && !strings.Contains(err.Error(), "t.yaml:4:12: match \""+tt.then+"\" never applies: the rule at line 3") {
+				t.Errorf("message %q", err)
+			}
+		})
+	}
+}
+
+// TestRuleKinds: each setting, written in a rules file, changes what counts
+// as a difference (merged with the defaults, header names in any case).
+func TestRuleKinds(t *testing.T) {
+	type resp struct {
+		status  int
+		headers []string // name, value, …
+		body    string
+	}
+	mk := func(r resp) *tandem.Response {
+		out := &tandem.Response{Status: r.status, Body: []byte(r.body)}
+		if out.Status == 0 {
+			out.Status = 200
+		}
+		for i := 0; i < len(r.headers); i += 2 {
+			out.Header = append(out.Header, tandem.Header{Name: r.headers[i], Value: r.headers[i+1]})
+		}
+		return out
+	}
+	js := func(body string, headers ...string) resp {
+		return resp{headers: append([]string{"Content-Type", "application/json"}, headers...), body: body}
+	}
+	tests := []struct {
+		name               string
+		defaults, endpoint string // YAML settings, indented under defaults: and the rule
+		legacy, candidate  resp
+		want               []string // difference paths
+	}{
+		{name: "NoRules", legacy: js(`{"a":1,"b":2}`), candidate: js(`{"a":1,"b":3}`), want: []string{"$.b"}},
+		{name: "Ignore", endpoint: `ignore: ["$.b", "$.items[*].cursor", "$..etag"]`,
+			legacy:    js(`{"a":1,"b":2,"items":[{"cursor":"x","v":1}],"n":{"etag":"1"}}`),
+			candidate: js(`{"a":2,"b":3,"items":[{"cursor":"y","v":1}],"n":{"etag":"2"}}`), want: []string{"$.a"}},
+		{name: "IgnoreFromDefaults", defaults: `ignore: ["$..traceId"]`, endpoint: `ignore: ["$.b"]`,
+			legacy: js(`{"traceId":"1","b":1,"c":1}`), candidate: js(`{"traceId":"2","b":2,"c":2}`), want: []string{"$.c"}},
+		{name: "UnorderedMultiset", endpoint: `unordered: ["$.tags"]`,
+			legacy: js(`{"tags":["a","b","b"]}`), candidate: js(`{"tags":["b","a","a"]}`), want: []string{"$.tags[2]"}},
+		{name: "UnorderedReordered", endpoint: `unordered: ["$.tags"]`,
+			legacy: js(`{"tags":["a","b","b"]}`), candidate: js(`{"tags":["b","a","b"]}`)},
+		{name: "ToleranceAbsolute", endpoint: `tolerance: [{path: "$.price", absolute: 0.01}]`,
+			legacy: js(`{"price":10.00,"q":1}`), candidate: js(`{"price":10.01,"q":1}`)},
+		{name: "ToleranceAbsoluteExceeded", endpoint: `tolerance: [{path: "$.price", absolute: 0.01}]`,
+			legacy: js(`{"price":10.00}`), candidate: js(`{"price":10.02}`), want: []string{"$.price"}},
+		{name: "ToleranceRelative", endpoint: `tolerance: [{path: "$..ratio", relative: 0.001}]`,
+			legacy: js(`{"x":{"ratio":1000},"y":{"ratio":1}}`), candidate: js(`{"x":{"ratio":1000.9},"y":{"ratio":1.01}}`), want: []string{"$.y.ratio"}},
+		{name: "NormalizeStrings", endpoint: `normalize: [{pattern: '\d{4}-\d{2}-\d{2}T[0-9:.]+Z', replace: '<time>'}]`,
+			legacy: js(`{"at":"on 2024-01-02T10:00:00Z","n":"x"}`), candidate: js(`{"at":"on 2025-03-04T11:12:13.5Z","n":"y"}`), want: []string{"$.n"}},
+		{name: "NormalizeText", endpoint: `normalize: [{pattern: 'id=\d+', replace: 'id=N'}]`,
+			legacy:    resp{headers: []string{"Content-Type", "text/plain"}, body: "a id=1\nb\n"},
+			candidate: resp{headers: []string{"Content-Type", "text/plain"}, body: "a id=2\nc\n"}, want: []string{"text:2"}},
+		{name: "ContentTypeByDefault", legacy: js(`{}`, "ETag", "1"), candidate: resp{headers: []string{"Content-Type", "text/json", "ETag", "2"}, body: `{}`},
+			want: []string{"header:Content-Type"}},
+		{name: "CompareHeaders", defaults: `compare_headers: [Content-Type]`, endpoint: `compare_headers: [etag]`,
+			legacy: js(`{}`, "ETag", "1", "X-Other", "1"), candidate: js(`{}`, "etag", "2", "X-Other", "2"), want: []string{"header:Etag"}},
+		{name: "CompareAllButIgnored", endpoint: "compare_headers: [\"*\"]\n    ignore_headers: [date, X-Request-Id]",
+			legacy: js(`{}`, "Date", "1", "X-Request-Id", "a", "X-Version", "1"), candidate: js(`{}`, "Date", "2", "X-Request-Id", "b", "X-Version", "2"),
+			want: []string{"header:X-Version"}},
+		{name: "IgnoreHeadersWinsOverCompare", defaults: `ignore_headers: [content-type]`,
+			legacy: js(`{}`), candidate: resp{headers: []string{"Content-Type", "text/json"}, body: `{}`}},
+		{name: "Status", legacy: resp{status: 200, body: "x"}, candidate: resp{status: 201, body: "x"}, want: []string{"status"}},
+		{name: "IgnoreStatus", endpoint: `ignore_status: true`, legacy: resp{status: 200, body: "x"}, candidate: resp{status: 201, body: "x"}},
+		{name: "IgnoreStatusReplacedByEndpoint", defaults: `ignore_status: true`, endpoint: `ignore_status: false`,
+			legacy: resp{status: 200, body: "x"}, candidate: resp{status: 201, body: "x"}, want: []string{"status"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "version: 1\n"
+			if tt.defaults != "" {
+				src += "defaults:\n  " + tt.defaults + "\n"
+			}
+			src += "endpoints:\n  - match: GET /x\n"
+			if tt.endpoint != "" {
+				src += "    " + tt.endpoint + "\n"
+			}
+			s := MustParse(t, src)
+			e := s.Match([]byte("GET"), []byte("/x"))
+			if e.Name != "GET /x" {
+				t.Fatalf("matched %q", e.Name)
+			}
+			diffs, err := e.Compare.Compare(mk(tt.legacy), mk(tt.candidate))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{}
+			for _, d := range diffs {
+				got = append(got, d.Path)
+			}
+			if tt.want == nil {
+				tt.want = []string{}
+			}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("differences (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestWriteSuggestions: what `tandem rules suggest` prints loads as a
+// rules file, and every rule in it applies (narrower rules first).
+func TestWriteSuggestions(t *testing.T) {
+	sugg := []rules.Suggestion{
+		{Endpoint: "GET /orgs/{id}", Pattern: "$.updated_at", Count: 9, Of: 10},
+		{Endpoint: "GET /orgs/{id}", Pattern: "header:X-Request-Id", Count: 10, Of: 10},
+		{Endpoint: "GET /orgs/me", Pattern: "status", Count: 2, Of: 10},
+		{Endpoint: "GET /orgs/me", Pattern: "$['odd key'].v", Count: 2, Of: 10},
+		{Endpoint: "GET /page/{id}", Pattern: "text", Count: 5, Of: 5},
+		{Endpoint: "GET /x/{a}", Pattern: "$.a", Count: 3, Of: 3},
+		{Endpoint: "GET /x/{b}", Pattern: "$.b", Count: 3, Of: 3},
+		{Endpoint: "get /lower", Pattern: "$.a", Count: 3},
+	}
+	var b strings.Builder
+	if err := rules.WriteSuggestions(&b, "tandem.db", sugg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := rules.Parse("suggested.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("the suggestions do not load: %v\n%s", err, b.String())
+	}
+	var names []string
+	for _, e := range s.Endpoints() {
+		names = append(names, e.Name)
+	}
+	if d := cmp.Diff([]string{"GET /orgs/me", "GET /orgs/{id}", "GET /x/{a}"}, names); d != "" {
+		t.Errorf("rules (-want +got):\n%s\n%s", d, b.String())
+	}
+	me, orgs := s.Lookup("GET /orgs/me").Config, s.Lookup("GET /orgs/{id}").Config
+	if me.IgnoreStatus == nil || !*me.IgnoreStatus || !slices.Equal(me.Ignore, []string{"$['odd key'].v"}) {
+		t.Errorf("GET /orgs/me: %+v", me)
+	}
+	if !slices.Equal(orgs.Ignore, []string{"$.updated_at"}) || !slices.Equal(orgs.IgnoreHeaders, []string{"X-Request-Id"}) {
+		t.Errorf("GET /orgs/{id}: %+v", orgs)
+	}
+	for _, want := range []string{
+		"# GET /page/{id}: its body differs as text or bytes",
+		"# GET /x/{b}: the same requests as GET /x/{a}",
+		"# get /lower: not a valid match string",
+		"in 9 of 10 exchanges (90%)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
 }

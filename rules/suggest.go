@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -37,11 +38,39 @@ func WriteSuggestions(w io.Writer, source string, sugg []Suggestion) error {
 		}
 		by[s.Endpoint] = append(by[s.Endpoint], s)
 	}
+	// First match wins: a rule goes before any that would take all its
+	// requests (GET /orgs/me before GET /orgs/{id}), so that the file loads
+	// and every rule applies.
+	type rule struct {
+		ep   string
+		tmpl template
+	}
+	var placed []rule
 	for _, ep := range order {
-		if _, msg := parseTemplate(ep); msg != "" {
+		t, msg := parseTemplate(ep)
+		if msg != "" {
 			fmt.Fprintf(&b, "  # %s: not a valid match string (%s); write the rule by hand\n", ep, msg)
 			continue
 		}
+		if !ignorable(by[ep]) {
+			fmt.Fprintf(&b, "  # %s: its body differs as text or bytes, which no ignore can name; write a normalize: rule\n", ep)
+			continue
+		}
+		pos := len(placed)
+		for i, r := range placed {
+			if r.tmpl.shadows(&t) {
+				pos = i
+				break
+			}
+		}
+		if pos < len(placed) && t.shadows(&placed[pos].tmpl) {
+			fmt.Fprintf(&b, "  # %s: the same requests as %s; merge the two by hand\n", ep, placed[pos].ep)
+			continue
+		}
+		placed = slices.Insert(placed, pos, rule{ep, t})
+	}
+	for _, r := range placed {
+		ep := r.ep
 		fmt.Fprintf(&b, "  - match: %s\n", yamlString(ep))
 		var paths, headers []Suggestion
 		status := false
@@ -64,7 +93,7 @@ func WriteSuggestions(w io.Writer, source string, sugg []Suggestion) error {
 		if len(headers) > 0 {
 			b.WriteString("    ignore_headers:\n")
 			for _, s := range headers {
-				fmt.Fprintf(&b, "      - %s  # %s\n", strings.TrimPrefix(s.Pattern, "header:"), rate(s))
+				fmt.Fprintf(&b, "      - %s  # %s\n", yamlString(strings.TrimPrefix(s.Pattern, "header:")), rate(s))
 			}
 		}
 		if status {
@@ -73,6 +102,17 @@ func WriteSuggestions(w io.Writer, source string, sugg []Suggestion) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// ignorable reports whether any of an endpoint's suggestions can be
+// written as an ignore setting (not "text" or "body").
+func ignorable(ss []Suggestion) bool {
+	for _, s := range ss {
+		if strings.HasPrefix(s.Pattern, "$") || strings.HasPrefix(s.Pattern, "header:") || s.Pattern == "status" {
+			return true
+		}
+	}
+	return false
 }
 
 func rate(s Suggestion) string {

@@ -143,6 +143,32 @@ func (t *template) match(method, path []byte) bool {
 	return done
 }
 
+// shadows reports whether t matches every request that u matches, so that
+// a rule u after a rule t never applies (first match wins).
+func (t *template) shadows(u *template) bool {
+	if t.method != "" && t.method != u.method {
+		return false
+	}
+	for i, seg := range t.segs {
+		if seg.kind == tRest {
+			// t takes every path with more than i segments; u's paths have
+			// at least len(u.segs) (a rest segment matches one, maybe empty).
+			return len(u.segs) > i
+		}
+		if i >= len(u.segs) {
+			return false
+		}
+		us := u.segs[i]
+		switch {
+		case seg.kind == tLiteral && (us.kind != tLiteral || us.text != seg.text):
+			return false
+		case seg.kind == tParam && (us.kind == tRest || us.kind == tLiteral && us.text == ""):
+			return false // u also takes an empty segment, or several
+		}
+	}
+	return len(t.segs) == len(u.segs)
+}
+
 func indexByte(b []byte, c byte) int {
 	for i, x := range b {
 		if x == c {

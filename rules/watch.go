@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"os"
@@ -11,25 +10,27 @@ import (
 // DefaultWatchInterval is how often Watch looks at the rules file.
 const DefaultWatchInterval = time.Second
 
-// Watch reloads the rules file whenever its content changes, until ctx is
-// done. A file that fails to load is reported to onError and the rules in
-// force stay in force. It polls (stat, then a hash of the content) rather
-// than relying on file-system events, which editors that replace files
-// through a rename defeat.
-func Watch(ctx context.Context, path string, interval time.Duration, onChange func(*Set), onError func(error)) {
+// Watch reloads the rules file of current (the rules in force, as Load
+// returned them) whenever its content changes from what current was loaded
+// from, until ctx is done. A file that fails to load is reported to onError
+// and the rules in force stay in force. It polls a hash of the content
+// rather than relying on file-system events, which editors that replace
+// files through a rename defeat, or on the modification time and size,
+// which an edit that keeps the size within the file system's timestamp
+// granularity (sample: 0.1 to 0.2), or a copy that preserves times (cp -p,
+// rsync -t), leaves as they were. A rules file is small: reading it every
+// interval costs nothing.
+func Watch(ctx context.Context, current *Set, interval time.Duration, onChange func(*Set), onError func(error)) {
 	if interval <= 0 {
 		interval = DefaultWatchInterval
 	}
-	var lastMod time.Time
-	var lastSize int64
-	var lastSum []byte
-	if st, err := os.Stat(path); err == nil {
-		lastMod, lastSize = st.ModTime(), st.Size()
-		if data, err := os.ReadFile(path); err == nil {
-			s := sha256.Sum256(data)
-			lastSum = s[:]
-		}
+	path := current.File
+	if path == "" {
+		return // the built-in defaults: no file
 	}
+	// What the rules in force were loaded from, not the file as it is now:
+	// a change between the load and this call is a change.
+	lastSum := current.sum
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -38,20 +39,15 @@ func Watch(ctx context.Context, path string, interval time.Duration, onChange fu
 			return
 		case <-t.C:
 		}
-		st, err := os.Stat(path)
-		if err != nil || (st.ModTime().Equal(lastMod) && st.Size() == lastSize) {
-			continue
-		}
-		lastMod, lastSize = st.ModTime(), st.Size()
 		data, err := os.ReadFile(path)
 		if err != nil {
-			continue
+			continue // mid-replacement, or removed: the rules in force stay
 		}
 		sum := sha256.Sum256(data)
-		if bytes.Equal(sum[:], lastSum) {
+		if sum == lastSum {
 			continue
 		}
-		lastSum = sum[:]
+		lastSum = sum
 		s, err := Parse(path, data)
 		if err != nil {
 			onError(err)

@@ -58,8 +58,8 @@ type Field struct {
 	Pattern          string `json:"pattern"`
 	Count            int64  `json:"count"`
 	Noise            int64  `json:"noise"`
-	ExampleLegacy    string `json:"example_legacy,omitempty"`
-	ExampleCandidate string `json:"example_candidate,omitempty"`
+	ExampleLegacy    string `json:"example_legacy"`
+	ExampleCandidate string `json:"example_candidate"`
 }
 
 // NoisyField is a pattern where legacy disagrees with itself.

@@ -109,13 +109,13 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// Before saying it listens, so that a SIGHUP sent as soon as it does
+	// finds its handler.
+	c.watchRules(ctx, rs, *rulesPoll, p, log)
 	log.Info("tandem proxy listening", "addr", ln.Addr().String(), "legacy", legacy.String(), "candidate", candidate.String(),
 		"secondary", *secondaryURL, "db", *dbPath, "record", string(mode), "sample", *sample)
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
-	}
-	if *rulesFile != "" {
-		c.watchRules(ctx, *rulesFile, *rulesPoll, p, log)
 	}
 	if *adminAddr != "" {
 		srv, err := admin.Listen(*adminAddr, admin.Handler(p, w))
@@ -152,8 +152,11 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 }
 
 // watchRules reloads the rules on SIGHUP and when the file changes; a bad
-// file is logged and the rules in force stay.
-func (c *proxyCmd) watchRules(ctx context.Context, path string, poll time.Duration, p *mirror.Proxy, log *slog.Logger) {
+// file is logged and the rules in force stay. Without a rules file SIGHUP
+// is still caught: its default action would end the proxy on the spot,
+// without draining, for what an operator meant as "reload".
+func (c *proxyCmd) watchRules(ctx context.Context, rs *rules.Set, poll time.Duration, p *mirror.Proxy, log *slog.Logger) {
+	path := rs.File
 	apply := func(s *rules.Set) {
 		p.SetRules(s)
 		log.Info("rules reloaded", "file", path, "endpoints", len(s.Endpoints()))
@@ -170,6 +173,10 @@ func (c *proxyCmd) watchRules(ctx context.Context, path string, poll time.Durati
 			case <-ctx.Done():
 				return
 			case <-hup:
+				if path == "" {
+					log.Warn("SIGHUP: no rules file to reload (start the proxy with --rules FILE)")
+					continue
+				}
 				if s, err := rules.Load(path); err != nil {
 					reject(err)
 				} else {
@@ -178,7 +185,7 @@ func (c *proxyCmd) watchRules(ctx context.Context, path string, poll time.Durati
 			}
 		}
 	}()
-	if poll > 0 {
-		go rules.Watch(ctx, path, poll, apply, reject)
+	if poll > 0 && path != "" {
+		go rules.Watch(ctx, rs, poll, apply, reject)
 	}
 }

@@ -150,7 +150,11 @@ func TestProxyEndToEnd(t *testing.T) {
 			t.Errorf("%s: client got %d %q", m, code, body)
 		}
 	}
-	// The candidate is still holding /slow when the client has its answer.
+	// The candidate holds /slow past its timeout (until the test ends): the
+	// client has legacy's answer all the same, and the copies are candidate
+	// errors. (mirror's TestProxy_CandidateNeverDelaysClient shows, with a
+	// timeout longer than the client's patience, that the client never
+	// waits on the candidate at all.)
 	for range 3 {
 		if _, body := do("GET", "/slow", ""); string(body) != `{"slow":false}` {
 			t.Errorf("/slow: client got %q", body)

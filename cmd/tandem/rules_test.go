@@ -183,3 +183,60 @@ func lastOutcome(t *testing.T, db string) string {
 	})
 	return last
 }
+
+// TestProxy_RulesSignals runs the real binary: SIGHUP without a rules file
+// is logged and leaves the proxy serving (its default action would kill
+// it), and a broken rules file, seen by polling or on SIGHUP, is logged
+// with its position while the proxy goes on.
+func TestProxy_RulesSignals(t *testing.T) {
+	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("legacy")) })
+	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("legacy")) })
+	dir := t.TempDir()
+	get := func(p *proc) {
+		t.Helper()
+		resp, err := http.Get(p.url("/x"))
+		if err != nil {
+			t.Fatalf("the proxy stopped serving: %v\n%s", err, p.log())
+		}
+		resp.Body.Close()
+	}
+	waitLog := func(p *proc, want string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if strings.Contains(p.log(), want) {
+				return
+			}
+		}
+		t.Fatalf("the log never said %q:\n%s", want, p.log())
+	}
+
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", filepath.Join(dir, "a.db"))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(p, "no rules file to reload")
+	get(p)
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d after SIGHUP and SIGTERM:\n%s", code, p.log())
+	}
+
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rulesFile, []byte("version: 1\nendpoints:\n  - match: GET /x\n"), 0o644)
+	p = startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", filepath.Join(dir, "b.db"),
+		"--rules", rulesFile, "--rules-poll", "20ms")
+	os.WriteFile(rulesFile, []byte("version: 1\nendpoints:\n  - match: GET /x\n    ignor: [\"$.a\"]\n"), 0o644)
+	waitLog(p, rulesFile+`:4:5: unknown key \"ignor\"`)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(10 * time.Second); strings.Count(p.log(), "rules not reloaded") < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP did not report the broken file:\n%s", p.log())
+		}
+	}
+	get(p)
+	if strings.Contains(p.log(), "rules reloaded") {
+		t.Errorf("a broken file was applied:\n%s", p.log())
+	}
+	os.WriteFile(rulesFile, []byte("version: 1\nendpoints:\n  - match: GET /x\n    ignore: [\"$.a\"]\n"), 0o644)
+	waitLog(p, "rules reloaded")
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.log())
+	}
+}
