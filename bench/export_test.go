@@ -1,0 +1,7 @@
+package bench
+
+// Internal parts that the external tests check directly.
+var (
+	ParseWrk    = parseWrk
+	NginxConfig = nginxConfig
+)
