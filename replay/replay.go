@@ -231,18 +231,14 @@ type Counts struct {
 	Invalid int64 // records skipped as invalid
 }
 
-// lener is a source that knows its length without being read (a database).
-type lener interface{ Len() int64 }
-
 // Scan reads a source to its end, checking every record, and counts them:
 // what replay does before it sends anything, so that bad input stops it
 // before any request is sent, and so that progress knows the total. An
 // invalid record is an error unless skipInvalid; other errors always are.
+// A database is read whole too (its length is known without reading it,
+// but not whether every stored request can be sent again).
 func Scan(src Source, skipInvalid bool) (Counts, error) {
 	var c Counts
-	if l, ok := src.(lener); ok {
-		return Counts{Records: l.Len()}, nil
-	}
 	for {
 		_, err := src.Next()
 		var inv *InvalidError
