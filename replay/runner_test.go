@@ -365,6 +365,11 @@ func TestRunner_CandidateDown(t *testing.T) {
 	if res.CandidateErrors != 2 || got["GET /a"].Candidate.Err == "" {
 		t.Errorf("result %+v: want 2 candidate errors", res)
 	}
+	// Why, for the reports, which only count them.
+	want := map[string]string{"GET /a": "connection refused", "GET /b": "connection refused"}
+	if d := cmp.Diff(want, res.Errors); d != "" {
+		t.Errorf("errors (-want +got):\n%s", d)
+	}
 }
 
 // TestRunner_Ordered checks that, with Ordered, each endpoint's requests

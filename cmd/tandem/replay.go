@@ -151,7 +151,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	run := report.Run{Name: *from, Gate: report.Gate{MaxMismatches: *maxMismatches, AllowErrors: *allowErrors},
-		Skipped: map[string]report.Skipped{}, Invalid: res.Invalid, Duration: res.Elapsed}
+		Skipped: map[string]report.Skipped{}, Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
 	for ep, s := range res.Skipped {
 		run.Skipped[ep] = report.Skipped{SideEffects: s.SideEffects, Unrecorded: s.Unrecorded}
 	}
@@ -179,8 +179,12 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "\n%s: %s (%s; %d records in %s, results in %s)\n", verdict, v.Reason, mode,
 		res.Records, res.Elapsed.Round(time.Millisecond), *dbPath)
-	if res.SkippedUnrecorded > 0 {
-		fmt.Fprintf(c.stdout, "%d requests were not sent: the source holds no answer of legacy to compare with (pass --legacy to compare live)\n", res.SkippedUnrecorded)
+	if n := res.SkippedUnrecorded; n > 0 {
+		what := fmt.Sprintf("%d requests were", n)
+		if n == 1 {
+			what = "1 request was"
+		}
+		fmt.Fprintf(c.stdout, "%s not sent: the source holds no answer of legacy to compare with (pass --legacy to compare live)\n", what)
 	}
 	if !v.Passed {
 		return exitError{exitFail}

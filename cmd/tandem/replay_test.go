@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/xml"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -332,5 +333,38 @@ func TestReplay_Live(t *testing.T) {
 	}
 	if strings.Contains(failing["GET /repos/{owner}/{repo}"], "updated_at") {
 		t.Errorf("legacy's own timestamp is noise, not a failure:\n%s", failing["GET /repos/{owner}/{repo}"])
+	}
+}
+
+// TestReplay_CandidateDown replays against a port where nothing listens:
+// every exchange is a candidate error, which fails the gate and says why;
+// --allow-errors lets them pass, but a gate that verified nothing fails.
+func TestReplay_CandidateDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	ctx := context.Background()
+	junit, summary := filepath.Join(dir, "down.xml"), filepath.Join(dir, "down.md")
+	args := []string{"replay", "--from", "../../replay/testdata/github.ndjson", "--candidate", down, "--db", filepath.Join(dir, "down.db")}
+
+	code, out, stderr := runTandem(t, ctx, append(args, "--junit", junit, "--summary", summary)...)
+	if code != exitFail || !strings.Contains(out, "FAIL: 4 failing exchanges") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	failing, _ := readJUnit(t, junit)
+	if f := failing["GET /search/issues"]; !strings.Contains(f, "got no answer from the candidate") || !strings.Contains(f, "first error: connection refused") {
+		t.Errorf("JUnit failure of GET /search/issues: %q; want the candidate error and why", f)
+	}
+	if md, _ := os.ReadFile(summary); !strings.Contains(string(md), "First error: `connection refused`.") {
+		t.Errorf("summary:\n%s", md)
+	}
+
+	code, out, stderr = runTandem(t, ctx, append(args, "--allow-errors")...)
+	if code != exitFail || !strings.Contains(out, "FAIL: no request was compared with an answer: nothing was verified") {
+		t.Errorf("--allow-errors: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
