@@ -359,7 +359,14 @@ func (f *filterFlags) filter() (store.Filter, error) {
 		if d, err := time.ParseDuration(s); err == nil && d > 0 {
 			out.Since = time.Now().Add(-d)
 		} else if t, err := time.Parse(time.RFC3339, s); err == nil {
-			out.Since = t
+			switch {
+			case t.After(time.Now()):
+				// Also keeps it within what the store's nanosecond times can
+				// hold (up to 2262): a later time would select everything.
+				return out, usagef("--since %q is in the future: nothing was recorded since", s)
+			case t.After(time.Unix(0, 0)):
+				out.Since = t
+			} // earlier: everything, as no --since
 		} else {
 			return out, usagef("--since %q: want an RFC 3339 time (2024-05-01T00:00:00Z) or a duration (24h)", s)
 		}

@@ -174,6 +174,31 @@ func TestReplayEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("Since", func(t *testing.T) {
+		// The recording was made moments ago: an hour back holds all of it,
+		// a time to come none.
+		cand := demoServer(t, demo.Legacy)
+		code, out, stderr := runTandem(t, ctx, "replay", "--from", recorded, "--candidate", cand, "--rules", rulesFile,
+			"--db", filepath.Join(dir, "since.db"), "--since", "1h")
+		if code != exitOK || !strings.Contains(out, "72 records") {
+			t.Errorf("--since 1h: exit %d\n%s\n%s", code, out, stderr)
+		}
+		code, _, stderr = runTandem(t, ctx, "replay", "--from", recorded, "--candidate", cand,
+			"--db", filepath.Join(dir, "since.db"), "--since", "2999-01-01T00:00:00Z")
+		if code != exitUsage || !strings.Contains(stderr, `--since "2999-01-01T00:00:00Z" is in the future`) {
+			t.Errorf("--since 2999: exit %d, stderr %q", code, stderr)
+		}
+		code, _, stderr = runTandem(t, ctx, "replay", "--from", recorded, "--candidate", cand,
+			"--db", filepath.Join(dir, "since.db"), "--since", "1200-01-01T00:00:00Z")
+		if code != exitFail || !strings.Contains(stderr, "replay: 72/72") {
+			t.Errorf("--since 1200 (before anything): exit %d, stderr %q", code, stderr)
+		}
+		code, out, stderr = runTandem(t, ctx, "export", "--db", recorded, "--since", "1h", "--endpoint", "GET /orgs/{org}")
+		if n := strings.Count(out, "\n"); code != exitOK || n == 0 || n != strings.Count(out, `"endpoint":"GET /orgs/{org}"`) {
+			t.Errorf("export --since 1h --endpoint: exit %d, %d lines\n%s", code, n, stderr)
+		}
+	})
+
 	t.Run("Gate", func(t *testing.T) {
 		// The changed candidate fails on two endpoints only: allow what they
 		// count, and the gate passes.
