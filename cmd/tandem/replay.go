@@ -9,6 +9,7 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -77,6 +78,15 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	}
 	if *maxMismatches < 0 {
 		return usagef("--max-mismatches %d: want 0 or more", *maxMismatches)
+	}
+	// A report that cannot be written is found now, not after the replay.
+	for flag, p := range map[string]string{"junit": *junitFile, "summary": *summaryFile} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+			return usagef("--%s %s: no such directory %s", flag, p, filepath.Dir(p))
+		}
 	}
 	rs := rules.Default()
 	if *rulesFile != "" {

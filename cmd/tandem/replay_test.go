@@ -319,6 +319,10 @@ func TestReplay_Usage(t *testing.T) {
 			"bad-truncated.har: entry 3: invalid JSON: unexpected end"},
 		{"SkipInvalid", []string{"--from", "../../replay/testdata/bad.gor", "--candidate", cand, "--db", db, "--skip-invalid"}, exitFail,
 			"6 invalid records in ../../replay/testdata/bad.gor will be skipped"},
+		{"JUnitDir", []string{"--from", "x.har", "--candidate", cand, "--junit", filepath.Join(dir, "no", "junit.xml")}, exitUsage,
+			"--junit " + filepath.Join(dir, "no", "junit.xml") + ": no such directory " + filepath.Join(dir, "no")},
+		{"SummaryDir", []string{"--from", "x.har", "--candidate", cand, "--summary", filepath.Join(empty, "summary.md")}, exitUsage,
+			"--summary " + filepath.Join(empty, "summary.md") + ": no such directory " + empty},
 		{"BadHeader", []string{"--from", "x.har", "--candidate", cand, "--header", "NoColon"}, exitUsage, `"NoColon": want Name: value`},
 	}
 	for _, tt := range tests {
