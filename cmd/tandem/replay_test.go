@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,23 @@ func TestReplayEndToEnd(t *testing.T) {
 			if _, ok := failing[ep]; ok || !contains(passing, ep) {
 				t.Errorf("JUnit: %s should pass (failures: %q; passing: %q)", ep, failing[ep], passing)
 			}
+		}
+		var names []string
+		for ep := range failing {
+			names = append(names, ep)
+		}
+		slices.Sort(names)
+		// The demo candidate's deliberate changes, and nothing else.
+		want := []string{"GET /orgs/{org}", "GET /repos/{owner}/{repo}", "GET /repos/{owner}/{repo}/contents/{path...}", "GET /repositories/{id}/issues"}
+		if d := cmp.Diff(want, names); d != "" {
+			t.Errorf("JUnit: failing endpoints (-want +got):\n%s", d)
+		}
+		if f := failing["GET /repos/{owner}/{repo}/contents/{path...}"]; !strings.Contains(f, "got no answer from the candidate") ||
+			!strings.Contains(f, "first error: connection closed before an answer") {
+			t.Errorf("JUnit: the dropped connections fail as %q", f)
+		}
+		if f := failing["GET /repositories/{id}/issues"]; !strings.Contains(f, "$[*]: ") {
+			t.Errorf("JUnit: the lost issue fails as %q", f)
 		}
 		md, err := os.ReadFile(summary)
 		if err != nil {
