@@ -66,11 +66,13 @@ func TestDBSource(t *testing.T) {
 	t0 := time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	legacyDown := stored(t0.Add(3*time.Minute), "GET /b", "/b/2", tandem.CandidateError)
 	legacyDown.Legacy = tandem.Response{Err: "connection refused"}
+	// Stored in the order the candidate answered, which is not the order
+	// the requests arrived in: they are given out in arrival order.
 	db := recordedDB(t,
-		stored(t0, "GET /a", "/a/1", tandem.Match),
 		stored(t0.Add(time.Minute), "GET /a", "/a/2", tandem.Mismatch),
-		stored(t0.Add(2*time.Minute), "GET /b", "/b/1", tandem.Match),
+		stored(t0, "GET /a", "/a/1", tandem.Match),
 		legacyDown,
+		stored(t0.Add(2*time.Minute), "GET /b", "/b/1", tandem.Match),
 	)
 	tests := []struct {
 		name   string
