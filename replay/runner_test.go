@@ -590,3 +590,28 @@ func TestRunner_GoldenSecondary(t *testing.T) {
 		})
 	}
 }
+
+// TestRunner_LegacyDown checks live mode when legacy gives no answer: the
+// proxy's client would have had a 502, so nothing is compared or stored,
+// and the failure is counted with its reason.
+func TestRunner_LegacyDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, _ := url.Parse("http://" + ln.Addr().String())
+	ln.Close()
+	cand := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{}`) }))
+	res, got, db := run(t, ndjson(t, recorded("GET", "/a", 200, `{}`), recorded("GET", "/b", 200, `{}`)),
+		replay.Config{Candidate: cand.url(t), Legacy: down, Timeout: 2 * time.Second})
+	if res.LegacyErrors != 2 || res.Compared != 0 || len(got) != 0 || res.LegacyError != "connection refused" {
+		t.Errorf("result %+v, %d stored: want 2 legacy errors (connection refused), nothing compared or stored", res, len(got))
+	}
+	rep, err := db.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Totals.LegacyErrors != 2 || rep.Totals.Requests != 2 {
+		t.Errorf("stored totals %+v: want 2 requests, 2 legacy errors", rep.Totals)
+	}
+}
