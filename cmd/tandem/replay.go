@@ -87,6 +87,9 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
 			return usagef("--%s %s: no such directory %s", flag, p, filepath.Dir(p))
 		}
+		if same(p, *from) || same(p, *dbPath) {
+			return usagef("--%s %s would overwrite the traffic or the results: choose another file", flag, p)
+		}
 	}
 	rs := rules.Default()
 	if *rulesFile != "" {

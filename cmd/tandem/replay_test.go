@@ -341,6 +341,8 @@ func TestReplay_Usage(t *testing.T) {
 			"--junit " + filepath.Join(dir, "no", "junit.xml") + ": no such directory " + filepath.Join(dir, "no")},
 		{"SummaryDir", []string{"--from", "x.har", "--candidate", cand, "--summary", filepath.Join(empty, "summary.md")}, exitUsage,
 			"--summary " + filepath.Join(empty, "summary.md") + ": no such directory " + empty},
+		{"JUnitOverSource", []string{"--from", "../../replay/testdata/github.har", "--candidate", cand, "--junit", "../../replay/testdata/github.har"}, exitUsage,
+			"--junit ../../replay/testdata/github.har would overwrite the traffic or the results"},
 		{"BadHeader", []string{"--from", "x.har", "--candidate", cand, "--header", "NoColon"}, exitUsage, `"NoColon": want Name: value`},
 	}
 	for _, tt := range tests {
