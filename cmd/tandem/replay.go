@@ -199,6 +199,9 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(c.stdout, "%s not sent: the source holds no answer of legacy to compare with (pass --legacy to compare live)\n", what)
 	}
+	if res.Invalid > 0 {
+		fmt.Fprintf(c.stdout, "%d invalid records of %s were skipped (--skip-invalid)\n", res.Invalid, *from)
+	}
 	if !v.Passed {
 		return exitError{exitFail}
 	}

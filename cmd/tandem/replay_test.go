@@ -355,6 +355,22 @@ func TestReplay_Usage(t *testing.T) {
 	}
 }
 
+// TestReplay_SkipInvalid checks that the invalid records skipped are
+// counted where the report is, as well as announced before the run.
+func TestReplay_SkipInvalid(t *testing.T) {
+	dir := t.TempDir()
+	junit := filepath.Join(dir, "skip.xml")
+	code, out, stderr := runTandem(t, context.Background(), "replay", "--from", "../../replay/testdata/bad.ndjson", "--skip-invalid",
+		"--candidate", demoServer(t, demo.Legacy), "--db", filepath.Join(dir, "skip.db"), "--junit", junit)
+	if code != exitFail || !strings.Contains(stderr, "9 invalid records in ../../replay/testdata/bad.ndjson will be skipped (--skip-invalid)\n") ||
+		!strings.Contains(out, "9 invalid records of ../../replay/testdata/bad.ndjson were skipped (--skip-invalid)\n") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), `<property name="invalid_records" value="9">`) {
+		t.Errorf("JUnit: %v\n%s", err, b)
+	}
+}
+
 // TestReplay_Live compares a browser's HAR export live: legacy and the
 // candidate both answer, and a secondary legacy tells legacy's own noise.
 func TestReplay_Live(t *testing.T) {
