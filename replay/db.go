@@ -1,7 +1,9 @@
 package replay
 
 import (
+	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -9,18 +11,52 @@ import (
 	"github.com/tandemproxy/tandem/store"
 )
 
-// dbPage is how many exchanges a database source reads at a time.
-const dbPage = 256
+// Database reading.
+const (
+	// dbPage is how many exchanges a database source reads at a time.
+	dbPage = 256
+	// dbReorder is how many exchanges are held to be given out in the order
+	// their requests arrived (see DBSource).
+	dbReorder = 1024
+)
 
 // DBSource reads the exchanges a proxy stored (tandem proxy --record all),
-// in id order, a page at a time.
+// a page at a time, in the order their requests arrived. The proxy stores
+// an exchange when its comparison is done, so ids follow the order in
+// which the candidate answered: a request that the candidate answered
+// slowly has a larger id than the one after it. Exchanges are held in a
+// window of dbReorder and given out by arrival time (then id), which puts
+// back the order of any two requests fewer than dbReorder exchanges apart
+// (the proxy's default of 256 mirror workers bounds how far apart they
+// get).
 type DBSource struct {
 	ctx    context.Context
 	db     *store.DB
 	filter store.Filter
 	total  int64
-	read   int64
+	read   int64 // exchanges read from the database
 	page   []*tandem.Exchange
+	ahead  byArrival // read, not yet given out
+}
+
+// byArrival is a min-heap of exchanges by arrival time, then id.
+type byArrival []*tandem.Exchange
+
+func (h byArrival) Len() int { return len(h) }
+func (h byArrival) Less(i, j int) bool {
+	if !h[i].Time.Equal(h[j].Time) {
+		return h[i].Time.Before(h[j].Time)
+	}
+	return h[i].ID < h[j].ID
+}
+func (h byArrival) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *byArrival) Push(x any)   { *h = append(*h, x.(*tandem.Exchange)) }
+func (h *byArrival) Pop() any {
+	old := *h
+	ex := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return ex
 }
 
 // NewDBSource selects the exchanges of db that f selects (f's paging
@@ -41,6 +77,24 @@ func (s *DBSource) Len() int64 { return s.total }
 
 // NextExchange returns the next stored exchange in full, or io.EOF.
 func (s *DBSource) NextExchange() (*tandem.Exchange, error) {
+	for len(s.ahead) < dbReorder {
+		ex, err := s.fetch()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		heap.Push(&s.ahead, ex)
+	}
+	if len(s.ahead) == 0 {
+		return nil, io.EOF
+	}
+	return heap.Pop(&s.ahead).(*tandem.Exchange), nil
+}
+
+// fetch returns the next exchange in id order, or io.EOF.
+func (s *DBSource) fetch() (*tandem.Exchange, error) {
 	if s.read >= s.total {
 		return nil, io.EOF
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 // exported are exchanges as the store gives them to export: text, binary
-// and truncated bodies, a secondary, a candidate error.
+// and truncated bodies, a secondary, a candidate error, a redirect.
 func exported() []*tandem.Exchange {
 	big := bytes.Repeat([]byte("0123456789"), 20)
 	sum := sha256.Sum256(big)
@@ -48,6 +48,13 @@ func exported() []*tandem.Exchange {
 			Request:   tandem.Request{Method: "GET", URL: "/big"},
 			Legacy:    tandem.Response{Status: 200, Body: big[:100], Truncated: true, BodySize: int64(len(big)), BodyHash: hex.EncodeToString(sum[:])},
 			Candidate: tandem.Response{Status: 200, Body: big[:100], Truncated: true, BodySize: int64(len(big)), BodyHash: hex.EncodeToString(sum[:])},
+			Outcome:   tandem.Match,
+		},
+		{
+			Time: time.Date(2024, 5, 1, 10, 0, 3, 0, time.UTC), Endpoint: "GET /account",
+			Request:   tandem.Request{Method: "GET", URL: "/account", Host: "api.example.com"},
+			Legacy:    tandem.Response{Status: 302, Header: tandem.Headers{{Name: "Location", Value: "/login?next=%2Fhome"}}},
+			Candidate: tandem.Response{Status: 302, Header: tandem.Headers{{Name: "Location", Value: "/login?next=%2Fhome"}}},
 			Outcome:   tandem.Match,
 		},
 	}
@@ -96,15 +103,19 @@ func TestExport_RoundTrip(t *testing.T) {
 					Log struct {
 						Version string
 						Entries []struct {
+							Response  struct{ StatusText, RedirectURL string }
 							Candidate *struct{ Status int } `json:"_candidate"`
 						}
 					}
 				}
-				if err := json.Unmarshal(b.Bytes(), &doc); err != nil || doc.Log.Version != "1.2" || len(doc.Log.Entries) != 3 {
-					t.Fatalf("not a HAR 1.2 file with 3 entries: %v\n%s", err, b.String())
+				if err := json.Unmarshal(b.Bytes(), &doc); err != nil || doc.Log.Version != "1.2" || len(doc.Log.Entries) != 4 {
+					t.Fatalf("not a HAR 1.2 file with 4 entries: %v\n%s", err, b.String())
 				}
 				if c := doc.Log.Entries[0].Candidate; c == nil || c.Status != 200 {
 					t.Errorf("entry 1 _candidate %+v, want the candidate's 200", c)
+				}
+				if r := doc.Log.Entries[3].Response; r.StatusText != "Found" || r.RedirectURL != "/login?next=%2Fhome" {
+					t.Errorf("entry 4 response %+v, want statusText Found and the redirect's target", r)
 				}
 			}
 			p := filepath.Join(t.TempDir(), "export."+string(f))

@@ -87,6 +87,7 @@ type gorSource struct {
 	opts    Options
 	n       int64
 	eof     bool
+	tail    bool // the record read last ended without a separator
 	pending []*gorPending
 	byID    map[string][]*gorPending // unanswered requests by ID
 	early   map[string]gorRaw        // responses read before their request
@@ -102,17 +103,19 @@ type gorRaw struct {
 func newGorSource(name string, r io.Reader, c io.Closer, opts Options) *gorSource {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), gorMaxRecord+len(gorSeparator))
-	sc.Split(splitGor)
-	return &gorSource{name: name, sc: sc, c: c, opts: opts, byID: map[string][]*gorPending{}, early: map[string]gorRaw{}}
+	s := &gorSource{name: name, sc: sc, c: c, opts: opts, byID: map[string][]*gorPending{}, early: map[string]gorRaw{}}
+	sc.Split(s.split)
+	return s
 }
 
-func splitGor(data []byte, atEOF bool) (int, []byte, error) {
+func (s *gorSource) split(data []byte, atEOF bool) (int, []byte, error) {
 	if i := bytes.Index(data, gorSeparator); i >= 0 {
 		return i + len(gorSeparator), data[:i], nil
 	}
 	if atEOF && len(data) > 0 {
 		// GoReplay ends every record with the separator; a file cut short
 		// ends without it (or without its last newline).
+		s.tail = true
 		return len(data), bytes.TrimSuffix(data, gorSeparator[:len(gorSeparator)-1]), nil
 	}
 	return 0, nil, nil
@@ -150,11 +153,21 @@ func (s *gorSource) read() error {
 			if errors.Is(err, bufio.ErrTooLong) {
 				return fmt.Errorf("%s: record %d is longer than %d MiB", s.name, s.n+1, gorMaxRecord>>20)
 			}
-			return fmt.Errorf("read %s: %w", s.name, err)
+			return fmt.Errorf("read %s: record %d: %w", s.name, s.n+1, err)
 		}
 		return nil
 	}
 	data := s.sc.Bytes()
+	if s.tail {
+		// The last record, without its separator: a file cut short, or one
+		// whose reading failed (gzip data cut short), which is then the
+		// error rather than a record cut short.
+		data = bytes.Clone(data)
+		if !s.sc.Scan() && s.sc.Err() != nil {
+			s.eof = true
+			return fmt.Errorf("read %s: record %d: %w", s.name, s.n+1, s.sc.Err())
+		}
+	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil // the end of the file after the last separator
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -435,8 +436,10 @@ func harRequestOf(r *tandem.Request) harRequest {
 }
 
 func harResponseOf(r *tandem.Response) *harResponse {
-	out := &harResponse{Status: r.Status, HTTPVersion: "HTTP/1.1", Cookies: []harNV{}, Headers: harNVs(r.Header),
-		HeadersSize: -1, BodySize: -1, Error: r.Err, LatencyMS: ms(r.Latency)}
+	// HAR viewers show statusText and follow redirectURL: the recording
+	// has neither (HTTP/2 has no reason phrase), so they are derived.
+	out := &harResponse{Status: r.Status, StatusText: http.StatusText(r.Status), HTTPVersion: "HTTP/1.1", Cookies: []harNV{},
+		Headers: harNVs(r.Header), RedirectURL: r.Header.Get("Location"), HeadersSize: -1, BodySize: -1, Error: r.Err, LatencyMS: ms(r.Latency)}
 	out.Content = harContent{Size: int64(len(r.Body)), MimeType: r.Header.Get("Content-Type")}
 	if r.Err == "" {
 		b := textBody(r.Body)

@@ -133,14 +133,11 @@ func (s *ndjsonSource) Close() error { return s.c.Close() }
 func (s *ndjsonSource) Next() (*Record, error) {
 	for {
 		line, err := s.r.ReadBytes('\n')
-		if len(line) == 0 && err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.EOF
-			}
-			return nil, fmt.Errorf("read %s: %w", s.name, err)
+		if len(line) == 0 && errors.Is(err, io.EOF) {
+			return nil, io.EOF
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("read %s: %w", s.name, err)
+			return nil, fmt.Errorf("read %s: line %d: %w", s.name, s.line+1, err)
 		}
 		s.line++
 		line = bytes.TrimSpace(line)
@@ -204,7 +201,10 @@ func (s *ndjsonSource) parse(line []byte) (*Record, error) {
 func jsonError(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var ge *gzipError
 	switch {
+	case errors.As(err, &ge):
+		return ge // the input, not its JSON
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
 		errors.As(err, &se) && strings.HasPrefix(se.Error(), "unexpected end"):
 		return errors.New("invalid JSON: unexpected end")

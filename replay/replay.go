@@ -222,8 +222,33 @@ func decompress(f io.Reader, path string) (io.Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: gzip: %w", path, err)
 	}
-	return bufio.NewReaderSize(zr, 64<<10), nil
+	return bufio.NewReaderSize(gzipReader{zr}, 64<<10), nil
 }
+
+// gzipReader says what is wrong when compressed input breaks off or is
+// corrupt, instead of io.ErrUnexpectedEOF, which the parsers above it
+// would take for a record of theirs cut short.
+type gzipReader struct{ r io.Reader }
+
+func (g gzipReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = &gzipError{err}
+	}
+	return n, err
+}
+
+// gzipError is gzip-compressed input that cannot be read to its end.
+type gzipError struct{ Err error }
+
+func (e *gzipError) Error() string {
+	if errors.Is(e.Err, io.ErrUnexpectedEOF) {
+		return "the gzip data is cut short"
+	}
+	return "the gzip data is corrupt: " + strings.TrimPrefix(e.Err.Error(), "gzip: ")
+}
+
+func (e *gzipError) Unwrap() error { return e.Err }
 
 // Counts are what Scan found in a source.
 type Counts struct {
@@ -231,18 +256,14 @@ type Counts struct {
 	Invalid int64 // records skipped as invalid
 }
 
-// lener is a source that knows its length without being read (a database).
-type lener interface{ Len() int64 }
-
 // Scan reads a source to its end, checking every record, and counts them:
 // what replay does before it sends anything, so that bad input stops it
 // before any request is sent, and so that progress knows the total. An
 // invalid record is an error unless skipInvalid; other errors always are.
+// A database is read whole too (its length is known without reading it,
+// but not whether every stored request can be sent again).
 func Scan(src Source, skipInvalid bool) (Counts, error) {
 	var c Counts
-	if l, ok := src.(lener); ok {
-		return Counts{Records: l.Len()}, nil
-	}
 	for {
 		_, err := src.Next()
 		var inv *InvalidError

@@ -79,7 +79,13 @@ type Result struct {
 	SkippedUnrecorded int64 // not sent: golden mode, and no recorded answer
 	// Skipped counts the requests not sent, by endpoint.
 	Skipped map[string]Skips
-	Elapsed time.Duration
+	// Errors holds, by endpoint, the first error that stood in for an
+	// answer or a comparison (a candidate error, a diff error): the stored
+	// report counts them without saying why.
+	Errors map[string]string
+	// LegacyError is the first live legacy failure to answer.
+	LegacyError string
+	Elapsed     time.Duration
 }
 
 // Skips counts an endpoint's requests that were not sent, by reason.
@@ -119,7 +125,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
-	r := &Runner{cfg: cfg, res: Result{Skipped: map[string]Skips{}}}
+	r := &Runner{cfg: cfg, res: Result{Skipped: map[string]Skips{}, Errors: map[string]string{}}}
 	var err error
 	build := func(u *url.URL) (*upstream, error) {
 		if u == nil {
@@ -305,7 +311,12 @@ func (r *Runner) process(j *job) {
 	} else if legacy.Err != "" {
 		// The proxy's client would have had a 502: nothing to compare.
 		r.erred.Add(1)
-		r.count(func(res *Result) { res.LegacyErrors++ })
+		r.count(func(res *Result) {
+			res.LegacyErrors++
+			if res.LegacyError == "" {
+				res.LegacyError = legacy.Err
+			}
+		})
 		return
 	} else {
 		ex.Legacy = legacy
@@ -324,6 +335,9 @@ func (r *Runner) process(j *job) {
 			res.CandidateErrors++
 		case tandem.DiffError:
 			res.DiffErrors++
+		}
+		if _, ok := res.Errors[j.name]; !ok && ex.Error != "" {
+			res.Errors[j.name] = ex.Error
 		}
 	})
 	switch ex.Outcome {
@@ -347,6 +361,7 @@ func (r *Runner) Result() Result {
 	defer r.mu.Unlock()
 	res := r.res
 	res.Skipped = maps.Clone(r.res.Skipped)
+	res.Errors = maps.Clone(r.res.Errors)
 	res.Elapsed = r.elapsed()
 	return res
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -364,6 +365,11 @@ func TestRunner_CandidateDown(t *testing.T) {
 	if res.CandidateErrors != 2 || got["GET /a"].Candidate.Err == "" {
 		t.Errorf("result %+v: want 2 candidate errors", res)
 	}
+	// Why, for the reports, which only count them.
+	want := map[string]string{"GET /a": "connection refused", "GET /b": "connection refused"}
+	if d := cmp.Diff(want, res.Errors); d != "" {
+		t.Errorf("errors (-want +got):\n%s", d)
+	}
 }
 
 // TestRunner_Ordered checks that, with Ordered, each endpoint's requests
@@ -449,5 +455,163 @@ func TestNew_Err(t *testing.T) {
 				t.Errorf("New error %v, want %q", err, tt.err)
 			}
 		})
+	}
+}
+
+// TestRunner_SideEffects checks that unsafe methods follow the rules: sent
+// (with their body) where an endpoint rule sets allow_side_effects, and
+// otherwise never sent and counted as skipped.
+func TestRunner_SideEffects(t *testing.T) {
+	cand := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"got":%q}`, body)
+	}))
+	rs, err := rules.Parse("rules.yaml", []byte("version: 1\nendpoints:\n"+
+		"  - match: POST /orders\n    allow_side_effects: true\n"+
+		"  - match: DELETE /orders/{id}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := recorded("POST", "/orders", 200, `{"got":"{\"n\":1}"}`)
+	post.Request.Body = []byte(`{"n":1}`)
+	path := ndjson(t, post, recorded("DELETE", "/orders/7", 204, ""), recorded("PUT", "/carts/1", 200, `{}`),
+		recorded("GET", "/orders", 200, `{"got":""}`))
+	res, got, _ := run(t, path, replay.Config{Candidate: cand.url(t), Rules: rs})
+	want := map[string]string{"POST /orders": "match", "GET /orders": "match"}
+	if d := cmp.Diff(want, outcomes(got)); d != "" {
+		t.Errorf("outcomes (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"GET /orders", "POST /orders"}, sorted(cand.requests())); d != "" {
+		t.Errorf("the candidate got (-want +got):\n%s", d)
+	}
+	wantSkipped := map[string]replay.Skips{"DELETE /orders/{id}": {SideEffects: 1}, "PUT /carts/{id}": {SideEffects: 1}}
+	if d := cmp.Diff(wantSkipped, res.Skipped); d != "" || res.SkippedUnsafe != 2 {
+		t.Errorf("skipped %d (-want +got):\n%s", res.SkippedUnsafe, d)
+	}
+}
+
+func sorted(ss []string) []string {
+	slices.Sort(ss)
+	return ss
+}
+
+// TestRunner_Concurrency checks that at most Concurrency requests are in
+// flight, and that as many are: the candidate holds every request until
+// that many have arrived together.
+func TestRunner_Concurrency(t *testing.T) {
+	const conc = 4
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	all := make(chan struct{})
+	cand := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		if inFlight == conc {
+			select {
+			case <-all:
+			default:
+				close(all)
+			}
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second): // fewer in flight than conc: the check below fails
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		fmt.Fprint(w, `{}`)
+	}))
+	var exs []*tandem.Exchange
+	for i := range 3 * conc {
+		exs = append(exs, recorded("GET", fmt.Sprintf("/item/%d", i), 200, `{}`))
+	}
+	res, _, _ := run(t, ndjson(t, exs...), replay.Config{Candidate: cand.url(t), Concurrency: conc})
+	if res.Compared != 3*conc {
+		t.Fatalf("compared %d, want %d", res.Compared, 3*conc)
+	}
+	if most != conc {
+		t.Errorf("at most %d requests were in flight at once, want %d", most, conc)
+	}
+}
+
+// TestRunner_Rate checks that requests start no faster than Rate: n
+// requests at r per second take at least (n-1)/r seconds, however fast the
+// candidate answers.
+func TestRunner_Rate(t *testing.T) {
+	cand := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{}`) }))
+	var exs []*tandem.Exchange
+	for i := range 6 {
+		exs = append(exs, recorded("GET", fmt.Sprintf("/item/%d", i), 200, `{}`))
+	}
+	res, _, _ := run(t, ndjson(t, exs...), replay.Config{Candidate: cand.url(t), Concurrency: 8, Rate: 20})
+	if res.Compared != 6 {
+		t.Fatalf("compared %d, want 6", res.Compared)
+	}
+	if res.Elapsed < 250*time.Millisecond {
+		t.Errorf("6 requests at 20/s took %s, want at least 250ms", res.Elapsed)
+	}
+}
+
+// TestRunner_GoldenSecondary checks golden mode with a live secondary:
+// where the secondary disagrees with the recording, the candidate's
+// differences are noise; elsewhere they are mismatches.
+func TestRunner_GoldenSecondary(t *testing.T) {
+	answer := func(id, at string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"id":%s,"at":%q}`, id, at)
+		})
+	}
+	secondary := serve(t, answer("1", "t1"))
+	tests := []struct {
+		name, id, want string
+	}{
+		{name: "Noise", id: "1", want: "noise"},
+		{name: "Mismatch", id: `"1"`, want: "mismatch $.id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cand := serve(t, answer(tt.id, "t2"))
+			res, got, _ := run(t, ndjson(t, recorded("GET", "/thing", 200, `{"id":1,"at":"t0"}`)),
+				replay.Config{Candidate: cand.url(t), Secondary: secondary.url(t)})
+			if d := cmp.Diff(map[string]string{"GET /thing": tt.want}, outcomes(got)); d != "" {
+				t.Errorf("outcomes (-want +got):\n%s", d)
+			}
+			if ex := got["GET /thing"]; ex == nil || !slices.Contains(ex.NoisePatterns, "$.at") {
+				t.Errorf("noise patterns of %+v: want $.at", ex)
+			}
+			if res.Compared != 1 {
+				t.Errorf("compared %d, want 1", res.Compared)
+			}
+		})
+	}
+}
+
+// TestRunner_LegacyDown checks live mode when legacy gives no answer: the
+// proxy's client would have had a 502, so nothing is compared or stored,
+// and the failure is counted with its reason.
+func TestRunner_LegacyDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, _ := url.Parse("http://" + ln.Addr().String())
+	ln.Close()
+	cand := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{}`) }))
+	res, got, db := run(t, ndjson(t, recorded("GET", "/a", 200, `{}`), recorded("GET", "/b", 200, `{}`)),
+		replay.Config{Candidate: cand.url(t), Legacy: down, Timeout: 2 * time.Second})
+	if res.LegacyErrors != 2 || res.Compared != 0 || len(got) != 0 || res.LegacyError != "connection refused" {
+		t.Errorf("result %+v, %d stored: want 2 legacy errors (connection refused), nothing compared or stored", res, len(got))
+	}
+	rep, err := db.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Totals.LegacyErrors != 2 || rep.Totals.Requests != 2 {
+		t.Errorf("stored totals %+v: want 2 requests, 2 legacy errors", rep.Totals)
 	}
 }

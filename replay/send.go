@@ -143,6 +143,10 @@ func describe(err error) string {
 		return "timeout"
 	case strings.Contains(s, "connection refused"):
 		return "connection refused"
+	case errors.Is(err, fasthttp.ErrConnectionClosed), strings.Contains(s, "connection reset by peer"):
+		// fasthttp's text for this advises the server's author on
+		// Connection: close, which misleads a CI log's reader.
+		return "connection closed before an answer"
 	}
 	return s
 }

@@ -103,6 +103,11 @@ func TestOpenFile(t *testing.T) {
 		{file: "github.gor.gz"},
 		{file: "bad.gor"},
 		{file: "bad-not-gzip.gor.gz", format: replay.Gor},
+		// Compressed files cut short or corrupt: what the gzip data lacks is
+		// said, not taken for a record cut short.
+		{file: "bad-cut.gor.gz"},
+		{file: "bad-cut.ndjson.gz"},
+		{file: "bad-corrupt.har.gz"},
 		// A small cap keeps the first bytes of the bodies and their hash.
 		{file: "github.gor", opts: replay.Options{MaxBody: 100}},
 	}

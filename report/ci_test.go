@@ -58,6 +58,8 @@ func replayReport() *store.Report {
 
 func TestJUnitAndMarkdown(t *testing.T) {
 	skipped := map[string]report.Skipped{"POST /markdown": {SideEffects: 12}}
+	// Why the candidate did not answer, which the report only counts.
+	errs := map[string]string{"GET /repos/{owner}/{repo}/contents/{path...}": "timeout"}
 	tests := []struct {
 		name   string
 		report *store.Report
@@ -65,12 +67,12 @@ func TestJUnitAndMarkdown(t *testing.T) {
 		passed bool
 	}{
 		{name: "failing", report: replayReport(), passed: false,
-			run: report.Run{Name: "traffic.har", Skipped: skipped, Duration: 3210 * time.Millisecond}},
+			run: report.Run{Name: "traffic.har", Skipped: skipped, Duration: 3210 * time.Millisecond, Errors: errs}},
 		{name: "allow-errors", passed: false, report: func() *store.Report {
 			r := replayReport()
 			r.Endpoints[0].Mismatched, r.Endpoints[0].Matched, r.Endpoints[0].Fields = 0, 12, nil
 			return r
-		}(), run: report.Run{Name: "traffic.gor", Gate: report.Gate{MaxMismatches: 4, AllowErrors: true}, Skipped: skipped, Invalid: 2}},
+		}(), run: report.Run{Name: "traffic.gor", Gate: report.Gate{MaxMismatches: 4, AllowErrors: true}, Skipped: skipped, Invalid: 2, Errors: errs}},
 		{name: "passing", passed: true, report: &store.Report{
 			Totals:    store.Totals{Requests: 10, Compared: 9, Matched: 9, Skipped: 1, LegacyErrors: 0},
 			Endpoints: []store.EndpointReport{{Endpoint: "GET /", Compared: 9, Matched: 9}},
@@ -78,7 +80,7 @@ func TestJUnitAndMarkdown(t *testing.T) {
 		{name: "legacy-errors", passed: false, report: &store.Report{
 			Totals:    store.Totals{Requests: 10, Compared: 7, Matched: 7, LegacyErrors: 3},
 			Endpoints: []store.EndpointReport{{Endpoint: "GET /", Compared: 7, Matched: 7}},
-		}, run: report.Run{Name: "live.ndjson"}},
+		}, run: report.Run{Name: "live.ndjson", LegacyError: "connection refused"}},
 		{name: "nothing-compared", passed: false, report: &store.Report{Totals: store.Totals{Requests: 3, Skipped: 3}, Endpoints: []store.EndpointReport{}},
 			run: report.Run{Name: "posts.ndjson", Skipped: map[string]report.Skipped{"POST /markdown": {SideEffects: 3}}}},
 	}

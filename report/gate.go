@@ -68,6 +68,20 @@ type Run struct {
 	Skipped  map[string]Skipped
 	Invalid  int64 // input records skipped as invalid (--skip-invalid)
 	Duration time.Duration
+	// Errors holds an example error per endpoint (why the candidate gave
+	// no answer, or why a comparison failed), which the report only counts.
+	Errors map[string]string
+	// LegacyError is an example of live legacy's failures to answer.
+	LegacyError string
+}
+
+// failingError is the endpoint's example error when its errors fail the
+// gate, or "".
+func (run *Run) failingError(e *store.EndpointReport) string {
+	if e.DiffErrors > 0 || e.CandidateErrors > 0 && !run.Gate.AllowErrors {
+		return run.Errors[e.Endpoint]
+	}
+	return ""
 }
 
 // Skipped counts an endpoint's requests that were not sent, by reason.

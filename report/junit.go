@@ -86,7 +86,11 @@ func JUnit(w io.Writer, r *store.Report, run Run) error {
 		case e.Compared == 0 && skipped.total() > 0:
 			c.Skipped = &junitSkipped{Message: skipped.String()}
 		case run.Gate.EndpointFailures(&e) > 0:
-			c.Failure = &junitFailure{Type: "mismatch", Message: failureMessage(&e, run.Gate), Text: patternsText(&e)}
+			text := patternsText(&e)
+			if err := run.failingError(&e); err != "" {
+				text += xmlText("first error: "+err) + "\n"
+			}
+			c.Failure = &junitFailure{Type: "mismatch", Message: failureMessage(&e, run.Gate), Text: text}
 		}
 		if e.Compared > 0 && skipped.total() > 0 {
 			out = append(out, skipped.String())
@@ -95,7 +99,11 @@ func JUnit(w io.Writer, r *store.Report, run Run) error {
 			out = append(out, fmt.Sprintf("%d of %d exchanges differ only where legacy differs from itself (noise)", e.Noise, e.Compared))
 		}
 		if e.CandidateErrors > 0 && run.Gate.AllowErrors {
-			out = append(out, fmt.Sprintf("%d candidate errors (allowed by --allow-errors)", e.CandidateErrors))
+			line := fmt.Sprintf("%d candidate errors (allowed by --allow-errors)", e.CandidateErrors)
+			if err := run.Errors[e.Endpoint]; err != "" {
+				line += "; first error: " + err
+			}
+			out = append(out, line)
 		}
 		c.SystemOut = strings.Join(out, "\n")
 		suite.Cases = append(suite.Cases, c)
@@ -103,6 +111,9 @@ func JUnit(w io.Writer, r *store.Report, run Run) error {
 	if n := r.Totals.LegacyErrors; n > 0 {
 		c := junitCase{Name: "legacy answers", Classname: junitClass, Time: "0"}
 		msg := fmt.Sprintf("%d requests got no answer from the live legacy service, so were not compared", n)
+		if run.LegacyError != "" {
+			msg += " (first error: " + run.LegacyError + ")"
+		}
 		if run.Gate.AllowErrors {
 			c.SystemOut = msg + " (allowed by --allow-errors)"
 		} else {

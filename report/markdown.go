@@ -52,6 +52,9 @@ func Markdown(w io.Writer, r *store.Report, run Run, topFields int) error {
 		line = append(line, seconds(run)+"s")
 	}
 	b.WriteString(strings.Join(line, " · ") + "\n\n")
+	if t.LegacyErrors > 0 && run.LegacyError != "" {
+		fmt.Fprintf(&b, "Live legacy gave no answer to %d requests (first error: %s).\n\n", t.LegacyErrors, code(run.LegacyError))
+	}
 
 	eps := run.endpoints(r)
 	if len(eps) == 0 {
@@ -80,6 +83,9 @@ func Markdown(w io.Writer, r *store.Report, run Run, topFields int) error {
 	}
 	for _, e := range failing {
 		fmt.Fprintf(&b, "\n#### %s\n\n%s.\n", code(e.Endpoint), capitalize(failureMessage(&e, run.Gate)))
+		if err := run.failingError(&e); err != "" {
+			fmt.Fprintf(&b, "First error: %s.\n", code(err))
+		}
 		if len(e.Fields) == 0 {
 			continue
 		}

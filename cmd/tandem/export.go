@@ -45,8 +45,14 @@ func (c *exportCmd) Run(ctx context.Context, args []string) error {
 	var w io.Writer = c.stdout
 	var f *os.File
 	if *out != "" {
+		for _, p := range []string{*dbPath, *dbPath + "-wal", *dbPath + "-shm"} {
+			if same(p, *out) {
+				// Creating it would empty the recording being read.
+				return usagef("--out %s is the database: write the export to another file", *out)
+			}
+		}
 		if f, err = os.Create(*out); err != nil {
-			return fmt.Errorf("export: %w", err)
+			return err // "open FILE: …"
 		}
 		defer f.Close()
 		w = f
@@ -63,7 +69,7 @@ func (c *exportCmd) Run(ctx context.Context, args []string) error {
 		if f != nil {
 			os.Remove(*out) // no half-written file
 		}
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	fmt.Fprintf(c.stderr, "tandem export: %d exchanges from %s\n", n, *dbPath)
 	return nil

@@ -9,6 +9,7 @@ import (
 	iofs "io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -77,6 +78,18 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	}
 	if *maxMismatches < 0 {
 		return usagef("--max-mismatches %d: want 0 or more", *maxMismatches)
+	}
+	// A report that cannot be written is found now, not after the replay.
+	for flag, p := range map[string]string{"junit": *junitFile, "summary": *summaryFile} {
+		if p == "" {
+			continue
+		}
+		if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
+			return usagef("--%s %s: no such directory %s", flag, p, filepath.Dir(p))
+		}
+		if same(p, *from) || same(p, *dbPath) {
+			return usagef("--%s %s would overwrite the traffic or the results: choose another file", flag, p)
+		}
 	}
 	rs := rules.Default()
 	if *rulesFile != "" {
@@ -151,7 +164,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	run := report.Run{Name: *from, Gate: report.Gate{MaxMismatches: *maxMismatches, AllowErrors: *allowErrors},
-		Skipped: map[string]report.Skipped{}, Invalid: res.Invalid, Duration: res.Elapsed}
+		Skipped: map[string]report.Skipped{}, Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
 	for ep, s := range res.Skipped {
 		run.Skipped[ep] = report.Skipped{SideEffects: s.SideEffects, Unrecorded: s.Unrecorded}
 	}
@@ -179,8 +192,15 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "\n%s: %s (%s; %d records in %s, results in %s)\n", verdict, v.Reason, mode,
 		res.Records, res.Elapsed.Round(time.Millisecond), *dbPath)
-	if res.SkippedUnrecorded > 0 {
-		fmt.Fprintf(c.stdout, "%d requests were not sent: the source holds no answer of legacy to compare with (pass --legacy to compare live)\n", res.SkippedUnrecorded)
+	if n := res.SkippedUnrecorded; n > 0 {
+		what := fmt.Sprintf("%d requests were", n)
+		if n == 1 {
+			what = "1 request was"
+		}
+		fmt.Fprintf(c.stdout, "%s not sent: the source holds no answer of legacy to compare with (pass --legacy to compare live)\n", what)
+	}
+	if res.Invalid > 0 {
+		fmt.Fprintf(c.stdout, "%d invalid records of %s were skipped (--skip-invalid)\n", res.Invalid, *from)
 	}
 	if !v.Passed {
 		return exitError{exitFail}
@@ -355,7 +375,14 @@ func (f *filterFlags) filter() (store.Filter, error) {
 		if d, err := time.ParseDuration(s); err == nil && d > 0 {
 			out.Since = time.Now().Add(-d)
 		} else if t, err := time.Parse(time.RFC3339, s); err == nil {
-			out.Since = t
+			switch {
+			case t.After(time.Now()):
+				// Also keeps it within what the store's nanosecond times can
+				// hold (up to 2262): a later time would select everything.
+				return out, usagef("--since %q is in the future: nothing was recorded since", s)
+			case t.After(time.Unix(0, 0)):
+				out.Since = t
+			} // earlier: everything, as no --since
 		} else {
 			return out, usagef("--since %q: want an RFC 3339 time (2024-05-01T00:00:00Z) or a duration (24h)", s)
 		}

@@ -5,9 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/xml"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +139,23 @@ func TestReplayEndToEnd(t *testing.T) {
 				t.Errorf("JUnit: %s should pass (failures: %q; passing: %q)", ep, failing[ep], passing)
 			}
 		}
+		var names []string
+		for ep := range failing {
+			names = append(names, ep)
+		}
+		slices.Sort(names)
+		// The demo candidate's deliberate changes, and nothing else.
+		want := []string{"GET /orgs/{org}", "GET /repos/{owner}/{repo}", "GET /repos/{owner}/{repo}/contents/{path...}", "GET /repositories/{id}/issues"}
+		if d := cmp.Diff(want, names); d != "" {
+			t.Errorf("JUnit: failing endpoints (-want +got):\n%s", d)
+		}
+		if f := failing["GET /repos/{owner}/{repo}/contents/{path...}"]; !strings.Contains(f, "got no answer from the candidate") ||
+			!strings.Contains(f, "first error: connection closed before an answer") {
+			t.Errorf("JUnit: the dropped connections fail as %q", f)
+		}
+		if f := failing["GET /repositories/{id}/issues"]; !strings.Contains(f, "$[*]: ") {
+			t.Errorf("JUnit: the lost issue fails as %q", f)
+		}
 		md, err := os.ReadFile(summary)
 		if err != nil {
 			t.Fatal(err)
@@ -170,6 +189,31 @@ func TestReplayEndToEnd(t *testing.T) {
 			"--rules", rulesFile, "--db", filepath.Join(dir, "orgs.db"), "--endpoint", "GET /orgs/{org}", "--outcome", "match")
 		if code != exitFail || !strings.Contains(out, "GET /orgs/{org}") || strings.Contains(out, "GET /repos/{owner}/{repo}") {
 			t.Errorf("exit %d\n%s\n%s", code, out, stderr)
+		}
+	})
+
+	t.Run("Since", func(t *testing.T) {
+		// The recording was made moments ago: an hour back holds all of it,
+		// a time to come none.
+		cand := demoServer(t, demo.Legacy)
+		code, out, stderr := runTandem(t, ctx, "replay", "--from", recorded, "--candidate", cand, "--rules", rulesFile,
+			"--db", filepath.Join(dir, "since.db"), "--since", "1h")
+		if code != exitOK || !strings.Contains(out, "72 records") {
+			t.Errorf("--since 1h: exit %d\n%s\n%s", code, out, stderr)
+		}
+		code, _, stderr = runTandem(t, ctx, "replay", "--from", recorded, "--candidate", cand,
+			"--db", filepath.Join(dir, "since.db"), "--since", "2999-01-01T00:00:00Z")
+		if code != exitUsage || !strings.Contains(stderr, `--since "2999-01-01T00:00:00Z" is in the future`) {
+			t.Errorf("--since 2999: exit %d, stderr %q", code, stderr)
+		}
+		code, _, stderr = runTandem(t, ctx, "replay", "--from", recorded, "--candidate", cand,
+			"--db", filepath.Join(dir, "since.db"), "--since", "1200-01-01T00:00:00Z")
+		if code != exitFail || !strings.Contains(stderr, "replay: 72/72") {
+			t.Errorf("--since 1200 (before anything): exit %d, stderr %q", code, stderr)
+		}
+		code, out, stderr = runTandem(t, ctx, "export", "--db", recorded, "--since", "1h", "--endpoint", "GET /orgs/{org}")
+		if n := strings.Count(out, "\n"); code != exitOK || n == 0 || n != strings.Count(out, `"endpoint":"GET /orgs/{org}"`) {
+			t.Errorf("export --since 1h --endpoint: exit %d, %d lines\n%s", code, n, stderr)
 		}
 	})
 
@@ -293,6 +337,12 @@ func TestReplay_Usage(t *testing.T) {
 			"bad-truncated.har: entry 3: invalid JSON: unexpected end"},
 		{"SkipInvalid", []string{"--from", "../../replay/testdata/bad.gor", "--candidate", cand, "--db", db, "--skip-invalid"}, exitFail,
 			"6 invalid records in ../../replay/testdata/bad.gor will be skipped"},
+		{"JUnitDir", []string{"--from", "x.har", "--candidate", cand, "--junit", filepath.Join(dir, "no", "junit.xml")}, exitUsage,
+			"--junit " + filepath.Join(dir, "no", "junit.xml") + ": no such directory " + filepath.Join(dir, "no")},
+		{"SummaryDir", []string{"--from", "x.har", "--candidate", cand, "--summary", filepath.Join(empty, "summary.md")}, exitUsage,
+			"--summary " + filepath.Join(empty, "summary.md") + ": no such directory " + empty},
+		{"JUnitOverSource", []string{"--from", "../../replay/testdata/github.har", "--candidate", cand, "--junit", "../../replay/testdata/github.har"}, exitUsage,
+			"--junit ../../replay/testdata/github.har would overwrite the traffic or the results"},
 		{"BadHeader", []string{"--from", "x.har", "--candidate", cand, "--header", "NoColon"}, exitUsage, `"NoColon": want Name: value`},
 	}
 	for _, tt := range tests {
@@ -302,6 +352,22 @@ func TestReplay_Usage(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.stderr)
 			}
 		})
+	}
+}
+
+// TestReplay_SkipInvalid checks that the invalid records skipped are
+// counted where the report is, as well as announced before the run.
+func TestReplay_SkipInvalid(t *testing.T) {
+	dir := t.TempDir()
+	junit := filepath.Join(dir, "skip.xml")
+	code, out, stderr := runTandem(t, context.Background(), "replay", "--from", "../../replay/testdata/bad.ndjson", "--skip-invalid",
+		"--candidate", demoServer(t, demo.Legacy), "--db", filepath.Join(dir, "skip.db"), "--junit", junit)
+	if code != exitFail || !strings.Contains(stderr, "9 invalid records in ../../replay/testdata/bad.ndjson will be skipped (--skip-invalid)\n") ||
+		!strings.Contains(out, "9 invalid records of ../../replay/testdata/bad.ndjson were skipped (--skip-invalid)\n") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), `<property name="invalid_records" value="9">`) {
+		t.Errorf("JUnit: %v\n%s", err, b)
 	}
 }
 
@@ -332,5 +398,38 @@ func TestReplay_Live(t *testing.T) {
 	}
 	if strings.Contains(failing["GET /repos/{owner}/{repo}"], "updated_at") {
 		t.Errorf("legacy's own timestamp is noise, not a failure:\n%s", failing["GET /repos/{owner}/{repo}"])
+	}
+}
+
+// TestReplay_CandidateDown replays against a port where nothing listens:
+// every exchange is a candidate error, which fails the gate and says why;
+// --allow-errors lets them pass, but a gate that verified nothing fails.
+func TestReplay_CandidateDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	ctx := context.Background()
+	junit, summary := filepath.Join(dir, "down.xml"), filepath.Join(dir, "down.md")
+	args := []string{"replay", "--from", "../../replay/testdata/github.ndjson", "--candidate", down, "--db", filepath.Join(dir, "down.db")}
+
+	code, out, stderr := runTandem(t, ctx, append(args, "--junit", junit, "--summary", summary)...)
+	if code != exitFail || !strings.Contains(out, "FAIL: 4 failing exchanges") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	failing, _ := readJUnit(t, junit)
+	if f := failing["GET /search/issues"]; !strings.Contains(f, "got no answer from the candidate") || !strings.Contains(f, "first error: connection refused") {
+		t.Errorf("JUnit failure of GET /search/issues: %q; want the candidate error and why", f)
+	}
+	if md, _ := os.ReadFile(summary); !strings.Contains(string(md), "First error: `connection refused`.") {
+		t.Errorf("summary:\n%s", md)
+	}
+
+	code, out, stderr = runTandem(t, ctx, append(args, "--allow-errors")...)
+	if code != exitFail || !strings.Contains(out, "FAIL: no request was compared with an answer: nothing was verified") {
+		t.Errorf("--allow-errors: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
