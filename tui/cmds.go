@@ -75,8 +75,9 @@ type triagedMsg struct {
 }
 
 type copiedMsg struct {
-	curl string
-	err  error
+	curl  string // the command, on one line
+	shown string // the same, a line per header
+	err   error
 }
 
 // Navigation requests from the views to the root model.
@@ -209,26 +210,33 @@ func rediff(db *store.DB, rs *rules.Set, endpoint string, all bool) (*store.Redi
 	return res, nil
 }
 
+// summary says what an ignore did, the counts first: at 80 columns the
+// status line may cut the end, where the file and line are.
 func (m ignoredMsg) summary() string {
 	var b strings.Builder
 	switch {
 	case m.undo:
-		fmt.Fprintf(&b, "undone: %s no longer ignored in %s", m.pattern, m.file)
+		fmt.Fprintf(&b, "undone: %s no longer ignored for %s", m.pattern, m.endpoint)
 	case !m.changed:
-		fmt.Fprintf(&b, "%s was already ignored for %s (%s:%d)", m.pattern, m.endpoint, m.file, m.line)
+		fmt.Fprintf(&b, "%s was already ignored for %s", m.pattern, m.endpoint)
 	default:
-		fmt.Fprintf(&b, "ignored %s for %s (%s:%d)", m.pattern, m.endpoint, m.file, m.line)
+		fmt.Fprintf(&b, "ignored %s for %s", m.pattern, m.endpoint)
 	}
 	if m.res != nil {
-		fmt.Fprintf(&b, "; re-judged %d, %d changed", m.res.Exchanges, m.res.Changed)
+		fmt.Fprintf(&b, ": re-judged %d, %d changed", m.res.Exchanges, m.res.Changed)
 		keys := make([]string, 0, len(m.res.Transitions))
 		for k := range m.res.Transitions {
-			keys = append(keys, k)
+			keys = append(keys, fmt.Sprintf("%s %d", k, m.res.Transitions[k]))
 		}
 		slices.Sort(keys)
-		for _, k := range keys {
-			fmt.Fprintf(&b, ", %s %d", k, m.res.Transitions[k])
+		if len(keys) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(keys, ", "))
 		}
+	}
+	if m.undo {
+		fmt.Fprintf(&b, " · %s restored", m.file)
+	} else {
+		fmt.Fprintf(&b, " · %s:%d", m.file, m.line)
 	}
 	return b.String()
 }
@@ -264,7 +272,8 @@ func copyExchange(db *store.DB, clip func(string) error, id int64, ex *tandem.Ex
 				return copiedMsg{err: err}
 			}
 		}
-		c := curl(&ex.Request)
-		return copiedMsg{curl: c, err: clip(c)}
+		lines := curlLines(&ex.Request)
+		c := strings.Join(lines, " ")
+		return copiedMsg{curl: c, shown: strings.Join(lines, " \\\n"), err: clip(c)}
 	}
 }

@@ -153,6 +153,12 @@ func (m *detailModel) add(text string, style *lipgloss.Style) {
 	m.lines = append(m.lines, dline{text: text, style: style})
 }
 
+// addWide adds a line that moves with the horizontal scroll, so that what
+// the screen cuts can be read.
+func (m *detailModel) addWide(text string) {
+	m.lines = append(m.lines, dline{text: text, scrolls: true})
+}
+
 // build lays the exchange out. Everything shown is what the store kept:
 // redacted values stay redacted.
 func (m *detailModel) build() {
@@ -164,13 +170,13 @@ func (m *detailModel) build() {
 	}
 	m.add("", nil)
 	m.add("Request", &st.section)
-	m.add("  "+ex.Request.Method+" "+ex.Request.URL, nil)
+	m.addWide("  " + ex.Request.Method + " " + ex.Request.URL)
 	if ex.Request.Host != "" {
-		m.add("  Host: "+ex.Request.Host, nil)
+		m.addWide("  Host: " + ex.Request.Host)
 	}
 	for _, h := range ex.Request.Header {
 		if !strings.EqualFold(h.Name, "Host") {
-			m.add("  "+h.Name+": "+h.Value, nil)
+			m.addWide("  " + h.Name + ": " + h.Value)
 		}
 	}
 	if len(ex.Request.Body) > 0 {
@@ -199,7 +205,7 @@ func (m *detailModel) build() {
 		if d.Noise {
 			noise = " (noise)"
 		}
-		m.lines = append(m.lines, dline{text: fmt.Sprintf("%s %-7s %s%s", fit(clean(d.Path), pathW, false), d.Kind, example(d.Legacy, d.Candidate), noise)})
+		m.addWide(fmt.Sprintf("%s %-7s %s%s", fit(clean(d.Path), pathW, false), d.Kind, example(d.Legacy, d.Candidate), noise))
 	}
 	if len(ex.Differences) == 0 {
 		m.add("  none", &st.dim)
@@ -265,7 +271,7 @@ func (m *detailModel) headerRows() []string {
 	}
 	for _, n := range names {
 		lv, rv := m.ex.Legacy.Header.Values(n), m.ex.Candidate.Header.Values(n)
-		l := dline{sideBySide: true, mark: same}
+		l := dline{sideBySide: true, scrolls: true, mark: same}
 		if lv != nil {
 			l.left = n + ": " + strings.Join(lv, ", ")
 		}
@@ -325,7 +331,11 @@ func (m detailModel) header() string {
 	if m.ex == nil {
 		return "loading…"
 	}
-	return fmt.Sprintf("lines %d-%d of %d · tab: next difference · ←/→ scroll bodies", m.offset+1, min(m.offset+m.height-detailChrome, len(m.lines)), len(m.lines))
+	s := fmt.Sprintf("lines %d-%d of %d", m.offset+1, min(m.offset+m.height-detailChrome, len(m.lines)), len(m.lines))
+	if m.xoff > 0 {
+		s += fmt.Sprintf(", from column %d", m.xoff+1)
+	}
+	return s + " · tab: next difference · ←/→: scroll sideways"
 }
 
 func (m detailModel) footer() string {
@@ -333,7 +343,14 @@ func (m detailModel) footer() string {
 		return ""
 	}
 	if m.sel < 0 {
-		return fmt.Sprintf("%d differences · tab selects one; i ignores its pattern", len(m.ex.Differences))
+		switch n := len(m.ex.Differences); n {
+		case 0:
+			return "0 differences"
+		case 1:
+			return "1 difference · tab selects it; i ignores its pattern"
+		default:
+			return fmt.Sprintf("%d differences · tab selects one; i ignores its pattern", n)
+		}
 	}
 	d := m.ex.Differences[m.sel]
 	return fmt.Sprintf("difference %d/%d: %s (%s) %s · i: ignore %s", m.sel+1, len(m.ex.Differences), d.Path, d.Kind, example(d.Legacy, d.Candidate), d.Pattern)

@@ -12,6 +12,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
 	"github.com/tandemproxy/tandem"
@@ -63,24 +64,26 @@ func TestEndpoints(t *testing.T) {
 	if got, want := order(), []string{"GET /api/users/{id}", "GET /api/orders", "GET /health"}; !slices.Equal(got, want) {
 		t.Errorf("default order %q, want %q", got, want)
 	}
-	h.contains("11 requests · 11 compared · 8 mismatched", "100.0", "5.1/7.2", "sorted by worst first")
-	h.keys("s") // by name, A to Z
-	h.contains("sorted by endpoint")
+	h.contains("11 requests · 11 compared · 8 mismatched", "100.0", "5.1/7.2", "sorted worst first")
+	h.lacks("▼", "▲") // worst first weighs two columns: neither is marked
+	h.keys("s")       // by name, A to Z
+	h.contains("sorted by endpoint, A to Z", "ENDPOINT▲")
 	if got, want := order(), []string{"GET /api/orders", "GET /api/users/{id}", "GET /health"}; !slices.Equal(got, want) {
 		t.Errorf("by name %q, want %q", got, want)
 	}
 	h.keys("r")
-	h.contains("(reversed)")
+	h.contains("sorted by endpoint, Z to A", "ENDPOINT▼")
 	if got := order(); got[0] != "GET /health" {
 		t.Errorf("reversed by name %q", got)
 	}
 	h.keys("s", "s", "s", "s") // candidate errors, highest first (reversal is reset by s)
-	h.contains("sorted by candidate errors")
+	h.contains("sorted by candidate errors, highest first", "C.ERR▼")
+	h.lacks("ENDPOINT▼")
 	if got := order(); got[0] != "GET /api/orders" {
 		t.Errorf("by candidate errors %q", got)
 	}
 	h.keys("s", "s")
-	h.contains("sorted by worst first")
+	h.contains("sorted worst first")
 
 	// The trend: the users' mismatches came in minutes 0 to 2.
 	// Eight one-minute spans end with the last minute recorded (5).
@@ -93,7 +96,7 @@ func TestEndpoints(t *testing.T) {
 	if r, _ := h.m.endpoints.table.selected(); r.key != "GET /api/orders" {
 		t.Errorf("selected %q after down", r.key)
 	}
-	h.contains("GET /api/orders · 0 matched · 1 mismatched · 0 noise · 1 candidate errors")
+	h.contains("GET /api/orders · 0 matched · 1 mismatched · 1 candidate errors")
 	h.keys("/", "hea")
 	h.contains("/hea█")
 	if got := order(); !slices.Equal(got, []string{"GET /health"}) {
@@ -256,14 +259,16 @@ func TestDetail(t *testing.T) {
 	if want := len(d.lines) - 2*(16-detailChrome); d.offset != max(0, want) {
 		t.Errorf("pgup: offset %d, want %d", d.offset, max(0, want))
 	}
-	// Bodies scroll sideways; the rest stays.
+	// Bodies and headers scroll sideways (what the columns cut can be
+	// read); section titles stay.
 	h.keys("end")
-	h.contains("  orders ", "~ none ", "Content-Type: text/plain")
+	h.contains("  orders ", "~ none ", "~ Content-Type: text/plain", "Bodies: legacy")
 	h.keys("right")
-	h.lacks("  orders ", "~ none ")
-	h.contains("~  ", "Content-Type: text/plain")
+	h.lacks("  orders ", "~ none ", "Content-Type")
+	h.contains("~  ", "~ Type: text/plain", "Bodies: legacy", "from column 9")
 	h.keys("left")
-	h.contains("  orders ", "~ none ")
+	h.contains("  orders ", "~ none ", "~ Content-Type: text/plain")
+	h.lacks("from column")
 	// Triage the exchange from its detail.
 	h.keys("b")
 	h.contains("triage: exchange #8: bug", "lines 11-22") // reloaded, scrolled where it was
@@ -317,7 +322,7 @@ func TestIgnore(t *testing.T) {
 		if string(got) != want {
 			t.Fatalf("rules file:\n%s\nwant:\n%s", got, want)
 		}
-		h.contains("ignored $.nickname for GET /api/users/{id}", "rules.yaml:9); re-judged 6, 2 changed")
+		h.contains("ignored $.nickname for GET /api/users/{id}: re-judged 6, 2 changed (mismatch→noise 2) · rules.yaml:9")
 		// The exchanges were re-judged: $.nickname is gone, and the
 		// fields view shows it.
 		n := 0
@@ -365,7 +370,7 @@ func TestIgnore(t *testing.T) {
 			}
 		}
 		h.contains("0 differences")
-		if !strings.HasSuffix(h.m.status.text, "re-judged 9, 1 changed, mismatch→match 1") {
+		if !strings.HasSuffix(h.m.status.text, "re-judged 9, 1 changed (mismatch→match 1) · rules.yaml:11") {
 			t.Errorf("status %q", h.m.status.text)
 		}
 		// Back on the endpoints, the counts are the new ones.
@@ -441,6 +446,37 @@ func TestLiveRefresh(t *testing.T) {
 	h.m.loading[endpointsView] = false
 	if _, cmd := h.m.Update(tickMsg{}); cmd == nil {
 		t.Error("a tick did not reload")
+	}
+}
+
+// TestLiveRefresh_Scrolled: in a scrolled list, exchanges recorded above
+// the selected one do not move it on the screen.
+func TestLiveRefresh_Scrolled(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, f, 80, 10)  // five rows
+	h.keys("x", "end", "up", "up") // users, all six exchanges: scrolled by one, the cursor mid-screen
+	tb := &h.m.exchanges.table
+	before, _ := h.m.exchanges.selected()
+	if tb.offset != 1 || tb.cursor != 3 {
+		t.Fatalf("offset %d, cursor %d", tb.offset, tb.cursor)
+	}
+	shown := h.screen()
+	f.record(t, f.exchanges()[:2]...) // two newer users: listed first
+	h.send(tickMsg{})
+	after, _ := h.m.exchanges.selected()
+	if after.ID != before.ID || tb.cursor != 5 || tb.offset != 3 {
+		t.Errorf("after the tick: #%d (was #%d), cursor %d, offset %d; want the same exchange at cursor 5, offset 3", after.ID, before.ID, tb.cursor, tb.offset)
+	}
+	// The rows on the screen are the same ones; only the counts changed.
+	if a, b := strings.Split(shown, "\n")[3:8], strings.Split(h.screen(), "\n")[3:8]; !slices.Equal(a, b) {
+		t.Errorf("rows before:\n%s\nafter:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+	// At the top, new rows show as they come.
+	h.keys("home")
+	f.record(t, f.exchanges()[:1]...)
+	h.send(tickMsg{})
+	if tb.offset != 0 || tb.cursor != 1 {
+		t.Errorf("at the top: offset %d, cursor %d; want 0 and 1", tb.offset, tb.cursor)
 	}
 }
 
@@ -567,5 +603,30 @@ func TestKeys_Burst(t *testing.T) {
 	h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("qq")})
 	if h.m.state != endpointsView {
 		t.Errorf("qq left view %d, want the endpoints", h.m.state)
+	}
+}
+
+// TestKeys_FooterFits: every view's key hints fit 80 columns whole, and
+// every key they name is in the help.
+func TestKeys_FooterFits(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, f, 80, 24)
+	for _, v := range []view{endpointsView, fieldsView, exchangesView, detailView} {
+		h.m.state = v
+		line := h.m.statusLine()
+		if strings.Contains(line, "…") || ansi.StringWidth(line) > 80 {
+			t.Errorf("view %d: the key hints are cut: %q", v, line)
+		}
+		for _, b := range h.m.sh.keys.short(v) {
+			found := false
+			for _, g := range h.m.sh.keys.full() {
+				for _, fb := range g.keys {
+					found = found || fb.Help().Key == b.Help().Key
+				}
+			}
+			if !found {
+				t.Errorf("view %d: %q is not in the help", v, b.Help().Key)
+			}
+		}
 	}
 }
