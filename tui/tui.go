@@ -560,7 +560,7 @@ func (m Model) helpLines() []string {
 // than the screen is cut into lines.
 func (m Model) curlBox() string {
 	st := &m.sh.st
-	lines := []string{st.section.Render("curl (copied to the clipboard; any key closes)"), ""}
+	lines := []string{st.section.Render(fit("curl (copied to the clipboard; any key closes)", m.width, false)), ""}
 	for i, part := range strings.Split(m.curl, "\n") {
 		indent := "  "
 		if i > 0 {

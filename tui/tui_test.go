@@ -483,7 +483,7 @@ func TestLiveRefresh_Scrolled(t *testing.T) {
 func TestResize(t *testing.T) {
 	f := newFixture(t)
 	h := newHarness(t, f, 80, 24)
-	for _, keys := range [][]string{nil, {"enter"}, {"enter"}, {"enter", "tab"}, {"?"}} {
+	for _, keys := range [][]string{nil, {"enter"}, {"enter"}, {"enter", "tab"}, {"?"}, {"esc", "y"}, {"x", "n", "a note"}} {
 		h.keys(keys...)
 		for _, sz := range []struct{ w, h int }{{120, 40}, {80, 24}, {200, 60}, {60, 15}, {20, 4}, {1, 1}, {80, 24}} {
 			h.send(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
@@ -525,6 +525,35 @@ func TestSecrets(t *testing.T) {
 	}
 	if !strings.Contains(h.clip[0], "-H 'Authorization: [REDACTED]'") {
 		t.Errorf("curl %q", h.clip[0])
+	}
+
+	// A request body with a secret, and a difference at a secret field:
+	// the body, the fields' example, the differences list and the curl
+	// command all show the redacted value.
+	f.record(t, &tandem.Exchange{Request: tandem.Request{Method: "POST", URL: "/api/login", Host: "h", Body: []byte(`{"user":"a","password":"s3cr3t-password"}`)},
+		Legacy:    jsonResp(200, `{"ok":true,"password":"s3cr3t-password"}`, time.Millisecond),
+		Candidate: jsonResp(200, `{"ok":true,"password":"s3cr3t-token"}`, time.Millisecond)})
+	seen.Reset()
+	h.keys("esc", "esc", "esc", "esc", "/", "login", "enter", "enter") // reloaded on the way back
+	look()
+	h.keys("enter", "enter", "tab")
+	look()
+	for range 3 {
+		h.keys("pgdown")
+		look()
+	}
+	h.keys("y")
+	look()
+	all = seen.String() + h.clip[len(h.clip)-1]
+	for _, s := range secrets {
+		if strings.Contains(all, s) {
+			t.Errorf("%q is shown", s)
+		}
+	}
+	for _, want := range []string{`$.password`, `[REDACTED] → [REDACTED]`, `{"user":"a","password":"[REDACTED]"}`, `--data-binary '{"user":"a","password":"[REDACTED]"}'`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("%q is not shown", want)
+		}
 	}
 }
 
