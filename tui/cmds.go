@@ -50,10 +50,16 @@ type exchangesLoaded struct {
 	err   error
 }
 
+// detailLoaded is an exchange loaded and laid out (the layout of large
+// bodies takes long enough to stall the keys, so the command does it);
+// unchanged says that it was judged and triaged as already shown.
 type detailLoaded struct {
-	ex     *tandem.Exchange
-	triage store.Triage
-	err    error
+	ex                   *tandem.Exchange
+	triage               store.Triage
+	lines                []dline
+	diffLine, diffTarget []int
+	unchanged            bool
+	err                  error
 }
 
 // ignoredMsg reports an ignore rule written (or, with undo, taken back)
@@ -130,15 +136,26 @@ func loadExchanges(db *store.DB, sc scope) tea.Cmd {
 	}
 }
 
-func loadDetail(db *store.DB, id int64) tea.Cmd {
+// loadDetail loads the exchange that shown shows and lays it out, unless
+// its verdict and triage are those shown: a stored exchange's messages
+// never change.
+func loadDetail(sh *shared, shown detailModel) tea.Cmd {
 	return func() tea.Msg {
 		ctx := context.Background()
-		ex, err := db.Exchange(ctx, id)
+		ex, err := sh.db.Exchange(ctx, shown.id)
 		if err != nil {
 			return detailLoaded{err: err}
 		}
-		t, err := db.ExchangeTriage(ctx, id)
-		return detailLoaded{ex: ex, triage: t, err: err}
+		t, err := sh.db.ExchangeTriage(ctx, shown.id)
+		if err != nil {
+			return detailLoaded{ex: ex, err: err}
+		}
+		if shown.ex != nil && sameVerdict(shown.ex, ex) && sameTriage(shown.triage, t) {
+			return detailLoaded{ex: ex, unchanged: true}
+		}
+		d := detailModel{sh: sh, id: shown.id, ex: ex, triage: t}
+		d.build()
+		return detailLoaded{ex: ex, triage: t, lines: d.lines, diffLine: d.diffLine, diffTarget: d.diffTarget}
 	}
 }
 

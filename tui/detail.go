@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,9 +57,9 @@ func (m detailModel) update(msg tea.Msg) (detailModel, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 		m.clamp()
 	case detailLoaded:
-		if msg.err == nil && msg.ex.ID == m.id {
+		if msg.err == nil && !msg.unchanged && msg.ex.ID == m.id {
 			m.ex, m.triage = msg.ex, msg.triage
-			m.build()
+			m.lines, m.diffLine, m.diffTarget = msg.lines, msg.diffLine, msg.diffTarget
 			m.sel = min(m.sel, len(m.ex.Differences)-1)
 			m.clamp()
 		}
@@ -107,6 +108,16 @@ func (m detailModel) update(msg tea.Msg) (detailModel, tea.Cmd) {
 		m.clamp()
 	}
 	return m, nil
+}
+
+// sameVerdict reports whether two loads of an exchange were judged the
+// same.
+func sameVerdict(a, b *tandem.Exchange) bool {
+	return a.Outcome == b.Outcome && a.Error == b.Error && slices.Equal(a.Differences, b.Differences) && slices.Equal(a.NoisePatterns, b.NoisePatterns)
+}
+
+func sameTriage(a, b store.Triage) bool {
+	return a.State == b.State && a.Note == b.Note && a.Updated.Equal(b.Updated)
 }
 
 // hstep is how far left and right scroll the bodies.
@@ -382,6 +393,9 @@ func (m detailModel) view() string {
 					}
 				}
 			}
+			if i == m.target() {
+				mark = "▶ "
+			}
 			text = fit(mark+text, m.width, false)
 			switch {
 			case mark == "> ":
@@ -392,14 +406,24 @@ func (m detailModel) view() string {
 			b.WriteString(text)
 			continue
 		}
-		b.WriteString(m.sideBySide(l))
+		b.WriteString(m.sideBySide(l, i == m.target()))
 	}
 	return b.String()
 }
 
+// target returns the line that shows the selected difference (in the
+// bodies, the headers or the status), or -1.
+func (m detailModel) target() int {
+	if m.sel < 0 || m.sel >= len(m.diffTarget) {
+		return -1
+	}
+	return m.diffTarget[m.sel]
+}
+
 // sideBySide renders a two-column row: each side its mark, then its text
-// (scrolled horizontally for body rows), cut to half the width.
-func (m detailModel) sideBySide(l dline) string {
+// (scrolled horizontally for body rows), cut to half the width; the row
+// of the selected difference has arrows at its middle bar.
+func (m detailModel) sideBySide(l dline, target bool) string {
 	st := &m.sh.st
 	colW := max(4, (m.width-3)/2)
 	side := func(text string, mark byte, present bool) string {
@@ -428,5 +452,9 @@ func (m detailModel) sideBySide(l dline) string {
 	if rm == removed {
 		rm = ' '
 	}
-	return side(l.left, lm, l.mark != added) + " │ " + side(l.right, rm, l.mark != removed)
+	bar := " │ "
+	if target {
+		bar = "▶│◀"
+	}
+	return side(l.left, lm, l.mark != added) + bar + side(l.right, rm, l.mark != removed)
 }

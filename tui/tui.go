@@ -155,7 +155,7 @@ func (m *Model) reload() tea.Cmd {
 	case exchangesView:
 		cmd = loadExchanges(m.sh.db, m.exchanges.scope)
 	case detailView:
-		cmd = loadDetail(m.sh.db, m.detail.id)
+		cmd = loadDetail(m.sh, m.detail)
 	}
 	m.loading[m.state] = true
 	return cmd

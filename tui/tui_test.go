@@ -227,12 +227,14 @@ func TestDetail(t *testing.T) {
 	}
 	h.contains("Status 200 → 500", "latency legacy 8.0 ms, candidate 30 ms", "Differences (3)")
 	// tab walks the differences and scrolls to where each shows.
+	// The line that shows the selected difference is marked.
 	h.keys("tab")
-	h.contains("difference 1/3: status (changed) 200 → 500")
+	h.contains("difference 1/3: status (changed) 200 → 500", "▶ Status 200 → 500")
 	h.keys("tab")
-	h.contains("difference 2/3: header:Content-Type", "~ Content-Type: text/plain")
+	h.contains("difference 2/3: header:Content-Type", "~ Content-Type: text/plain", "▶│◀~ Content-Type: text/html")
+	h.lacks("▶ Status")
 	h.keys("tab")
-	h.contains("difference 3/3: text:2 (changed) none⏎ → error⏎", "~ none", "~ error")
+	h.contains("difference 3/3: text:2 (changed) none⏎ → error⏎", "~ none", "▶│◀~ error")
 	h.keys("tab")
 	h.contains("difference 1/3")
 	h.keys("shift+tab")
@@ -280,6 +282,32 @@ func TestDetail(t *testing.T) {
 	h.keys("esc")
 	if h.m.state != exchangesView {
 		t.Errorf("esc from the detail went to view %d", h.m.state)
+	}
+}
+
+// TestDetail_Refresh: a refresh lays the exchange out again only when its
+// verdict or triage changed (bodies of megabytes take long to lay out),
+// and keeps the scroll position.
+func TestDetail_Refresh(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, f, 80, 24)
+	h.keys("enter", "enter", "enter", "down", "down", "down")
+	d := &h.m.detail
+	if d.ex == nil || d.offset != 3 {
+		t.Fatalf("detail %v, offset %d", d.ex != nil, d.offset)
+	}
+	d.lines[0].text = "laid out before the tick"
+	h.send(tickMsg{})
+	if d.lines[0].text != "laid out before the tick" || d.offset != 3 {
+		t.Errorf("an unchanged exchange was laid out again (%q) or scrolled (offset %d)", d.lines[0].text, d.offset)
+	}
+	// Another process triages it: the next tick shows it.
+	if err := f.db.SetExchangeTriage(context.Background(), d.id, store.Triage{State: store.TriageBug, Note: "seen elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	h.send(tickMsg{})
+	if !strings.Contains(d.lines[0].text, "triage: bug (seen elsewhere)") || d.offset != 3 {
+		t.Errorf("after a triage elsewhere: %q, offset %d", d.lines[0].text, d.offset)
 	}
 }
 
