@@ -158,12 +158,14 @@ func (m exchangesModel) footer() string {
 		}
 		return ""
 	}
-	f := fmt.Sprintf("#%d %s %s · legacy %s · candidate %s", s.ID, s.Method, s.URL, dur(s.LegacyLatency), dur(s.CandidateLatency))
+	// The note first: the URL is often too long for the line.
+	f := fmt.Sprintf("#%d ", s.ID)
+	if s.Triage.Note != "" {
+		f += "note: " + s.Triage.Note + " · "
+	}
+	f += fmt.Sprintf("%s %s · legacy %s · candidate %s", s.Method, s.URL, dur(s.LegacyLatency), dur(s.CandidateLatency))
 	if s.CandidateError != "" {
 		f += " · " + s.CandidateError
-	}
-	if s.Triage.Note != "" {
-		f += " · note: " + s.Triage.Note
 	}
 	return f
 }

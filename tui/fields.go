@@ -183,11 +183,12 @@ func (m fieldsModel) footer() string {
 		}
 		return ""
 	}
-	s := f.Pattern + ": " + example(f.ExampleLegacy, f.ExampleCandidate)
+	// The note before the example, which is often too long for the line.
+	s := f.Pattern + ": "
 	if f.Triage.Note != "" {
-		s += " · note: " + f.Triage.Note
+		s += "note: " + f.Triage.Note + " · "
 	}
-	return s
+	return s + example(f.ExampleLegacy, f.ExampleCandidate)
 }
 
 func (m fieldsModel) view() string { return m.table.view(m.sh.st) }
