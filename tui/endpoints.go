@@ -258,10 +258,13 @@ func (m endpointsModel) sortText() string {
 func (m endpointsModel) footer() string {
 	r, ok := m.table.selected()
 	if !ok {
-		if m.report != nil && len(m.report.Endpoints) == 0 {
+		switch {
+		case m.report == nil:
+			return ""
+		case len(m.report.Endpoints) == 0:
 			return "nothing recorded yet: this view refreshes as a proxy writes to the database"
 		}
-		return ""
+		return noMatch
 	}
 	for _, e := range m.report.Endpoints {
 		if e.Endpoint == r.key {

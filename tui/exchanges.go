@@ -153,7 +153,10 @@ func (m exchangesModel) header() string {
 func (m exchangesModel) footer() string {
 	s, ok := m.selected()
 	if !ok {
-		if m.loaded {
+		switch {
+		case len(m.rows) > 0:
+			return noMatch
+		case m.loaded:
 			return "no stored exchanges here (matches are stored only with --record all)"
 		}
 		return ""

@@ -178,7 +178,10 @@ func plural(n int, one, many string) string {
 func (m fieldsModel) footer() string {
 	f, ok := m.selected()
 	if !ok {
-		if m.loaded && len(m.fields) == 0 {
+		switch {
+		case len(m.fields) > 0:
+			return noMatch
+		case m.loaded:
 			return "no differences recorded for this endpoint"
 		}
 		return ""

@@ -97,7 +97,9 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("selected %q after down", r.key)
 	}
 	h.contains("GET /api/orders · 0 matched · 1 mismatched · 1 candidate errors")
-	h.keys("/", "hea")
+	h.keys("/", "nothing-like-this")
+	h.contains("nothing matches the filter")
+	h.keys("esc", "/", "hea")
 	h.contains("/hea█")
 	if got := order(); !slices.Equal(got, []string{"GET /health"}) {
 		t.Errorf("filtered %q", got)
@@ -158,7 +160,9 @@ func TestFields(t *testing.T) {
 	if n := len(h.m.fields.table.rows); n != 1 || h.m.fields.table.rows[0].key != "$.price" {
 		t.Errorf("state:bug shows %d rows", n)
 	}
-	h.keys("esc")
+	h.keys("esc", "/", "state:accepted")
+	h.contains("nothing matches the filter")
+	h.keys("esc") // cancels the prompt: no filter
 	// enter lists the pattern's exchanges.
 	h.keys("home", "enter")
 	if h.m.state != exchangesView || h.m.exchanges.scope.pattern != "$.price" || len(h.m.exchanges.rows) != 4 {
@@ -181,6 +185,10 @@ func TestExchanges(t *testing.T) {
 	if n := h.m.exchanges.shown; n != 1 {
 		t.Errorf("status:5xx shows %d", n)
 	}
+	h.keys("backspace", "backspace", "backspace", "4xx")
+	h.contains("0 of 2 shown", "nothing matches the filter (esc clears it)")
+	h.lacks("no stored exchanges here")
+	h.keys("backspace", "backspace", "backspace", "5xx")
 	h.keys("esc", "/", "outcome:cand", "enter")
 	if s, _ := h.m.exchanges.selected(); h.m.exchanges.shown != 1 || s.Outcome != tandem.CandidateError {
 		t.Errorf("outcome:cand shows %d, selected %+v", h.m.exchanges.shown, s)
