@@ -177,7 +177,7 @@ func (m *detailModel) build() {
 	m.lines = nil
 	m.add(fmt.Sprintf("#%d · %s · %s · %s · triage: %s", ex.ID, ex.Endpoint, ex.Outcome, ex.Time.UTC().Format("2006-01-02 15:04:05 UTC"), describe(m.triage)), &st.title)
 	if ex.Error != "" {
-		m.add("error: "+ex.Error, &st.errText)
+		m.lines = append(m.lines, dline{text: "error: " + ex.Error, style: &st.errText, scrolls: true})
 	}
 	m.add("", nil)
 	m.add("Request", &st.section)

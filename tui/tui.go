@@ -480,6 +480,11 @@ func (m Model) breadcrumb() string {
 func (m Model) titleLine() string {
 	left := m.breadcrumb()
 	if m.state != endpointsView || m.endpoints.report == nil {
+		// Where the user is matters more than how they got there: a
+		// breadcrumb too long for the line loses its start.
+		if w := ansi.StringWidth(left); w > m.width && m.width > 1 {
+			left = "…" + ansi.TruncateLeft(left, w-(m.width-1), "")
+		}
 		return fit(left, m.width, false)
 	}
 	right := m.endpoints.sortText()

@@ -287,6 +287,12 @@ func TestDetail(t *testing.T) {
 	if tr, _ := f.db.ExchangeTriage(context.Background(), d.id); tr.State != store.TriageBug {
 		t.Errorf("triage %+v", tr)
 	}
+	// A breadcrumb too long for the screen keeps its end: where one is.
+	h.send(tea.WindowSizeMsg{Width: 30, Height: 16})
+	if top := strings.Split(h.screen(), "\n")[0]; top != "…i/orders › all exchanges › #8" {
+		t.Errorf("title line at 30 columns: %q", top)
+	}
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 16})
 	h.keys("esc")
 	if h.m.state != exchangesView {
 		t.Errorf("esc from the detail went to view %d", h.m.state)
