@@ -50,10 +50,16 @@ type exchangesLoaded struct {
 	err   error
 }
 
+// detailLoaded is an exchange loaded and laid out (the layout of large
+// bodies takes long enough to stall the keys, so the command does it);
+// unchanged says that it was judged and triaged as already shown.
 type detailLoaded struct {
-	ex     *tandem.Exchange
-	triage store.Triage
-	err    error
+	ex                   *tandem.Exchange
+	triage               store.Triage
+	lines                []dline
+	diffLine, diffTarget []int
+	unchanged            bool
+	err                  error
 }
 
 // ignoredMsg reports an ignore rule written (or, with undo, taken back)
@@ -75,8 +81,9 @@ type triagedMsg struct {
 }
 
 type copiedMsg struct {
-	curl string
-	err  error
+	curl  string // the command, on one line
+	shown string // the same, a line per header
+	err   error
 }
 
 // Navigation requests from the views to the root model.
@@ -129,15 +136,26 @@ func loadExchanges(db *store.DB, sc scope) tea.Cmd {
 	}
 }
 
-func loadDetail(db *store.DB, id int64) tea.Cmd {
+// loadDetail loads the exchange that shown shows and lays it out, unless
+// its verdict and triage are those shown: a stored exchange's messages
+// never change.
+func loadDetail(sh *shared, shown detailModel) tea.Cmd {
 	return func() tea.Msg {
 		ctx := context.Background()
-		ex, err := db.Exchange(ctx, id)
+		ex, err := sh.db.Exchange(ctx, shown.id)
 		if err != nil {
 			return detailLoaded{err: err}
 		}
-		t, err := db.ExchangeTriage(ctx, id)
-		return detailLoaded{ex: ex, triage: t, err: err}
+		t, err := sh.db.ExchangeTriage(ctx, shown.id)
+		if err != nil {
+			return detailLoaded{ex: ex, err: err}
+		}
+		if shown.ex != nil && sameVerdict(shown.ex, ex) && sameTriage(shown.triage, t) {
+			return detailLoaded{ex: ex, unchanged: true}
+		}
+		d := detailModel{sh: sh, id: shown.id, ex: ex, triage: t}
+		d.build()
+		return detailLoaded{ex: ex, triage: t, lines: d.lines, diffLine: d.diffLine, diffTarget: d.diffTarget}
 	}
 }
 
@@ -209,26 +227,33 @@ func rediff(db *store.DB, rs *rules.Set, endpoint string, all bool) (*store.Redi
 	return res, nil
 }
 
+// summary says what an ignore did, the counts first: at 80 columns the
+// status line may cut the end, where the file and line are.
 func (m ignoredMsg) summary() string {
 	var b strings.Builder
 	switch {
 	case m.undo:
-		fmt.Fprintf(&b, "undone: %s no longer ignored in %s", m.pattern, m.file)
+		fmt.Fprintf(&b, "undone: %s no longer ignored for %s", m.pattern, m.endpoint)
 	case !m.changed:
-		fmt.Fprintf(&b, "%s was already ignored for %s (%s:%d)", m.pattern, m.endpoint, m.file, m.line)
+		fmt.Fprintf(&b, "%s was already ignored for %s", m.pattern, m.endpoint)
 	default:
-		fmt.Fprintf(&b, "ignored %s for %s (%s:%d)", m.pattern, m.endpoint, m.file, m.line)
+		fmt.Fprintf(&b, "ignored %s for %s", m.pattern, m.endpoint)
 	}
 	if m.res != nil {
-		fmt.Fprintf(&b, "; re-judged %d, %d changed", m.res.Exchanges, m.res.Changed)
+		fmt.Fprintf(&b, ": re-judged %d, %d changed", m.res.Exchanges, m.res.Changed)
 		keys := make([]string, 0, len(m.res.Transitions))
 		for k := range m.res.Transitions {
-			keys = append(keys, k)
+			keys = append(keys, fmt.Sprintf("%s %d", k, m.res.Transitions[k]))
 		}
 		slices.Sort(keys)
-		for _, k := range keys {
-			fmt.Fprintf(&b, ", %s %d", k, m.res.Transitions[k])
+		if len(keys) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(keys, ", "))
 		}
+	}
+	if m.undo {
+		fmt.Fprintf(&b, " · %s restored", m.file)
+	} else {
+		fmt.Fprintf(&b, " · %s:%d", m.file, m.line)
 	}
 	return b.String()
 }
@@ -264,7 +289,8 @@ func copyExchange(db *store.DB, clip func(string) error, id int64, ex *tandem.Ex
 				return copiedMsg{err: err}
 			}
 		}
-		c := curl(&ex.Request)
-		return copiedMsg{curl: c, err: clip(c)}
+		lines := curlLines(&ex.Request)
+		c := strings.Join(lines, " ")
+		return copiedMsg{curl: c, shown: strings.Join(lines, " \\\n"), err: clip(c)}
 	}
 }

@@ -20,7 +20,12 @@ var curlSkip = map[string]bool{
 
 // curl returns a shell command that sends the request again, as the store
 // kept it: redacted values stay redacted.
-func curl(r *tandem.Request) string {
+func curl(r *tandem.Request) string { return strings.Join(curlLines(r), " ") }
+
+// curlLines returns the command in parts that read well one per line
+// (joined with " \\\n" they are the same command): curl and the URL,
+// then each header, then the body.
+func curlLines(r *tandem.Request) []string {
 	host := r.Host
 	if host == "" {
 		host = r.Header.Get("Host")
@@ -28,24 +33,24 @@ func curl(r *tandem.Request) string {
 	if host == "" {
 		host = "localhost"
 	}
-	parts := []string{"curl"}
+	first := "curl "
 	if r.Method != "GET" {
-		parts = append(parts, "-X", shellQuote(r.Method))
+		first += "-X " + shellQuote(r.Method) + " "
 	}
-	parts = append(parts, shellQuote("http://"+host+r.URL))
+	lines := []string{first + shellQuote("http://"+host+r.URL)}
 	for _, h := range r.Header {
 		if !curlSkip[strings.ToLower(h.Name)] {
-			parts = append(parts, "-H", shellQuote(h.Name+": "+h.Value))
+			lines = append(lines, "-H "+shellQuote(h.Name+": "+h.Value))
 		}
 	}
 	if len(r.Body) > 0 {
 		if utf8.Valid(r.Body) && !strings.ContainsRune(string(r.Body), 0) {
-			parts = append(parts, "--data-binary", shellQuote(string(r.Body)))
+			lines = append(lines, "--data-binary "+shellQuote(string(r.Body)))
 		} else {
-			parts = append(parts, "--data-binary", fmt.Sprintf("@<(printf %%s %s | base64 -d)", shellQuote(base64.StdEncoding.EncodeToString(r.Body))))
+			lines = append(lines, fmt.Sprintf("--data-binary @<(printf %%s %s | base64 -d)", shellQuote(base64.StdEncoding.EncodeToString(r.Body))))
 		}
 	}
-	return strings.Join(parts, " ")
+	return lines
 }
 
 // shellQuote quotes s for a POSIX shell.

@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,9 +57,9 @@ func (m detailModel) update(msg tea.Msg) (detailModel, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 		m.clamp()
 	case detailLoaded:
-		if msg.err == nil && msg.ex.ID == m.id {
+		if msg.err == nil && !msg.unchanged && msg.ex.ID == m.id {
 			m.ex, m.triage = msg.ex, msg.triage
-			m.build()
+			m.lines, m.diffLine, m.diffTarget = msg.lines, msg.diffLine, msg.diffTarget
 			m.sel = min(m.sel, len(m.ex.Differences)-1)
 			m.clamp()
 		}
@@ -109,6 +110,16 @@ func (m detailModel) update(msg tea.Msg) (detailModel, tea.Cmd) {
 	return m, nil
 }
 
+// sameVerdict reports whether two loads of an exchange were judged the
+// same.
+func sameVerdict(a, b *tandem.Exchange) bool {
+	return a.Outcome == b.Outcome && a.Error == b.Error && slices.Equal(a.Differences, b.Differences) && slices.Equal(a.NoisePatterns, b.NoisePatterns)
+}
+
+func sameTriage(a, b store.Triage) bool {
+	return a.State == b.State && a.Note == b.Note && a.Updated.Equal(b.Updated)
+}
+
 // hstep is how far left and right scroll the bodies.
 const hstep = 8
 
@@ -153,6 +164,12 @@ func (m *detailModel) add(text string, style *lipgloss.Style) {
 	m.lines = append(m.lines, dline{text: text, style: style})
 }
 
+// addWide adds a line that moves with the horizontal scroll, so that what
+// the screen cuts can be read.
+func (m *detailModel) addWide(text string) {
+	m.lines = append(m.lines, dline{text: text, scrolls: true})
+}
+
 // build lays the exchange out. Everything shown is what the store kept:
 // redacted values stay redacted.
 func (m *detailModel) build() {
@@ -160,17 +177,17 @@ func (m *detailModel) build() {
 	m.lines = nil
 	m.add(fmt.Sprintf("#%d · %s · %s · %s · triage: %s", ex.ID, ex.Endpoint, ex.Outcome, ex.Time.UTC().Format("2006-01-02 15:04:05 UTC"), describe(m.triage)), &st.title)
 	if ex.Error != "" {
-		m.add("error: "+ex.Error, &st.errText)
+		m.lines = append(m.lines, dline{text: "error: " + ex.Error, style: &st.errText, scrolls: true})
 	}
 	m.add("", nil)
 	m.add("Request", &st.section)
-	m.add("  "+ex.Request.Method+" "+ex.Request.URL, nil)
+	m.addWide("  " + ex.Request.Method + " " + ex.Request.URL)
 	if ex.Request.Host != "" {
-		m.add("  Host: "+ex.Request.Host, nil)
+		m.addWide("  Host: " + ex.Request.Host)
 	}
 	for _, h := range ex.Request.Header {
 		if !strings.EqualFold(h.Name, "Host") {
-			m.add("  "+h.Name+": "+h.Value, nil)
+			m.addWide("  " + h.Name + ": " + h.Value)
 		}
 	}
 	if len(ex.Request.Body) > 0 {
@@ -199,7 +216,7 @@ func (m *detailModel) build() {
 		if d.Noise {
 			noise = " (noise)"
 		}
-		m.lines = append(m.lines, dline{text: fmt.Sprintf("%s %-7s %s%s", fit(clean(d.Path), pathW, false), d.Kind, example(d.Legacy, d.Candidate), noise)})
+		m.addWide(fmt.Sprintf("%s %-7s %s%s", fit(clean(d.Path), pathW, false), d.Kind, example(d.Legacy, d.Candidate), noise))
 	}
 	if len(ex.Differences) == 0 {
 		m.add("  none", &st.dim)
@@ -265,7 +282,7 @@ func (m *detailModel) headerRows() []string {
 	}
 	for _, n := range names {
 		lv, rv := m.ex.Legacy.Header.Values(n), m.ex.Candidate.Header.Values(n)
-		l := dline{sideBySide: true, mark: same}
+		l := dline{sideBySide: true, scrolls: true, mark: same}
 		if lv != nil {
 			l.left = n + ": " + strings.Join(lv, ", ")
 		}
@@ -325,7 +342,11 @@ func (m detailModel) header() string {
 	if m.ex == nil {
 		return "loading…"
 	}
-	return fmt.Sprintf("lines %d-%d of %d · tab: next difference · ←/→ scroll bodies", m.offset+1, min(m.offset+m.height-detailChrome, len(m.lines)), len(m.lines))
+	s := fmt.Sprintf("lines %d-%d of %d", m.offset+1, min(m.offset+m.height-detailChrome, len(m.lines)), len(m.lines))
+	if m.xoff > 0 {
+		s += fmt.Sprintf(", from column %d", m.xoff+1)
+	}
+	return s + " · tab: next difference · ←/→: scroll sideways"
 }
 
 func (m detailModel) footer() string {
@@ -333,7 +354,14 @@ func (m detailModel) footer() string {
 		return ""
 	}
 	if m.sel < 0 {
-		return fmt.Sprintf("%d differences · tab selects one; i ignores its pattern", len(m.ex.Differences))
+		switch n := len(m.ex.Differences); n {
+		case 0:
+			return "0 differences"
+		case 1:
+			return "1 difference · tab selects it; i ignores its pattern"
+		default:
+			return fmt.Sprintf("%d differences · tab selects one; i ignores its pattern", n)
+		}
 	}
 	d := m.ex.Differences[m.sel]
 	return fmt.Sprintf("difference %d/%d: %s (%s) %s · i: ignore %s", m.sel+1, len(m.ex.Differences), d.Path, d.Kind, example(d.Legacy, d.Candidate), d.Pattern)
@@ -365,6 +393,9 @@ func (m detailModel) view() string {
 					}
 				}
 			}
+			if i == m.target() {
+				mark = "▶ "
+			}
 			text = fit(mark+text, m.width, false)
 			switch {
 			case mark == "> ":
@@ -375,14 +406,24 @@ func (m detailModel) view() string {
 			b.WriteString(text)
 			continue
 		}
-		b.WriteString(m.sideBySide(l))
+		b.WriteString(m.sideBySide(l, i == m.target()))
 	}
 	return b.String()
 }
 
+// target returns the line that shows the selected difference (in the
+// bodies, the headers or the status), or -1.
+func (m detailModel) target() int {
+	if m.sel < 0 || m.sel >= len(m.diffTarget) {
+		return -1
+	}
+	return m.diffTarget[m.sel]
+}
+
 // sideBySide renders a two-column row: each side its mark, then its text
-// (scrolled horizontally for body rows), cut to half the width.
-func (m detailModel) sideBySide(l dline) string {
+// (scrolled horizontally for body rows), cut to half the width; the row
+// of the selected difference has arrows at its middle bar.
+func (m detailModel) sideBySide(l dline, target bool) string {
 	st := &m.sh.st
 	colW := max(4, (m.width-3)/2)
 	side := func(text string, mark byte, present bool) string {
@@ -411,5 +452,9 @@ func (m detailModel) sideBySide(l dline) string {
 	if rm == removed {
 		rm = ' '
 	}
-	return side(l.left, lm, l.mark != added) + " │ " + side(l.right, rm, l.mark != removed)
+	bar := " │ "
+	if target {
+		bar = "▶│◀"
+	}
+	return side(l.left, lm, l.mark != added) + bar + side(l.right, rm, l.mark != removed)
 }

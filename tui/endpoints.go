@@ -28,6 +28,10 @@ const (
 
 var sortNames = [...]string{"worst first", "endpoint", "compared", "mismatch %", "noise %", "candidate errors", "candidate p99"}
 
+// sortColumns is the column each sort key marks (0: none; worst first
+// weighs two columns).
+var sortColumns = [...]int{0, 1, 2, 3, 4, 5, 7}
+
 // endpointsModel is the first view: one row per endpoint.
 type endpointsModel struct {
 	sh     *shared
@@ -46,12 +50,13 @@ type endpointsModel struct {
 func newEndpoints(sh *shared) endpointsModel {
 	return endpointsModel{sh: sh, table: table{cols: []column{
 		{title: "ENDPOINT", flex: 1, middle: true},
-		{title: "COMPARED", width: 8, right: true},
+		// Room for the sort mark after each title.
+		{title: "COMPARED", width: 9, right: true},
 		{title: "MISM%", width: 6, right: true},
-		{title: "NOISE%", width: 6, right: true},
-		{title: "C.ERR", width: 5, right: true},
-		{title: "LEGACY ms", width: 10, right: true},
-		{title: "CAND. ms", width: 10, right: true},
+		{title: "NOISE%", width: 7, right: true},
+		{title: "C.ERR", width: 6, right: true},
+		{title: "LEGACY ms", width: 9, right: true},
+		{title: "CAND. ms", width: 9, right: true},
 		{title: "TREND", width: trendSpans},
 	}}}
 }
@@ -153,9 +158,9 @@ func (m *endpointsModel) rebuild() {
 			fmt.Sprint(e.Compared),
 			pct(e.Mismatched, e.Compared),
 			pct(e.Noise, e.Compared),
-			fmt.Sprint(e.CandidateErrors),
-			ms(e.Latency.LegacyP50) + "/" + ms(e.Latency.LegacyP99),
-			ms(e.Latency.CandidateP50) + "/" + ms(e.Latency.CandidateP99),
+			count(e.CandidateErrors),
+			latency(e.Latency.LegacyP50, e.Latency.LegacyP99),
+			latency(e.Latency.CandidateP50, e.Latency.CandidateP99),
 			sparkline(m.trend[e.Endpoint]),
 		}
 		r := row{key: e.Endpoint, cells: cells}
@@ -164,6 +169,7 @@ func (m *endpointsModel) rebuild() {
 		}
 		rows = append(rows, r)
 	}
+	m.table.sorted, m.table.ascending = sortColumns[m.sort], m.asc
 	m.table.setRows(rows)
 }
 
@@ -173,6 +179,18 @@ func pct(n, of int64) string {
 	}
 	return fmt.Sprintf("%.1f", 100*rate(n, of))
 }
+
+// count is n, or "-" for none (as pct), so that what is not zero stands
+// out.
+func count(n int64) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
+}
+
+// latency formats p50/p99 with the slash at the same place on every row.
+func latency(p50, p99 float64) string { return fmt.Sprintf("%4s/%-4s", ms(p50), ms(p99)) }
 
 // ms formats milliseconds in at most four characters.
 func ms(v float64) string {
@@ -215,26 +233,53 @@ func (m endpointsModel) header() string {
 		return "loading…"
 	}
 	t := m.report.Totals
-	s := fmt.Sprintf("%d requests · %d compared · %d mismatched · %d noise · %d candidate errors · sorted by %s",
-		t.Requests, t.Compared, t.Mismatched, t.Noise, t.CandidateErrors, sortNames[m.sort])
-	if m.asc != (m.sort == byName) {
-		s += " (reversed)"
+	return fmt.Sprintf("%d requests · %d compared · %d mismatched · %d noise · %d candidate errors",
+		t.Requests, t.Compared, t.Mismatched, t.Noise, t.CandidateErrors)
+}
+
+// sortText says how the rows are sorted (the title line shows it, the
+// sorted column's title carries ▼ or ▲).
+func (m endpointsModel) sortText() string {
+	switch {
+	case m.sort == byWorst && !m.asc:
+		return "sorted worst first"
+	case m.sort == byWorst:
+		return "sorted best first"
+	case m.sort == byName && m.asc:
+		return "sorted by endpoint, A to Z"
+	case m.sort == byName:
+		return "sorted by endpoint, Z to A"
+	case m.asc:
+		return "sorted by " + sortNames[m.sort] + ", lowest first"
 	}
-	return s
+	return "sorted by " + sortNames[m.sort] + ", highest first"
 }
 
 func (m endpointsModel) footer() string {
 	r, ok := m.table.selected()
 	if !ok {
-		if m.report != nil && len(m.report.Endpoints) == 0 {
+		switch {
+		case m.report == nil:
+			return ""
+		case len(m.report.Endpoints) == 0:
 			return "nothing recorded yet: this view refreshes as a proxy writes to the database"
 		}
-		return ""
+		return noMatch
 	}
 	for _, e := range m.report.Endpoints {
 		if e.Endpoint == r.key {
-			return fmt.Sprintf("%s · %d matched · %d mismatched · %d noise · %d candidate errors · %d diff errors",
-				e.Endpoint, e.Matched, e.Mismatched, e.Noise, e.CandidateErrors, e.DiffErrors)
+			// The full name (the column may cut it), then what is not
+			// zero: at 80 columns the line has no room for zeros.
+			parts := []string{e.Endpoint, fmt.Sprintf("%d matched", e.Matched)}
+			for _, c := range []struct {
+				n    int64
+				what string
+			}{{e.Mismatched, "mismatched"}, {e.Noise, "noise"}, {e.CandidateErrors, "candidate errors"}, {e.DiffErrors, "diff errors"}} {
+				if c.n != 0 {
+					parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+				}
+			}
+			return strings.Join(parts, " · ")
 		}
 	}
 	return ""

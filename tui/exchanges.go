@@ -153,17 +153,22 @@ func (m exchangesModel) header() string {
 func (m exchangesModel) footer() string {
 	s, ok := m.selected()
 	if !ok {
-		if m.loaded {
+		switch {
+		case len(m.rows) > 0:
+			return noMatch
+		case m.loaded:
 			return "no stored exchanges here (matches are stored only with --record all)"
 		}
 		return ""
 	}
-	f := fmt.Sprintf("#%d %s %s · legacy %s · candidate %s", s.ID, s.Method, s.URL, dur(s.LegacyLatency), dur(s.CandidateLatency))
+	// The note first: the URL is often too long for the line.
+	f := fmt.Sprintf("#%d ", s.ID)
+	if s.Triage.Note != "" {
+		f += "note: " + s.Triage.Note + " · "
+	}
+	f += fmt.Sprintf("%s %s · legacy %s · candidate %s", s.Method, s.URL, dur(s.LegacyLatency), dur(s.CandidateLatency))
 	if s.CandidateError != "" {
 		f += " · " + s.CandidateError
-	}
-	if s.Triage.Note != "" {
-		f += " · note: " + s.Triage.Note
 	}
 	return f
 }

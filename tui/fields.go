@@ -158,24 +158,40 @@ func (m fieldsModel) header() string {
 	for _, f := range m.fields {
 		counts[f.Triage.State]++
 	}
-	return fmt.Sprintf("%d compared · %d mismatched (%s%%) · %d patterns: %d open · %d bug · %d accepted",
-		m.ep.Compared, m.ep.Mismatched, pct(m.ep.Mismatched, m.ep.Compared), len(m.fields),
+	mism := fmt.Sprintf("%d mismatched", m.ep.Mismatched)
+	if m.ep.Mismatched > 0 {
+		mism += fmt.Sprintf(" (%s%%)", pct(m.ep.Mismatched, m.ep.Compared))
+	}
+	return fmt.Sprintf("%d compared · %s · %s: %d open · %d bug · %d accepted",
+		m.ep.Compared, mism, plural(len(m.fields), "pattern", "patterns"),
 		counts[store.TriageOpen], counts[store.TriageBug], counts[store.TriageAccepted])
+}
+
+// plural says "1 thing" or "n things".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func (m fieldsModel) footer() string {
 	f, ok := m.selected()
 	if !ok {
-		if m.loaded && len(m.fields) == 0 {
+		switch {
+		case len(m.fields) > 0:
+			return noMatch
+		case m.loaded:
 			return "no differences recorded for this endpoint"
 		}
 		return ""
 	}
-	s := f.Pattern + ": " + example(f.ExampleLegacy, f.ExampleCandidate)
+	// The note before the example, which is often too long for the line.
+	s := f.Pattern + ": "
 	if f.Triage.Note != "" {
-		s += " · note: " + f.Triage.Note
+		s += "note: " + f.Triage.Note + " · "
 	}
-	return s
+	return s + example(f.ExampleLegacy, f.ExampleCandidate)
 }
 
 func (m fieldsModel) view() string { return m.table.view(m.sh.st) }

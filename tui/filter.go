@@ -10,6 +10,9 @@ import (
 // filterHelp explains the filter syntax in the help view.
 const filterHelp = "words match names, URLs, patterns and notes; outcome:mismatch status:500 (or 5xx) state:bug narrow exchanges, state: also fields"
 
+// noMatch is the footer of a list whose filter hides every row.
+const noMatch = "nothing matches the filter (esc clears it)"
+
 // filter is a parsed "/" filter: free words (all must appear) and
 // field:value terms.
 type filter struct {

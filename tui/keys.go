@@ -23,8 +23,8 @@ func newKeyMap() keyMap {
 		PageDown:  b([]string{"pgdown", "ctrl+f", " "}, "pgdn/space", "page down"),
 		Top:       b([]string{"home", "g"}, "home/g", "top"),
 		Bottom:    b([]string{"end", "G"}, "end/G", "bottom"),
-		Left:      b([]string{"left", "h"}, "←/h", "scroll bodies left"),
-		Right:     b([]string{"right", "l"}, "→/l", "scroll bodies right"),
+		Left:      b([]string{"left", "h"}, "←/h", "scroll left (detail)"),
+		Right:     b([]string{"right", "l"}, "→/l", "scroll right (detail)"),
 		Open:      b([]string{"enter"}, "enter", "open"),
 		Back:      b([]string{"esc", "q"}, "q/esc", "back/quit"),
 		Quit:      b([]string{"ctrl+c"}, "ctrl+c", "quit"),
@@ -61,16 +61,24 @@ func (k keyMap) full() []helpGroup {
 	}
 }
 
-// short returns the footer's bindings for a view.
+// short returns the footer's bindings for a view, described in a word or
+// two so that the line fits 80 columns (the help view says it in full).
 func (k keyMap) short(v view) []key.Binding {
+	ignore, accept, curl := brief(k.Ignore, "ignore"), brief(k.Accept, "accept"), brief(k.Copy, "curl")
+	back := brief(k.Back, "back")
 	switch v {
 	case endpointsView:
-		return []key.Binding{k.Open, k.Exchanges, k.Sort, k.Filter, k.Help, k.Back}
+		return []key.Binding{k.Open, k.Exchanges, k.Sort, k.Filter, k.Help, brief(k.Back, "quit")}
 	case fieldsView:
-		return []key.Binding{k.Open, k.Ignore, k.Accept, k.Bug, k.Filter, k.Help, k.Back}
+		return []key.Binding{k.Open, ignore, accept, k.Bug, k.Filter, k.Help, back}
 	case exchangesView:
-		return []key.Binding{k.Open, k.Accept, k.Bug, k.Copy, k.Filter, k.Help, k.Back}
+		return []key.Binding{k.Open, accept, k.Bug, curl, k.Filter, k.Help, back}
 	default:
-		return []key.Binding{k.NextDiff, k.Ignore, k.Accept, k.Bug, k.Copy, k.Help, k.Back}
+		return []key.Binding{brief(k.NextDiff, "next diff"), ignore, accept, k.Bug, curl, k.Help, back}
 	}
+}
+
+// brief returns the binding described as desc.
+func brief(b key.Binding, desc string) key.Binding {
+	return key.NewBinding(key.WithKeys(b.Keys()...), key.WithHelp(b.Help().Key, desc))
 }

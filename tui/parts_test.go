@@ -134,6 +134,16 @@ func TestCurl(t *testing.T) {
 			if tt.name == "PostText" && !strings.Contains(string(out), "it's $HOME\n") {
 				t.Errorf("shell arguments:\n%s", out)
 			}
+			// The form shown on the screen, a line per part ending in a
+			// backslash, is the same command.
+			shown := strings.Join(curlLines(&tt.req), " \\\n")
+			out2, err := exec.Command("bash", "-c", "printf '%s\\n' "+strings.TrimPrefix(shown, "curl ")).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out2) != string(out) {
+				t.Errorf("the shown command's arguments:\n%s\nwant:\n%s", out2, out)
+			}
 		})
 	}
 }
@@ -204,7 +214,11 @@ func TestFitMiddle(t *testing.T) {
 		width int
 		want  string
 	}{
-		{"GET /repos/{owner}/{repo}/labels", 20, "GET …}/{repo}/labels"},
+		{"GET /repos/{owner}/{repo}/labels", 20, "GET …/{repo}/labels"},
+		{"GET /repositories/{id}/issues", 17, "GET …/{id}/issues"},
+		// A cut at the next "/" would lose too much.
+		{"GET /repos/{owner}/{repo}", 17, "GET …wner}/{repo}"},
+		{"GET /a/very-long-final-segment-here", 20, "GET …al-segment-here"},
 		{"GET /short", 20, "GET /short          "},
 		{"nospaces-at-all-here-long", 10, "nosp…-long"},
 	} {
@@ -212,4 +226,53 @@ func TestFitMiddle(t *testing.T) {
 			t.Errorf("fitMiddle(%q, %d) = %q, want %q", tt.in, tt.width, got, tt.want)
 		}
 	}
+}
+
+// TestTable_Widths: flex columns share what the fixed ones leave by
+// weight, none wider than its widest cell needs, so that on a wide screen
+// the numbers stay next to the names.
+func TestTable_Widths(t *testing.T) {
+	cols := []column{{title: "NAME", flex: 1}, {title: "N", width: 3, right: true}, {title: "NOTE", flex: 2}}
+	tests := []struct {
+		name  string
+		width int
+		cells [][]string
+		want  []int
+	}{
+		// 2 for the cursor, 2 between columns, 3 fixed: 23 to share 1:2.
+		{"Narrow", 30, [][]string{{strings.Repeat("n", 40), "1", strings.Repeat("x", 40)}}, []int{7, 3, 16}},
+		{"ShortNameGivesItsShareToTheNote", 30, [][]string{{"ab", "1", strings.Repeat("x", 40)}}, []int{4, 3, 19}},
+		{"EverythingFits", 100, [][]string{{"GET /a", "1", "short"}}, []int{6, 3, 5}},
+		{"TitlesCount", 100, nil, []int{4, 3, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := table{cols: cols}
+			var rows []row
+			for _, c := range tt.cells {
+				rows = append(rows, row{key: c[0], cells: c})
+			}
+			tb.setRows(rows)
+			tb.setSize(tt.width, 5)
+			if d := cmp.Diff(tt.want, tb.widths()); d != "" {
+				t.Errorf("widths (-want +got):\n%s", d)
+			}
+			for _, l := range strings.Split(tb.view(newStyles(asciiRenderer())), "\n") {
+				if w := len([]rune(l)); w > tt.width {
+					t.Errorf("line %q is %d wide", l, w)
+				}
+			}
+		})
+	}
+	t.Run("SortMark", func(t *testing.T) {
+		tb := table{cols: cols, sorted: 2}
+		tb.setSize(40, 5)
+		if got := tb.view(newStyles(asciiRenderer())); !strings.HasPrefix(got, "  NAME") || !strings.Contains(got, " N▼ ") {
+			t.Errorf("sorted by N, descending: %q", got)
+		}
+		tb.ascending = true
+		if got := tb.view(newStyles(asciiRenderer())); !strings.Contains(got, " N▲ ") {
+			t.Errorf("sorted by N, ascending: %q", got)
+		}
+	})
 }

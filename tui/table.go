@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 	"unicode"
 
@@ -47,7 +48,7 @@ func fit(s string, width int, right bool) string {
 }
 
 // fitMiddle truncates in the middle, keeping the first word and as much
-// of the end as fits ("GET …/{repo}/labels").
+// of the end as fits, from a "/" when it can ("GET …/{repo}/labels").
 func fitMiddle(s string, width int) string {
 	w := ansi.StringWidth(s)
 	if w <= width || width < 8 {
@@ -57,7 +58,13 @@ func fitMiddle(s string, width int) string {
 	if head <= 0 {
 		head = (width - 1) / 2
 	}
-	return ansi.Truncate(s, head, "") + "…" + ansi.TruncateLeft(s, w-(width-1-head), "")
+	tail := ansi.TruncateLeft(s, w-(width-1-head), "")
+	// Start the end at a path segment when that loses only a few
+	// characters: a whole segment reads better than a part of one.
+	if i := strings.IndexByte(tail, '/'); i > 0 && i <= 3 {
+		tail = tail[i:]
+	}
+	return ansi.Truncate(s, head, "") + "…" + tail
 }
 
 // column is a table column: a fixed width, or a share of what the fixed
@@ -85,13 +92,20 @@ type table struct {
 	rows           []row
 	cursor, offset int
 	width, height  int // height: rows shown, header excluded
+	// sorted is 1 + the column the rows are sorted by (0: none shown);
+	// ascending says which way.
+	sorted    int
+	ascending bool
 }
 
 // setRows replaces the rows, keeping the cursor on the row with the same
-// key (or at the same position when it is gone) and the scroll offset
-// where it was.
+// key (or at the same position when it is gone). A scrolled list scrolls
+// with it, so that rows a refresh adds above do not move the selected one
+// on the screen; a list at its top stays there, so that new rows show as
+// they come.
 func (t *table) setRows(rows []row) {
 	var cur string
+	was := t.cursor
 	if t.cursor < len(t.rows) {
 		cur = t.rows[t.cursor].key
 	}
@@ -101,6 +115,9 @@ func (t *table) setRows(rows []row) {
 			t.cursor = i
 			break
 		}
+	}
+	if t.offset > 0 {
+		t.offset += t.cursor - was
 	}
 	t.clamp()
 }
@@ -142,39 +159,95 @@ func (t *table) setSize(width, height int) {
 }
 
 // widths lays the columns out in the table's width: two cells for the
-// cursor mark, one between columns.
+// cursor mark, one between columns. Flex columns share what the fixed ones
+// leave, by weight, but none gets more than its widest cell needs: on a
+// wide terminal the numbers stay next to the names they belong to, and a
+// narrow column's unused share goes to the others.
 func (t *table) widths() []int {
 	ws := make([]int, len(t.cols))
 	free := t.width - 2 - (len(t.cols) - 1)
-	flex := 0
+	var open []int // flex columns not yet given their width
 	for i, c := range t.cols {
-		ws[i] = c.width
-		free -= c.width
-		flex += c.flex
+		ws[i] = t.titleWidth(i)
+		if c.flex > 0 {
+			open = append(open, i)
+			continue
+		}
+		ws[i] = max(c.width, ws[i])
+		free -= ws[i]
 	}
 	free = max(free, 0)
-	left := free
-	for i, c := range t.cols {
-		if c.flex > 0 {
-			ws[i] = free * c.flex / flex
-			left -= ws[i]
+	need := t.needs()
+	for len(open) > 0 {
+		weight := 0
+		for _, i := range open {
+			weight += t.cols[i].flex
 		}
-	}
-	for i := len(t.cols) - 1; i >= 0; i-- {
-		if t.cols[i].flex > 0 {
-			ws[i] += left
+		// Columns that need less than their share take what they need;
+		// the others share the rest on the next round.
+		var rest []int
+		for _, i := range open {
+			if need[i] <= free*t.cols[i].flex/weight {
+				ws[i] = need[i]
+			} else {
+				rest = append(rest, i)
+			}
+		}
+		if len(rest) == len(open) {
+			left := free
+			for _, i := range open {
+				ws[i] = free * t.cols[i].flex / weight
+				left -= ws[i]
+			}
+			ws[open[len(open)-1]] += left
 			break
 		}
+		for _, i := range open {
+			if !slices.Contains(rest, i) {
+				free -= ws[i]
+			}
+		}
+		open = rest
 	}
 	return ws
 }
+
+// needs returns the width of each column's widest cell or title.
+func (t *table) needs() []int {
+	need := make([]int, len(t.cols))
+	for i := range t.cols {
+		need[i] = t.titleWidth(i)
+	}
+	for _, r := range t.rows {
+		for i, v := range r.cells {
+			if i < len(need) {
+				need[i] = max(need[i], ansi.StringWidth(clean(v)))
+			}
+		}
+	}
+	return need
+}
+
+// title returns a column's title with the sort mark when the table is
+// sorted by it.
+func (t *table) title(i int) string {
+	if t.sorted == i+1 {
+		if t.ascending {
+			return t.cols[i].title + "▲"
+		}
+		return t.cols[i].title + "▼"
+	}
+	return t.cols[i].title
+}
+
+func (t *table) titleWidth(i int) int { return ansi.StringWidth(t.title(i)) }
 
 func (t *table) view(st styles) string {
 	ws := t.widths()
 	var b strings.Builder
 	cells := make([]string, len(t.cols))
 	for i, c := range t.cols {
-		cells[i] = fit(c.title, ws[i], c.right)
+		cells[i] = fit(t.title(i), ws[i], c.right)
 	}
 	b.WriteString(st.header.Render(fit("  "+strings.Join(cells, " "), t.width, false)))
 	for i := t.offset; i < t.offset+t.height; i++ {

@@ -81,7 +81,7 @@ type Model struct {
 
 	prompt prompt
 	help   bool
-	curl   string // shown over the view until a key is pressed
+	curl   string // the copied curl command, shown over the view until a key is pressed
 	status statusMsg
 	busy   bool        // an ignore rule is being written and re-judged
 	last   *ignoredMsg // the last ignore, for undo
@@ -155,7 +155,7 @@ func (m *Model) reload() tea.Cmd {
 	case exchangesView:
 		cmd = loadExchanges(m.sh.db, m.exchanges.scope)
 	case detailView:
-		cmd = loadDetail(m.sh.db, m.detail.id)
+		cmd = loadDetail(m.sh, m.detail)
 	}
 	m.loading[m.state] = true
 	return cmd
@@ -244,7 +244,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			return m.failed(fmt.Errorf("copy: %w", msg.err)), nil
 		}
-		m.curl = msg.curl
+		m.curl = msg.shown
 		m.status = statusMsg{text: "curl command copied to the clipboard (OSC 52)"}
 		return m, nil
 	case askNoteMsg:
@@ -446,7 +446,7 @@ func (m Model) View() string {
 	if m.curl != "" {
 		body = m.curlBox()
 	}
-	lines := []string{st.title.Render(fit(m.breadcrumb(), m.width, false)), fit(header, m.width, false)}
+	lines := []string{st.title.Render(m.titleLine()), fit(header, m.width, false)}
 	lines = append(lines, strings.Split(body, "\n")...)
 	lines = append(lines, fit(clean(footer), m.width, false), m.statusLine())
 	return m.frame(lines)
@@ -473,6 +473,26 @@ func (m Model) breadcrumb() string {
 		}
 	}
 	return clean(strings.Join(parts, " › "))
+}
+
+// titleLine is the breadcrumb, and on the endpoints how they are sorted,
+// at the right when there is room.
+func (m Model) titleLine() string {
+	left := m.breadcrumb()
+	if m.state != endpointsView || m.endpoints.report == nil {
+		// Where the user is matters more than how they got there: a
+		// breadcrumb too long for the line loses its start.
+		if w := ansi.StringWidth(left); w > m.width && m.width > 1 {
+			left = "…" + ansi.TruncateLeft(left, w-(m.width-1), "")
+		}
+		return fit(left, m.width, false)
+	}
+	right := m.endpoints.sortText()
+	gap := m.width - ansi.StringWidth(left) - ansi.StringWidth(right)
+	if gap < 2 {
+		return fit(left, m.width, false)
+	}
+	return left + strings.Repeat(" ", gap) + right
 }
 
 func cmpOr(s, or string) string {
@@ -529,6 +549,7 @@ func (m Model) helpLines() []string {
 	lines = append(lines, "")
 	for _, para := range []string{
 		"Filter: " + filterHelp,
+		"Mouse: the wheel scrolls the lists and the detail.",
 		"Triage: open, bug or accepted, per exchange (a, b, o on an exchange) or per pattern (on a field); an exchange without a decision of its own takes its patterns'.",
 		"Rules file: " + orNone(m.sh.rulesPath),
 	} {
@@ -539,14 +560,23 @@ func (m Model) helpLines() []string {
 	return lines
 }
 
+// curlBox shows the copied command a part per line, ending in
+// backslashes, so that it can also be copied from the screen; a part wider
+// than the screen is cut into lines.
 func (m Model) curlBox() string {
 	st := &m.sh.st
-	lines := []string{st.section.Render("curl (copied to the clipboard; any key closes)"), ""}
-	w := max(10, m.width-2)
-	for s := []rune(clean(m.curl)); len(s) > 0; {
-		n := min(len(s), w)
-		lines = append(lines, "  "+string(s[:n]))
-		s = s[n:]
+	lines := []string{st.section.Render(fit("curl (copied to the clipboard; any key closes)", m.width, false)), ""}
+	for i, part := range strings.Split(m.curl, "\n") {
+		indent := "  "
+		if i > 0 {
+			indent = "    "
+		}
+		w := max(10, m.width-len(indent))
+		for s := []rune(clean(part)); len(s) > 0; {
+			n := min(len(s), w)
+			lines = append(lines, fit(indent+string(s[:n]), m.width, false))
+			s = s[n:]
+		}
 	}
 	h := max(1, m.height-chrome+1)
 	for len(lines) < h {

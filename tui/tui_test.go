@@ -12,6 +12,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 
 	"github.com/tandemproxy/tandem"
@@ -63,24 +64,26 @@ func TestEndpoints(t *testing.T) {
 	if got, want := order(), []string{"GET /api/users/{id}", "GET /api/orders", "GET /health"}; !slices.Equal(got, want) {
 		t.Errorf("default order %q, want %q", got, want)
 	}
-	h.contains("11 requests · 11 compared · 8 mismatched", "100.0", "5.1/7.2", "sorted by worst first")
-	h.keys("s") // by name, A to Z
-	h.contains("sorted by endpoint")
+	h.contains("11 requests · 11 compared · 8 mismatched", "100.0", "5.1/7.2", "sorted worst first")
+	h.lacks("▼", "▲") // worst first weighs two columns: neither is marked
+	h.keys("s")       // by name, A to Z
+	h.contains("sorted by endpoint, A to Z", "ENDPOINT▲")
 	if got, want := order(), []string{"GET /api/orders", "GET /api/users/{id}", "GET /health"}; !slices.Equal(got, want) {
 		t.Errorf("by name %q, want %q", got, want)
 	}
 	h.keys("r")
-	h.contains("(reversed)")
+	h.contains("sorted by endpoint, Z to A", "ENDPOINT▼")
 	if got := order(); got[0] != "GET /health" {
 		t.Errorf("reversed by name %q", got)
 	}
 	h.keys("s", "s", "s", "s") // candidate errors, highest first (reversal is reset by s)
-	h.contains("sorted by candidate errors")
+	h.contains("sorted by candidate errors, highest first", "C.ERR▼")
+	h.lacks("ENDPOINT▼")
 	if got := order(); got[0] != "GET /api/orders" {
 		t.Errorf("by candidate errors %q", got)
 	}
 	h.keys("s", "s")
-	h.contains("sorted by worst first")
+	h.contains("sorted worst first")
 
 	// The trend: the users' mismatches came in minutes 0 to 2.
 	// Eight one-minute spans end with the last minute recorded (5).
@@ -93,8 +96,10 @@ func TestEndpoints(t *testing.T) {
 	if r, _ := h.m.endpoints.table.selected(); r.key != "GET /api/orders" {
 		t.Errorf("selected %q after down", r.key)
 	}
-	h.contains("GET /api/orders · 0 matched · 1 mismatched · 0 noise · 1 candidate errors")
-	h.keys("/", "hea")
+	h.contains("GET /api/orders · 0 matched · 1 mismatched · 1 candidate errors")
+	h.keys("/", "nothing-like-this")
+	h.contains("nothing matches the filter")
+	h.keys("esc", "/", "hea")
 	h.contains("/hea█")
 	if got := order(); !slices.Equal(got, []string{"GET /health"}) {
 		t.Errorf("filtered %q", got)
@@ -155,7 +160,9 @@ func TestFields(t *testing.T) {
 	if n := len(h.m.fields.table.rows); n != 1 || h.m.fields.table.rows[0].key != "$.price" {
 		t.Errorf("state:bug shows %d rows", n)
 	}
-	h.keys("esc")
+	h.keys("esc", "/", "state:accepted")
+	h.contains("nothing matches the filter")
+	h.keys("esc") // cancels the prompt: no filter
 	// enter lists the pattern's exchanges.
 	h.keys("home", "enter")
 	if h.m.state != exchangesView || h.m.exchanges.scope.pattern != "$.price" || len(h.m.exchanges.rows) != 4 {
@@ -178,6 +185,10 @@ func TestExchanges(t *testing.T) {
 	if n := h.m.exchanges.shown; n != 1 {
 		t.Errorf("status:5xx shows %d", n)
 	}
+	h.keys("backspace", "backspace", "backspace", "4xx")
+	h.contains("0 of 2 shown", "nothing matches the filter (esc clears it)")
+	h.lacks("no stored exchanges here")
+	h.keys("backspace", "backspace", "backspace", "5xx")
 	h.keys("esc", "/", "outcome:cand", "enter")
 	if s, _ := h.m.exchanges.selected(); h.m.exchanges.shown != 1 || s.Outcome != tandem.CandidateError {
 		t.Errorf("outcome:cand shows %d, selected %+v", h.m.exchanges.shown, s)
@@ -224,12 +235,14 @@ func TestDetail(t *testing.T) {
 	}
 	h.contains("Status 200 → 500", "latency legacy 8.0 ms, candidate 30 ms", "Differences (3)")
 	// tab walks the differences and scrolls to where each shows.
+	// The line that shows the selected difference is marked.
 	h.keys("tab")
-	h.contains("difference 1/3: status (changed) 200 → 500")
+	h.contains("difference 1/3: status (changed) 200 → 500", "▶ Status 200 → 500")
 	h.keys("tab")
-	h.contains("difference 2/3: header:Content-Type", "~ Content-Type: text/plain")
+	h.contains("difference 2/3: header:Content-Type", "~ Content-Type: text/plain", "▶│◀~ Content-Type: text/html")
+	h.lacks("▶ Status")
 	h.keys("tab")
-	h.contains("difference 3/3: text:2 (changed) none⏎ → error⏎", "~ none", "~ error")
+	h.contains("difference 3/3: text:2 (changed) none⏎ → error⏎", "~ none", "▶│◀~ error")
 	h.keys("tab")
 	h.contains("difference 1/3")
 	h.keys("shift+tab")
@@ -256,14 +269,16 @@ func TestDetail(t *testing.T) {
 	if want := len(d.lines) - 2*(16-detailChrome); d.offset != max(0, want) {
 		t.Errorf("pgup: offset %d, want %d", d.offset, max(0, want))
 	}
-	// Bodies scroll sideways; the rest stays.
+	// Bodies and headers scroll sideways (what the columns cut can be
+	// read); section titles stay.
 	h.keys("end")
-	h.contains("  orders ", "~ none ", "Content-Type: text/plain")
+	h.contains("  orders ", "~ none ", "~ Content-Type: text/plain", "Bodies: legacy")
 	h.keys("right")
-	h.lacks("  orders ", "~ none ")
-	h.contains("~  ", "Content-Type: text/plain")
+	h.lacks("  orders ", "~ none ", "Content-Type")
+	h.contains("~  ", "~ Type: text/plain", "Bodies: legacy", "from column 9")
 	h.keys("left")
-	h.contains("  orders ", "~ none ")
+	h.contains("  orders ", "~ none ", "~ Content-Type: text/plain")
+	h.lacks("from column")
 	// Triage the exchange from its detail.
 	h.keys("b")
 	h.contains("triage: exchange #8: bug", "lines 11-22") // reloaded, scrolled where it was
@@ -272,9 +287,41 @@ func TestDetail(t *testing.T) {
 	if tr, _ := f.db.ExchangeTriage(context.Background(), d.id); tr.State != store.TriageBug {
 		t.Errorf("triage %+v", tr)
 	}
+	// A breadcrumb too long for the screen keeps its end: where one is.
+	h.send(tea.WindowSizeMsg{Width: 30, Height: 16})
+	if top := strings.Split(h.screen(), "\n")[0]; top != "…i/orders › all exchanges › #8" {
+		t.Errorf("title line at 30 columns: %q", top)
+	}
+	h.send(tea.WindowSizeMsg{Width: 80, Height: 16})
 	h.keys("esc")
 	if h.m.state != exchangesView {
 		t.Errorf("esc from the detail went to view %d", h.m.state)
+	}
+}
+
+// TestDetail_Refresh: a refresh lays the exchange out again only when its
+// verdict or triage changed (bodies of megabytes take long to lay out),
+// and keeps the scroll position.
+func TestDetail_Refresh(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, f, 80, 24)
+	h.keys("enter", "enter", "enter", "down", "down", "down")
+	d := &h.m.detail
+	if d.ex == nil || d.offset != 3 {
+		t.Fatalf("detail %v, offset %d", d.ex != nil, d.offset)
+	}
+	d.lines[0].text = "laid out before the tick"
+	h.send(tickMsg{})
+	if d.lines[0].text != "laid out before the tick" || d.offset != 3 {
+		t.Errorf("an unchanged exchange was laid out again (%q) or scrolled (offset %d)", d.lines[0].text, d.offset)
+	}
+	// Another process triages it: the next tick shows it.
+	if err := f.db.SetExchangeTriage(context.Background(), d.id, store.Triage{State: store.TriageBug, Note: "seen elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	h.send(tickMsg{})
+	if !strings.Contains(d.lines[0].text, "triage: bug (seen elsewhere)") || d.offset != 3 {
+		t.Errorf("after a triage elsewhere: %q, offset %d", d.lines[0].text, d.offset)
 	}
 }
 
@@ -317,7 +364,7 @@ func TestIgnore(t *testing.T) {
 		if string(got) != want {
 			t.Fatalf("rules file:\n%s\nwant:\n%s", got, want)
 		}
-		h.contains("ignored $.nickname for GET /api/users/{id}", "rules.yaml:9); re-judged 6, 2 changed")
+		h.contains("ignored $.nickname for GET /api/users/{id}: re-judged 6, 2 changed (mismatch→noise 2) · rules.yaml:9")
 		// The exchanges were re-judged: $.nickname is gone, and the
 		// fields view shows it.
 		n := 0
@@ -365,7 +412,7 @@ func TestIgnore(t *testing.T) {
 			}
 		}
 		h.contains("0 differences")
-		if !strings.HasSuffix(h.m.status.text, "re-judged 9, 1 changed, mismatch→match 1") {
+		if !strings.HasSuffix(h.m.status.text, "re-judged 9, 1 changed (mismatch→match 1) · rules.yaml:11") {
 			t.Errorf("status %q", h.m.status.text)
 		}
 		// Back on the endpoints, the counts are the new ones.
@@ -444,10 +491,41 @@ func TestLiveRefresh(t *testing.T) {
 	}
 }
 
+// TestLiveRefresh_Scrolled: in a scrolled list, exchanges recorded above
+// the selected one do not move it on the screen.
+func TestLiveRefresh_Scrolled(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, f, 80, 10)  // five rows
+	h.keys("x", "end", "up", "up") // users, all six exchanges: scrolled by one, the cursor mid-screen
+	tb := &h.m.exchanges.table
+	before, _ := h.m.exchanges.selected()
+	if tb.offset != 1 || tb.cursor != 3 {
+		t.Fatalf("offset %d, cursor %d", tb.offset, tb.cursor)
+	}
+	shown := h.screen()
+	f.record(t, f.exchanges()[:2]...) // two newer users: listed first
+	h.send(tickMsg{})
+	after, _ := h.m.exchanges.selected()
+	if after.ID != before.ID || tb.cursor != 5 || tb.offset != 3 {
+		t.Errorf("after the tick: #%d (was #%d), cursor %d, offset %d; want the same exchange at cursor 5, offset 3", after.ID, before.ID, tb.cursor, tb.offset)
+	}
+	// The rows on the screen are the same ones; only the counts changed.
+	if a, b := strings.Split(shown, "\n")[3:8], strings.Split(h.screen(), "\n")[3:8]; !slices.Equal(a, b) {
+		t.Errorf("rows before:\n%s\nafter:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+	// At the top, new rows show as they come.
+	h.keys("home")
+	f.record(t, f.exchanges()[:1]...)
+	h.send(tickMsg{})
+	if tb.offset != 0 || tb.cursor != 1 {
+		t.Errorf("at the top: offset %d, cursor %d; want 0 and 1", tb.offset, tb.cursor)
+	}
+}
+
 func TestResize(t *testing.T) {
 	f := newFixture(t)
 	h := newHarness(t, f, 80, 24)
-	for _, keys := range [][]string{nil, {"enter"}, {"enter"}, {"enter", "tab"}, {"?"}} {
+	for _, keys := range [][]string{nil, {"enter"}, {"enter"}, {"enter", "tab"}, {"?"}, {"esc", "y"}, {"x", "n", "a note"}} {
 		h.keys(keys...)
 		for _, sz := range []struct{ w, h int }{{120, 40}, {80, 24}, {200, 60}, {60, 15}, {20, 4}, {1, 1}, {80, 24}} {
 			h.send(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
@@ -489,6 +567,35 @@ func TestSecrets(t *testing.T) {
 	}
 	if !strings.Contains(h.clip[0], "-H 'Authorization: [REDACTED]'") {
 		t.Errorf("curl %q", h.clip[0])
+	}
+
+	// A request body with a secret, and a difference at a secret field:
+	// the body, the fields' example, the differences list and the curl
+	// command all show the redacted value.
+	f.record(t, &tandem.Exchange{Request: tandem.Request{Method: "POST", URL: "/api/login", Host: "h", Body: []byte(`{"user":"a","password":"s3cr3t-password"}`)},
+		Legacy:    jsonResp(200, `{"ok":true,"password":"s3cr3t-password"}`, time.Millisecond),
+		Candidate: jsonResp(200, `{"ok":true,"password":"s3cr3t-token"}`, time.Millisecond)})
+	seen.Reset()
+	h.keys("esc", "esc", "esc", "esc", "/", "login", "enter", "enter") // reloaded on the way back
+	look()
+	h.keys("enter", "enter", "tab")
+	look()
+	for range 3 {
+		h.keys("pgdown")
+		look()
+	}
+	h.keys("y")
+	look()
+	all = seen.String() + h.clip[len(h.clip)-1]
+	for _, s := range secrets {
+		if strings.Contains(all, s) {
+			t.Errorf("%q is shown", s)
+		}
+	}
+	for _, want := range []string{`$.password`, `[REDACTED] → [REDACTED]`, `{"user":"a","password":"[REDACTED]"}`, `--data-binary '{"user":"a","password":"[REDACTED]"}'`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("%q is not shown", want)
+		}
 	}
 }
 
@@ -567,5 +674,30 @@ func TestKeys_Burst(t *testing.T) {
 	h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("qq")})
 	if h.m.state != endpointsView {
 		t.Errorf("qq left view %d, want the endpoints", h.m.state)
+	}
+}
+
+// TestKeys_FooterFits: every view's key hints fit 80 columns whole, and
+// every key they name is in the help.
+func TestKeys_FooterFits(t *testing.T) {
+	f := newFixture(t)
+	h := newHarness(t, f, 80, 24)
+	for _, v := range []view{endpointsView, fieldsView, exchangesView, detailView} {
+		h.m.state = v
+		line := h.m.statusLine()
+		if strings.Contains(line, "…") || ansi.StringWidth(line) > 80 {
+			t.Errorf("view %d: the key hints are cut: %q", v, line)
+		}
+		for _, b := range h.m.sh.keys.short(v) {
+			found := false
+			for _, g := range h.m.sh.keys.full() {
+				for _, fb := range g.keys {
+					found = found || fb.Help().Key == b.Help().Key
+				}
+			}
+			if !found {
+				t.Errorf("view %d: %q is not in the help", v, b.Help().Key)
+			}
+		}
 	}
 }

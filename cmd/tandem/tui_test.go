@@ -16,8 +16,9 @@ import (
 )
 
 // TestTUI_EndToEnd runs the real binary in tmux on the demo's database:
-// it finds a difference, ignores it with i, and checks the rules file
-// (comments kept) and the re-judged database.
+// it finds a difference, ignores it with i, marks a pattern as a bug with a
+// note, and checks the rules file (comments kept), the re-judged database
+// and the stored triage.
 func TestTUI_EndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is needed for this test (apt-get install tmux)")
@@ -52,9 +53,18 @@ func TestTUI_EndToEnd(t *testing.T) {
 	tm.keys("i")
 	tm.wait("ignored $.archived for GET /orgs/{org}")
 	tm.wait("0 differences")
-	for range 4 {
-		tm.keys("q")
-	}
+	// Triage a pattern of another endpoint as a bug, with a note.
+	tm.keys("q", "q", "q")
+	tm.wait("sorted worst first")
+	tm.keys("Escape") // clears the filter
+	tm.wait("GET /repos/{owner}/{repo}")
+	tm.keys("/", "{id}/issues", "Enter", "Enter")
+	tm.wait("› GET /repositories/{id}/issues", "$[*]")
+	tm.keys("b")
+	tm.wait("1 pattern: 0 open · 1 bug")
+	tm.keys("n", "lost issue", "Enter")
+	tm.wait("note: lost issue")
+	tm.keys("q", "q")
 	tm.wait("tandem exited 0")
 
 	// On a terminal, tandem demo opens the UI on its results.
@@ -97,6 +107,13 @@ func TestTUI_EndToEnd(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d stored exchanges still differ at $.archived", n)
 	}
+	pt, err := db.PatternTriage(context.Background(), "GET /repositories/{id}/issues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pt["$[*]"]; got.State != store.TriageBug || got.Note != "lost issue" {
+		t.Errorf("triage of $[*] in GET /repositories/{id}/issues: %+v", got)
+	}
 }
 
 type tmux struct {
@@ -113,11 +130,12 @@ func (tm *tmux) run(args ...string) string {
 	return string(out)
 }
 
-// keys types keys one send-keys at a time (tmux key names: Enter, Tab).
+// keys types keys one send-keys at a time (tmux key names: Enter, Tab,
+// Escape; anything else longer than a character is text).
 func (tm *tmux) keys(keys ...string) {
 	tm.t.Helper()
 	for _, k := range keys {
-		if len(k) > 1 && k != "Enter" && k != "Tab" {
+		if len(k) > 1 && k != "Enter" && k != "Tab" && k != "Escape" {
 			tm.run("send-keys", "-t", "0", "-l", k)
 			continue
 		}
