@@ -129,6 +129,23 @@ func TestGenerators(t *testing.T) {
 	}
 }
 
+// wrk, when installed (CI installs it), is run and read.
+func TestWrk(t *testing.T) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Skip("wrk is not installed (.ci/run installs it)")
+	}
+	b, err := bench.StartBackend(bench.BackendConfig{Body: bench.Document(512, false, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, err := bench.Wrk(context.Background(), wrk, b.Addr, 2, time.Second)
+	if err != nil || s.Requests == 0 || s.Errors != 0 || s.Requests > b.Served() || s.Tool != "wrk" {
+		t.Errorf("Wrk = %+v, %v; the backend served %d", s, err, b.Served())
+	}
+}
+
 // nginx accepts the configurations the benchmark writes (nginx -t); CI
 // installs nginx.
 func TestNginxConfig(t *testing.T) {

@@ -93,7 +93,7 @@ func Markdown(w io.Writer, r *Result, command string) {
 	}
 	if s := r.Stall; s != nil {
 		c := s.Counters
-		fmt.Fprintf(w, "| tandem, %s at saturation | hung | %.0f | | | | %d | %d | %d | %d | %d | %.0f MiB |\n",
+		fmt.Fprintf(w, "| tandem, %s at saturation | hung | %.0f | — | — | — | %d | %d | %d | %d | %d | %.0f MiB |\n",
 			s.Duration, s.Saturation.RPS(), s.Saturation.Errors, c.Mirrored, c.Compared, c.Dropped, c.CandidateErrors,
 			float64(s.PeakRSS)/(1<<20))
 	}

@@ -49,7 +49,9 @@ func startTandem(ctx context.Context, argv []string, dir, legacy, candidate stri
 	args := append(append([]string{}, argv[1:]...), "proxy",
 		"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
 		"--legacy", legacy, "--candidate", candidate,
-		"--db", filepath.Join(dir, "tandem.db"), "--log-level", "info")
+		"--db", filepath.Join(dir, "tandem.db"), "--log-level", "info",
+		// What is still queued when a row ends is not measured: stop fast.
+		"--drain-timeout", "1s")
 	args = append(args, extra...)
 	cmd := exec.Command(argv[0], args...)
 	pipe, err := cmd.StderrPipe()
