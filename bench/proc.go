@@ -41,7 +41,7 @@ type proc struct {
 	exited chan struct{}
 }
 
-var listening = regexp.MustCompile(`msg="(tandem proxy listening|admin listening)" addr=(\S+)`)
+var listening = regexp.MustCompile(`msg="(tandem proxy listening|admin listening|bare proxy listening)" addr=(\S+)`)
 
 // startTandem runs `tandem proxy` (argv is how to run tandem) in front of
 // legacy, mirroring to candidate, and waits until it listens.
@@ -52,14 +52,25 @@ func startTandem(ctx context.Context, argv []string, dir, legacy, candidate stri
 		"--db", filepath.Join(dir, "tandem.db"), "--log-level", "info",
 		// What is still queued when a row ends is not measured: stop fast.
 		"--drain-timeout", "1s")
-	args = append(args, extra...)
-	cmd := exec.Command(argv[0], args...)
+	return start(ctx, argv[0], append(args, extra...), true)
+}
+
+// startBare runs BareProxy through `tandem bench --bare-proxy`.
+func startBare(ctx context.Context, argv []string, legacy, candidate string) (*proc, error) {
+	args := append(append([]string{}, argv[1:]...), "bench", "--bare-proxy", "--legacy", legacy, "--candidate", candidate)
+	return start(ctx, argv[0], args, false)
+}
+
+// start runs a server process and waits until it says where it listens
+// (and its admin address, with admin).
+func start(ctx context.Context, name string, args []string, admin bool) (*proc, error) {
+	cmd := exec.Command(name, args...)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start tandem: %w", err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{cmd: cmd, stderr: &tailBuffer{}, exited: make(chan struct{})}
 	found := make(chan [2]string, 2)
@@ -76,7 +87,7 @@ func startTandem(ctx context.Context, argv []string, dir, legacy, candidate stri
 	}()
 	go func() { cmd.Wait(); close(p.exited) }()
 	deadline := time.After(30 * time.Second)
-	for p.addr == "" || p.admin == "" {
+	for p.addr == "" || admin && p.admin == "" {
 		select {
 		case f := <-found:
 			if f[0] == "admin listening" {
@@ -85,10 +96,10 @@ func startTandem(ctx context.Context, argv []string, dir, legacy, candidate stri
 				p.addr = f[1]
 			}
 		case <-p.exited:
-			return nil, fmt.Errorf("tandem exited before it listened:\n%s", p.stderr)
+			return nil, fmt.Errorf("%s exited before it listened:\n%s", name, p.stderr)
 		case <-deadline:
 			p.stop()
-			return nil, fmt.Errorf("tandem did not listen within 30s:\n%s", p.stderr)
+			return nil, fmt.Errorf("%s did not listen within 30s:\n%s", name, p.stderr)
 		case <-ctx.Done():
 			p.stop()
 			return nil, ctx.Err()

@@ -106,6 +106,7 @@ type Proxy struct {
 	cfg                          Config
 	rules                        atomic.Pointer[rules.Set]
 	legacy, candidate, secondary *fasthttp.HostClient
+	candBreaker, secBreaker      breaker
 	legacyPrefix                 []byte
 	candidatePrefix, secPrefix   []byte
 	candidateHost, secHost       string

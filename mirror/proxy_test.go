@@ -654,3 +654,68 @@ func TestProxy_HopByHopAnyCase(t *testing.T) {
 		}
 	}
 }
+
+// A candidate that refuses connections is not dialled for every copy:
+// after a few refusals its copies fail at once (still candidate errors),
+// and it is tried again a second later, so that it is compared again as
+// soon as it is back.
+func TestProxy_CandidateDownBreaker(t *testing.T) {
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "same") }))
+	defer legacy.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	candAddr := ln.Addr().String()
+	ln.Close() // refused from now on
+	rec := newRecorder()
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, "http://"+candAddr),
+		Sample: 1, Workers: 1, Recorder: rec})
+	for range 20 {
+		if _, body := get(t, "GET", addr+"/x", "", nil); body != "same" {
+			t.Fatalf("client got %q", body)
+		}
+	}
+	exs := rec.wait(t, 20)
+	var dialled, failedFast int
+	for _, ex := range exs {
+		if ex.Outcome != tandem.CandidateError {
+			t.Errorf("outcome %s, want candidate_error", ex.Outcome)
+		}
+		switch {
+		case ex.Candidate.Err == "connection refused":
+			dialled++
+		case strings.HasPrefix(ex.Candidate.Err, "connection refused (the candidate refuses"):
+			failedFast++
+		default:
+			t.Errorf("candidate error %q", ex.Candidate.Err)
+		}
+	}
+	if dialled != 3 || failedFast != 17 {
+		t.Errorf("%d copies dialled, %d failed at once; want 3 and 17", dialled, failedFast)
+	}
+	if s := p.Stats(); s.CandidateErrors != 20 || s.Compared != 20 {
+		t.Errorf("stats %+v: want 20 candidate errors", s)
+	}
+
+	// The candidate comes back: within a second and a bit, copies reach it.
+	cand, err := net.Listen("tcp", candAddr)
+	if err != nil {
+		t.Fatalf("listen on the candidate's port again: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "same") })}
+	go srv.Serve(cand)
+	defer srv.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		get(t, "GET", addr+"/x", "", nil)
+		exs := rec.wait(t, 1)
+		if exs[len(exs)-1].Outcome == tandem.Match {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the candidate is back but copies still fail: %q", exs[len(exs)-1].Candidate.Err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -73,12 +74,12 @@ func (p *Proxy) process(j *job) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			*ex.Secondary = p.send(p.secondary, &j.secReq)
+			*ex.Secondary = p.send(p.secondary, &p.secBreaker, &j.secReq)
 		}()
 	}
 	removeRequestHop(&req.Header)
 	p.setTarget(req, p.candidatePrefix, target, p.candidateHost)
-	ex.Candidate = p.send(p.candidate, req)
+	ex.Candidate = p.send(p.candidate, &p.candBreaker, req)
 	wg.Wait()
 	if ex.Secondary != nil && ex.Secondary.Err != "" {
 		// Judged without noise detection: counted, stored with the
@@ -162,18 +163,58 @@ func (p *Proxy) decode(resp *fasthttp.Response) (body []byte, size int64, trunca
 	return bytes.Clone(raw), int64(len(raw)), false, ""
 }
 
+// Breaker settings: after breakerTrips refused connections in a row, an
+// upstream is not dialled for breakerOpen; its copies fail at once.
+const (
+	breakerTrips = 3
+	breakerOpen  = time.Second
+)
+
+// refusedOpen is the error of a copy not sent because the breaker is open.
+const refusedOpen = "connection refused (the candidate refuses connections; tried again every second)"
+
+// breaker stops tandem from dialling, for every copy, an upstream that is
+// down: each attempt costs a socket and a connect, and a dead candidate
+// must cost production as little as a live one. Only refused connections
+// trip it: a timeout already costs no more than waiting.
+type breaker struct {
+	refused   atomic.Int32
+	openUntil atomic.Int64 // unix nanoseconds
+}
+
+func (b *breaker) open(now time.Time) bool { return now.UnixNano() < b.openUntil.Load() }
+
+func (b *breaker) record(refused bool, now time.Time) {
+	if !refused {
+		if b.refused.Load() != 0 {
+			b.refused.Store(0)
+		}
+		return
+	}
+	if b.refused.Add(1) >= breakerTrips {
+		b.refused.Store(0)
+		b.openUntil.Store(now.Add(breakerOpen).UnixNano())
+	}
+}
+
 // send performs a mirror request and reads the answer: up to MaxBody bytes
 // are kept; beyond that the body is only hashed, and the whole exchange is
 // bounded by the candidate timeout (an endless body ends as a timeout).
-func (p *Proxy) send(c *fasthttp.HostClient, req *fasthttp.Request) tandem.Response {
+func (p *Proxy) send(c *fasthttp.HostClient, br *breaker, req *fasthttp.Request) tandem.Response {
+	start := time.Now()
+	if br.open(start) {
+		return tandem.Response{Err: refusedOpen}
+	}
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.Header.SetNoDefaultContentType(true)
-	start := time.Now()
 	err := c.DoTimeout(req, resp, p.cfg.CandidateTimeout)
 	if err != nil {
-		return tandem.Response{Err: describe(err), Latency: time.Since(start)}
+		d := describe(err)
+		br.record(d == "connection refused", start)
+		return tandem.Response{Err: d, Latency: time.Since(start)}
 	}
+	br.record(false, start)
 	var head []byte
 	var size int64
 	var sum string

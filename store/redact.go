@@ -198,14 +198,21 @@ func mentioned(body []byte, names []string) []string {
 	// Bit k: names[k] was found; names[k] is ASCII. Names beyond the 64th
 	// are looked for the slow way.
 	var found, ascii uint64
+	// lens has bit L set when an ASCII name of length L is looked for; in an
+	// all-ASCII body (most bodies) only strings of those lengths can spell
+	// a name, so most strings are passed over with one test.
+	var lens uint64
+	quick := len(names) <= 64
 	for k, n := range names[:min(len(names), 64)] {
-		if isASCII(n) {
+		if isASCII(n) && len(n) < 64 {
 			ascii |= 1 << k
+			lens |= 1 << len(n)
+		} else {
+			quick = false
 		}
 	}
-	// Most bodies are all ASCII: then only strings of a name's length can
-	// spell it.
 	pure := isASCII(body)
+	quick = quick && pure
 	for i := 0; i < len(body); {
 		q := bytes.IndexByte(body[i:], '"')
 		if q < 0 {
@@ -221,6 +228,10 @@ func mentioned(body []byte, names []string) []string {
 			end++
 		}
 		s := body[start:min(end, len(body))]
+		if quick && !esc && (len(s) >= 64 || lens&(1<<len(s)) == 0) {
+			i = end + 1
+			continue
+		}
 		for k, n := range names {
 			if k < 64 && found&(1<<k) != 0 || k >= 64 && slices.Contains(hits, n) {
 				continue

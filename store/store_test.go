@@ -368,11 +368,16 @@ func TestRedact_JSONMembers(t *testing.T) {
 		{"LongSFold", "{\"pa\u017F\u017Fword\":\"x\"}", "{\"pa\u017F\u017Fword\":\"[REDACTED]\"}"},
 		{"NotJSON", `password=x`, `password=x`},
 		{"Broken", `{"password":`, `{"password":`},
+		// Names that are not ASCII, or longer than 63 bytes, are looked
+		// for without the length shortcut.
+		{"LongName", `{"` + strings.Repeat("k", 70) + `":1,"b":2}`, `{"` + strings.Repeat("k", 70) + `":"[REDACTED]","b":2}`},
+		{"NonASCIIName", `{"mot_de_passé":"x","b":"password"}`, `{"mot_de_passé":"[REDACTED]","b":"password"}`},
+		{"NonASCIINameFolded", `{"MOT_DE_PASSÉ":"x"}`, `{"MOT_DE_PASSÉ":"[REDACTED]"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ex := &tandem.Exchange{Legacy: tandem.Response{Body: []byte(tc.in)}}
-			store.Redact(ex, []string{"password"})
+			store.Redact(ex, []string{"password", strings.Repeat("K", 70), "mot_de_passé"})
 			if got := string(ex.Legacy.Body); got != tc.want {
 				t.Errorf("Redact(%s) = %s, want %s", tc.in, got, tc.want)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -34,8 +35,19 @@ func (c *benchCmd) Run(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "also write the tables to this `file`")
 	only := fs.String("only", "", "run only these rows (comma-separated): "+strings.Join(bench.Keys, ", "))
 	check := fs.Bool("check", false, "exit with status 1 when a goal is missed")
+	// The bare proxy row runs this binary again as its own process.
+	bare := fs.Bool("bare-proxy", false, "(internal) serve the bare fasthttp proxy + copy on a loopback port")
+	legacy := fs.String("legacy", "", "(internal, with --bare-proxy) legacy `URL`")
+	candidate := fs.String("candidate", "", "(internal, with --bare-proxy) candidate `URL`")
 	if err := parse(fs, args, false); err != nil {
 		return err
+	}
+	if *bare {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		return bench.BareProxy(ctx, ln, *legacy, *candidate)
 	}
 	if *duration <= 0 || *rate <= 0 || *conns <= 0 || body <= 0 || *mismatch <= 0 {
 		return usagef("--duration, --rate, --connections, --body and --mismatch-every must be positive")
