@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -717,5 +718,38 @@ func TestProxy_CandidateDownBreaker(t *testing.T) {
 			t.Fatalf("the candidate is back but copies still fail: %q", exs[len(exs)-1].Candidate.Err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Hot-path discipline: serving and mirroring start no goroutine per
+// request. After a first round of traffic has opened the connections it
+// needs, ten times more traffic leaves the goroutine count where it was.
+func TestProxy_NoGoroutinePerRequest(t *testing.T) {
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"a":1}`) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"a":2}`) }))
+	defer cand.Close()
+	rec := newRecorder()
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Workers: 8, Recorder: rec})
+	round := func(n int) int {
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range n / 4 {
+					get(t, "GET", addr+"/x", "", nil)
+				}
+			}()
+		}
+		wg.Wait()
+		rec.wait(t, n)
+		time.Sleep(100 * time.Millisecond) // let finished handlers park
+		return runtime.NumGoroutine()
+	}
+	before := round(40)
+	after := round(400)
+	if after > before+8 {
+		t.Errorf("%d goroutines after 40 requests, %d after 400 more: a goroutine per request?", before, after)
 	}
 }
