@@ -9,6 +9,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -42,6 +43,9 @@ const (
 	// upstreamHeaderBytes bounds an upstream's response header: generous,
 	// because legacy's answer must reach the client whatever its cookies.
 	upstreamHeaderBytes = 256 << 10
+	// mirrorHeaderBytes bounds the candidate's and the secondary's answer
+	// headers; a larger one is a candidate error.
+	mirrorHeaderBytes = 64 << 10
 )
 
 // Recorder receives every verdict and the process-wide counts. The store's
@@ -223,6 +227,10 @@ func upstream(u *url.URL, timeout time.Duration, maxConns int, mirror bool) (*fa
 		ReadBufferSize:                upstreamHeaderBytes,
 	}
 	if mirror {
+		// A mirror connection's buffer need not hold legacy's largest
+		// answer header: 256 connections at 256 KiB were most of the
+		// proxy's memory.
+		c.ReadBufferSize = mirrorHeaderBytes
 		c.StreamResponseBody = true
 		c.MaxConns = max(maxConns, 1)
 		// A retried mirror copy would reach the candidate twice.
@@ -248,6 +256,9 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	req := &ctx.Request
 	ep := p.rules.Load().Match(req.Header.Method(), req.URI().Path())
 
+	// Hop-by-hop fields go before the copy is made, so that the copy is
+	// forwarded as it is.
+	removeRequestHop(&req.Header)
 	var j *job
 	if p.chosen(ep, req) {
 		j = p.jobs.Get().(*job)
@@ -256,7 +267,6 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	}
 
 	target := pathAndQuery(req.Header.RequestURI())
-	removeRequestHop(&req.Header)
 	p.setTarget(req, p.legacyPrefix, target, p.legacyHost)
 	ctx.Response.Header.SetNoDefaultContentType(true)
 
@@ -345,11 +355,12 @@ func (p *Proxy) copyLegacy(j *job, resp *fasthttp.Response) {
 		j.legacyHash = hex.EncodeToString(sum[:])
 		body = body[:p.cfg.MaxBody]
 	}
-	j.legacy.SetBody(body)
+	// The exchange will own this copy: the worker hands it on as it is.
+	j.legacyBody = bytes.Clone(body)
 }
 
 func (p *Proxy) enqueue(j *job) {
-	size := int64(len(j.req.Body()) + len(j.legacy.Body()) + 1024)
+	size := int64(len(j.req.Body()) + len(j.legacyBody) + 1024)
 	if p.inFlightBytes.Add(size) > p.cfg.QueueBytes {
 		p.inFlightBytes.Add(-size)
 		p.dropped.Add(1)

@@ -22,7 +22,8 @@ import (
 // on the client path (fasthttp reuses the originals), pooled.
 type job struct {
 	req        fasthttp.Request
-	legacy     fasthttp.Response
+	legacy     fasthttp.Response // status and headers; the body is legacyBody
+	legacyBody []byte            // a copy, handed to the exchange
 	legacySize int64
 	legacyHash string // set when the body was over MaxBody
 	start      time.Time
@@ -37,7 +38,7 @@ func (j *job) reset() {
 	j.req.Reset()
 	j.legacy.Reset()
 	j.secReq.Reset()
-	j.legacySize, j.legacyHash, j.start, j.latency, j.ep, j.size = 0, "", time.Time{}, 0, nil, 0
+	j.legacyBody, j.legacySize, j.legacyHash, j.start, j.latency, j.ep, j.size = nil, 0, "", time.Time{}, 0, nil, 0
 }
 
 func (p *Proxy) worker() {
@@ -68,7 +69,6 @@ func (p *Proxy) process(j *job) {
 	var wg sync.WaitGroup
 	if p.secondary != nil {
 		req.CopyTo(&j.secReq)
-		removeRequestHop(&j.secReq.Header)
 		p.setTarget(&j.secReq, p.secPrefix, target, p.secHost)
 		ex.Secondary = new(tandem.Response)
 		wg.Add(1)
@@ -77,7 +77,6 @@ func (p *Proxy) process(j *job) {
 			*ex.Secondary = p.send(p.secondary, &p.secBreaker, &j.secReq)
 		}()
 	}
-	removeRequestHop(&req.Header)
 	p.setTarget(req, p.candidatePrefix, target, p.candidateHost)
 	ex.Candidate = p.send(p.candidate, &p.candBreaker, req)
 	wg.Wait()
@@ -139,9 +138,14 @@ func (p *Proxy) legacyResponse(j *job) tandem.Response {
 	r := tandem.Response{Status: j.legacy.StatusCode(), Header: responseHeaders(&j.legacy.Header), Latency: j.latency, BodySize: j.legacySize}
 	if j.legacyHash != "" {
 		r.Truncated, r.BodyHash = true, j.legacyHash
-		r.Body = bytes.Clone(j.legacy.Body())
+		r.Body = j.legacyBody
 		return r
 	}
+	if len(j.legacy.Header.ContentEncoding()) == 0 {
+		r.Body = j.legacyBody
+		return r
+	}
+	j.legacy.SetBodyRaw(j.legacyBody)
 	r.Body, r.BodySize, r.Truncated, r.BodyHash = p.decode(&j.legacy)
 	return r
 }
@@ -229,6 +233,11 @@ func (p *Proxy) send(c *fasthttp.HostClient, br *breaker, req *fasthttp.Request)
 	r := tandem.Response{Status: resp.StatusCode(), Header: responseHeaders(&resp.Header), Latency: time.Since(start)}
 	if sum != "" {
 		r.Body, r.BodySize, r.Truncated, r.BodyHash = head, size, true, sum
+		return r
+	}
+	if head != nil && len(resp.Header.ContentEncoding()) == 0 {
+		// head is already this exchange's own copy.
+		r.Body, r.BodySize = head, int64(len(head))
 		return r
 	}
 	r.Body, r.BodySize, r.Truncated, r.BodyHash = p.decode(resp)

@@ -154,9 +154,22 @@ func (w *Writer) Record(ex *tandem.Exchange, redact []string) {
 	if m.store {
 		Redact(ex, redact)
 		m.bodies = compressBodies(ex)
+	} else {
+		slim(ex)
 	}
 	if !w.send(m) {
 		w.lost.Add(1)
+	}
+}
+
+// slim drops what an exchange that is only counted does not need (bodies
+// and headers), so that it does not hold them while it waits for the writer.
+func slim(ex *tandem.Exchange) {
+	ex.Request.Header, ex.Request.Body = nil, nil
+	for _, r := range []*tandem.Response{&ex.Legacy, &ex.Candidate, ex.Secondary} {
+		if r != nil {
+			r.Header, r.Body = nil, nil
+		}
 	}
 }
 
