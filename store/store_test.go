@@ -184,21 +184,35 @@ func TestRedaction(t *testing.T) {
 	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
 	for range 50 {
 		ex := exchange("GET /a", tandem.Mismatch, tandem.Difference{Path: "$.password", Pattern: "$.password", Kind: tandem.Changed, Legacy: `"s3cr3t-field"`, Candidate: `"s3cr3t-field2"`})
-		w.Record(ex, []string{"password", "access_token"})
+		ex.Request.Header = append(ex.Request.Header, tandem.Header{Name: "proxy-authorization", Value: "Basic s3cr3t-proxy"},
+			tandem.Header{Name: "Cookie", Value: "sid=s3cr3t-reqcookie"}, tandem.Header{Name: "X-Api-Key", Value: "s3cr3t-rule-header"})
+		w.Record(ex, []string{"password", "access_token", "x-api-key"})
 	}
 	w.Close()
-	db.Close()
-	raw := readAll(t, path)
-	for _, secret := range []string{"s3cr3t-auth", "s3cr3t-cookie", "s3cr3t-field", "s3cr3t-field-cased", "s3cr3t-query"} {
-		if bytes.Contains(raw, []byte(secret)) {
-			t.Errorf("%q is in the database file", secret)
+	secrets := []string{"s3cr3t-auth", "s3cr3t-cookie", "s3cr3t-field", "s3cr3t-field-cased", "s3cr3t-query",
+		"s3cr3t-proxy", "s3cr3t-reqcookie", "s3cr3t-rule-header"}
+	// Read while the database is open, when the committed batches are still
+	// in the WAL, and after closing, when they have been checkpointed into
+	// the main file.
+	for _, when := range []string{"open", "closed"} {
+		if when == "closed" {
+			db.Close()
+		} else if st, err := os.Stat(path + "-wal"); err != nil || st.Size() == 0 {
+			t.Fatalf("no WAL to read while open (%v)", err)
 		}
-	}
-	if !bytes.Contains(raw, []byte(`"name":"a"`)) {
-		t.Error("the rest of the body was not stored as it was")
+		raw := readAll(t, path)
+		for _, secret := range secrets {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%s: %q is in the database file or its WAL", when, secret)
+			}
+		}
+		if !bytes.Contains(raw, []byte(`"name":"a"`)) {
+			t.Errorf("%s: the rest of the body was not stored as it was", when)
+		}
 	}
 }
 
+// readAll returns the raw bytes of a database file and of its WAL.
 func readAll(t *testing.T, path string) []byte {
 	var all []byte
 	for _, p := range []string{path, path + "-wal"} {

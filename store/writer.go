@@ -152,6 +152,8 @@ func (w *Writer) Record(ex *tandem.Exchange, redact []string) {
 	st := w.Stores(ex.Outcome)
 	if st {
 		Redact(ex, redact)
+	} else {
+		redactDiffs(ex, redact)
 	}
 	if !w.send(message{ex: ex, store: st}) {
 		w.lost.Add(1)
