@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/mirror"
 	"github.com/tandemproxy/tandem/store"
 )
@@ -145,33 +148,142 @@ func TestAdmin(t *testing.T) {
 	}
 }
 
-// A corrupt, truncated or foreign database file gets a clear error from
-// report and rediff, never a panic.
+// A corrupt, truncated or foreign database file gets a clear error naming
+// the file from every command that reads one (report, rediff, export, tui,
+// replay --from and replay --db), never a panic. A file whose header is
+// sound but whose pages are not fails when those pages are read.
 func TestCorruptDatabase(t *testing.T) {
 	dir := t.TempDir()
+	raw, pages := corruptPagesDB(t, dir)
+	files := []struct {
+		name string
+		b    []byte
+	}{
+		{"garbage.db", bytes.Repeat([]byte("not a database at all "), 500)},
+		{"truncated.db", raw[:len(raw)/3]},
+		{"zeroed.db", append(append([]byte{}, raw[:100]...), make([]byte, len(raw)-100)...)},
+		{"foreign.db", nil}, // another application's SQLite file
+		{"pages.db", pages},
+	}
+	for _, f := range files {
+		path := filepath.Join(dir, f.name)
+		write := func() {
+			if f.b == nil {
+				os.Remove(path)
+				other, err := sql.Open("sqlite3", path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+				if _, err := other.Exec("CREATE TABLE accounts (id INTEGER)"); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			os.Remove(path + "-wal")
+			os.Remove(path + "-shm")
+			if err := os.WriteFile(path, f.b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, args := range [][]string{
+			{"report", "--db", path},
+			{"rediff", "--db", path},
+			{"export", "--db", path},
+			{"tui", "--db", path},
+			{"replay", "--from", path, "--candidate", "http://127.0.0.1:1", "--db", filepath.Join(dir, "results-"+f.name)},
+			{"replay", "--from", filepath.Join("..", "..", "replay", "testdata", "github.har"), "--candidate", "http://127.0.0.1:1", "--db", path},
+		} {
+			t.Run(f.name+"/"+strings.Join(args[:3], " "), func(t *testing.T) {
+				write()
+				code, _, stderr := runTandem(t, context.Background(), args...)
+				if strings.Contains(stderr, "panic") || strings.Contains(stderr, "goroutine ") {
+					t.Fatalf("exit %d, stderr %q: a panic", code, stderr)
+				}
+				switch {
+				case f.name == "pages.db" && args[0] == "report":
+					// The report reads the counters, which are whole.
+					if code != 0 {
+						t.Errorf("exit %d, stderr %q", code, stderr)
+					}
+				case f.name == "pages.db" && args[0] == "tui":
+					// It opens; what it cannot read is said on its screen
+					// (TestCorruptDatabase_TUI).
+					if code != exitUsage || !strings.Contains(stderr, "needs a terminal") {
+						t.Errorf("exit %d, stderr %q", code, stderr)
+					}
+				case f.name == "pages.db" && args[0] != "replay" || f.name == "pages.db" && args[2] == path:
+					if code != 1 || !strings.Contains(stderr, path) || !strings.Contains(stderr, "the database is corrupt") {
+						t.Errorf("exit %d, stderr %q; want exit 1 and an error naming the file and the corruption", code, stderr)
+					}
+				default:
+					if code != exitUsage || !strings.Contains(stderr, path) {
+						t.Errorf("exit %d, stderr %q; want a clear error naming the file and exit 2", code, stderr)
+					}
+				}
+			})
+		}
+	}
+}
+
+// corruptPagesDB writes a tandem database of 300 stored exchanges and
+// returns its bytes, and a copy whose exchanges' pages, well past the
+// header and the schema, are overwritten.
+func corruptPagesDB(t *testing.T, dir string) (raw, pages []byte) {
+	t.Helper()
 	good := filepath.Join(dir, "good.db")
 	s, err := store.Open(context.Background(), good, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := s.NewWriter(store.WriterConfig{})
+	w := s.NewWriter(store.WriterConfig{Record: store.RecordAll})
+	for i := range 300 {
+		w.Record(&tandem.Exchange{Endpoint: "GET /x/{id}", Outcome: tandem.Mismatch,
+			Request:     tandem.Request{Method: "GET", URL: fmt.Sprintf("/x/%d", i)},
+			Legacy:      tandem.Response{Status: 200, Body: []byte(fmt.Sprintf(`{"i":%d,"pad":"%0500d"}`, i, i))},
+			Candidate:   tandem.Response{Status: 200, Body: []byte(`{}`)},
+			Differences: []tandem.Difference{{Path: "$.i", Pattern: "$.i", Kind: tandem.Removed, Legacy: "1"}}}, nil)
+	}
 	w.Close()
 	s.Close()
-	raw, _ := os.ReadFile(good)
-	files := map[string][]byte{
-		"garbage.db":   bytes.Repeat([]byte("not a database at all "), 500),
-		"truncated.db": raw[:len(raw)/3],
-		"zeroed.db":    append(append([]byte{}, raw[:100]...), make([]byte, len(raw)-100)...),
+	raw, err = os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, b := range files {
-		path := filepath.Join(dir, name)
-		os.WriteFile(path, b, 0o600)
-		for _, args := range [][]string{{"report", "--db", path}, {"rediff", "--db", path}} {
-			code, _, stderr := runTandem(t, context.Background(), args...)
-			if code != exitUsage || !strings.Contains(stderr, path) || strings.Contains(stderr, "panic") {
-				t.Errorf("%s %s: exit %d, stderr %q; want a clear error naming the file and exit 2", args[0], name, code, stderr)
-			}
-		}
+	pages = bytes.Clone(raw)
+	for i := len(pages) / 2; i < len(pages)/2+3*4096; i++ {
+		pages[i] = 0x5a
+	}
+	return raw, pages
+}
+
+// The UI on a database whose header is sound but whose exchanges' pages are
+// not: it opens, what it cannot read is said on its screen (not in a
+// panic), and it quits as usual.
+func TestCorruptDatabase_TUI(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is needed for this test (apt-get install tmux)")
+	}
+	dir := t.TempDir()
+	_, pages := corruptPagesDB(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "pages.db"), pages, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tm := &tmux{t: t, socket: fmt.Sprintf("tandem-corrupt-%d", os.Getpid())}
+	t.Cleanup(func() { exec.Command("tmux", "-L", tm.socket, "kill-server").Run() })
+	tm.run("-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "30", "-c", dir,
+		tandemBinary(t)+" tui --db pages.db 2>err.txt; echo tandem exited $?; sleep 600")
+	tm.wait("GET /x/{id}")
+	tm.keys("Enter")
+	tm.wait("$.i")
+	tm.keys("Enter")
+	tm.wait("list exchanges: the database is corrupt")
+	for range 4 {
+		tm.keys("q")
+	}
+	tm.wait("tandem exited 0")
+	if b, _ := os.ReadFile(filepath.Join(dir, "err.txt")); len(b) > 0 {
+		t.Errorf("stderr: %s", b)
 	}
 }
 
