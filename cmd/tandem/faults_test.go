@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -142,7 +144,8 @@ func TestFaults(t *testing.T) {
 		t.Run(fc.name, func(t *testing.T) {
 			t.Parallel()
 			db := filepath.Join(t.TempDir(), "faults.db")
-			p := startTandem(t, "--legacy", legacy.URL, "--candidate", fc.candidate(t), "--db", db, "--timeout", "1s", "--max-body", "64KiB")
+			p := startTandem(t, "--legacy", legacy.URL, "--candidate", fc.candidate(t), "--db", db, "--timeout", "1s", "--max-body", "64KiB",
+				"--admin", "127.0.0.1:0")
 			const n = 5
 			var wg sync.WaitGroup
 			errs := make(chan error, n)
@@ -166,6 +169,17 @@ func TestFaults(t *testing.T) {
 			close(errs)
 			for err := range errs {
 				t.Error(err)
+			}
+			// The live counters agree with what was stored.
+			waitMetric(t, p, fmt.Sprintf("tandem_compared_total %d", n))
+			m := get(t, "http://"+p.admin+"/metrics")
+			var sumMetric int64
+			for _, o := range strings.Split(fc.outcome, "|") {
+				name := map[string]string{"candidate_error": "tandem_candidate_errors_total", "mismatch": "tandem_mismatched_total"}[o]
+				sumMetric += metricValue(t, m, name)
+			}
+			if got := metricValue(t, m, "tandem_requests_total"); got != n || sumMetric != n || metricValue(t, m, "tandem_matched_total") != 0 {
+				t.Errorf("metrics: %d requests, %d as %s; want %d each:\n%s", got, sumMetric, fc.outcome, n, m)
 			}
 			if code := p.stop(t, syscall.SIGTERM); code != 0 {
 				t.Fatalf("exit %d:\n%s", code, p.log())
@@ -315,5 +329,95 @@ func TestFaults_Legacy(t *testing.T) {
 	}
 	if r := readReport(t, db); r.Totals.LegacyErrors != 1 || r.Totals.Requests != 3 {
 		t.Errorf("totals %+v: want 3 requests, 1 legacy error", r.Totals)
+	}
+}
+
+// metricValue returns the value of an unlabelled series in a /metrics page.
+func metricValue(t *testing.T, page, name string) int64 {
+	t.Helper()
+	for _, line := range strings.Split(page, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var n int64
+			if _, err := fmt.Sscan(v, &n); err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("metrics lack %s", name)
+	return 0
+}
+
+// At the default level the log has a line per event that matters (start,
+// a failing secondary, stop), never one per request, whatever the requests
+// meet: mismatches, candidate and legacy errors, a secondary that is down,
+// requests refused for their header size.
+func TestLogs_NotPerRequest(t *testing.T) {
+	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/broken") {
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.Close()
+			return
+		}
+		io.WriteString(w, legacyBody)
+	})
+	var n atomic.Int64
+	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) % 3 {
+		case 0:
+			io.WriteString(w, legacyBody)
+		case 1:
+			io.WriteString(w, "something else")
+		default:
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.Close()
+		}
+	})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	secondary := "http://" + ln.Addr().String()
+	ln.Close()
+	db := filepath.Join(t.TempDir(), "logs.db")
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--secondary", secondary, "--db", db,
+		"--admin", "127.0.0.1:0", "--max-header-bytes", "4KiB")
+	const requests = 150
+	for i := range requests {
+		path := fmt.Sprintf("/items/%d", i)
+		if i%10 == 0 {
+			path = fmt.Sprintf("/broken/%d", i)
+		}
+		resp, err := http.Get(p.url(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if i%25 == 0 {
+			c, err := net.Dial("tcp", p.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, "GET /big HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8<<10)+"\r\n\r\n")
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}
+	waitMetric(t, p, fmt.Sprintf("tandem_compared_total %d", requests-requests/10))
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	r := readReport(t, db)
+	if r.Totals.Mismatched == 0 || r.Totals.CandidateErrors == 0 || r.Totals.LegacyErrors != requests/10 {
+		t.Fatalf("totals %+v: the requests did not meet every kind of event", r.Totals)
+	}
+	lines := strings.Split(strings.TrimSpace(p.log()), "\n")
+	// listening, admin listening, secondary failing, stopping, stopped
+	if len(lines) > 8 {
+		t.Errorf("%d log lines for %d requests, want a handful:\n%s", len(lines), requests, p.log())
+	}
+	perRequest := regexp.MustCompile(`/(items|broken)/\d`)
+	for _, l := range lines {
+		if perRequest.MatchString(l) {
+			t.Errorf("a log line names a request: %s", l)
+		}
 	}
 }
