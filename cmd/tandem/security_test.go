@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,34 +118,147 @@ func TestSecurity_HeaderLimit(t *testing.T) {
 }
 
 // Admin: metrics, health and the profiler, on loopback when given a bare
-// port.
+// port. /metrics has every series the issue lists, each with the value the
+// traffic implies, in a page that follows the Prometheus text format.
 func TestAdmin(t *testing.T) {
 	legacy := legacyServer(t)
-	candidate := legacyServer(t)
+	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/users/8":
+			io.WriteString(w, `{"id":1,"name":"other"}`)
+		case "/api/users/9":
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.Close()
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, legacyBody)
+		}
+	})
 	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", filepath.Join(t.TempDir(), "a.db"), "--admin", ":0")
 	if !strings.HasPrefix(p.admin, "127.0.0.1:") {
 		t.Errorf("admin listens on %s, want loopback", p.admin)
 	}
-	for range 3 {
-		get(t, p.url("/api/users/7"))
+	for _, path := range []string{"/api/users/7", "/api/users/7", "/api/users/7", "/api/users/8", "/api/users/9"} {
+		get(t, p.url(path))
 	}
-	waitMetric(t, p, "tandem_compared_total 3")
+	resp, err := http.Post(p.url("/api/users/7"), "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitMetric(t, p, "tandem_compared_total 5")
 	m := get(t, "http://"+p.admin+"/metrics")
 	for _, want := range []string{
-		"tandem_requests_total 3", "tandem_mirrored_total 3", "tandem_matched_total 3", "tandem_dropped_total 0",
-		"tandem_queue_depth 0", `tandem_outcomes_total{endpoint="GET /api/users/{id}",outcome="match"} 3`,
-		`tandem_latency_seconds_count{endpoint="GET /api/users/{id}",upstream="candidate"} 3`,
-		`tandem_client_legacy_latency_seconds_bucket{le="+Inf"} 3`, "tandem_store_lost_total 0",
+		"tandem_requests_total 6", "tandem_mirrored_total 5", "tandem_compared_total 5", "tandem_matched_total 3",
+		"tandem_mismatched_total 1", "tandem_noise_total 0", "tandem_candidate_errors_total 1", "tandem_skipped_total 1",
+		"tandem_dropped_total 0", "tandem_queue_depth 0", "tandem_secondary_errors_total 0", "tandem_store_lost_total 0",
+		`tandem_outcomes_total{endpoint="GET /api/users/{id}",outcome="match"} 3`,
+		`tandem_outcomes_total{endpoint="GET /api/users/{id}",outcome="mismatch"} 1`,
+		`tandem_outcomes_total{endpoint="GET /api/users/{id}",outcome="candidate_error"} 1`,
+		`tandem_latency_seconds_count{endpoint="GET /api/users/{id}",upstream="legacy"} 5`,
+		// the candidate's latency is that of its answers
+		`tandem_latency_seconds_count{endpoint="GET /api/users/{id}",upstream="candidate"} 4`,
+		`tandem_latency_seconds_bucket{endpoint="GET /api/users/{id}",upstream="candidate",le="+Inf"} 4`,
+		`tandem_client_legacy_latency_seconds_bucket{le="+Inf"} 6`,
 	} {
-		if !strings.Contains(m, want) {
+		if !strings.Contains(m, want+"\n") {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	checkExposition(t, m)
 	if got := get(t, "http://"+p.admin+"/healthz"); got != "ok\n" {
 		t.Errorf("healthz %q", got)
 	}
 	if got := get(t, "http://"+p.admin+"/debug/pprof/"); !strings.Contains(got, "goroutine") {
 		t.Errorf("pprof index missing")
+	}
+	if got := get(t, "http://"+p.admin+"/debug/pprof/goroutine?debug=1"); !strings.Contains(got, "goroutine profile:") {
+		t.Errorf("pprof goroutine profile missing")
+	}
+}
+
+var (
+	sampleRE = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? (-?[0-9.eE+-]+|\+Inf|NaN)$`)
+	typeRE   = regexp.MustCompile(`^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$`)
+)
+
+// checkExposition checks a page against the Prometheus text format: every
+// sample line parses, belongs to a family whose TYPE came before it, and
+// each family's lines are together; a histogram's buckets are cumulative
+// and end with +Inf equal to its _count.
+func checkExposition(t *testing.T, page string) {
+	t.Helper()
+	types := map[string]string{}
+	done := map[string]bool{} // families whose lines have ended
+	current := ""
+	le := regexp.MustCompile(`,?le="[^"]*"`)
+	// series: a histogram's name and labels without le, "{}" for none
+	series := func(name, labels string) string {
+		if labels = le.ReplaceAllString(labels, ""); labels == "" {
+			labels = "{}"
+		}
+		return name + labels
+	}
+	buckets := map[string]int64{} // series -> last bucket
+	inf := map[string]int64{}     // series -> +Inf bucket
+	counts := 0
+	for i, line := range strings.Split(strings.TrimSuffix(page, "\n"), "\n") {
+		if m := typeRE.FindStringSubmatch(line); m != nil {
+			if _, dup := types[m[1]]; dup {
+				t.Errorf("line %d: second TYPE for %s", i+1, m[1])
+			}
+			types[m[1]] = m[2]
+			continue
+		}
+		if strings.HasPrefix(line, "# HELP ") {
+			continue
+		}
+		m := sampleRE.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("line %d does not parse: %q", i+1, line)
+			continue
+		}
+		family := m[1]
+		if types[family] == "" {
+			for _, suf := range []string{"_bucket", "_sum", "_count"} {
+				if f, ok := strings.CutSuffix(family, suf); ok && types[f] == "histogram" {
+					family = f
+				}
+			}
+		}
+		if types[family] == "" {
+			t.Errorf("line %d: %s has no TYPE before it", i+1, m[1])
+		}
+		if family != current {
+			if done[family] {
+				t.Errorf("line %d: %s's lines are not together", i+1, family)
+			}
+			done[current], current = true, family
+		}
+		if types[family] != "histogram" {
+			continue
+		}
+		var v int64
+		fmt.Sscan(m[3], &v)
+		key := series(family, m[2])
+		switch strings.TrimPrefix(m[1], family) {
+		case "_bucket":
+			if v < buckets[key] {
+				t.Errorf("line %d: buckets not cumulative: %s", i+1, line)
+			}
+			buckets[key] = v
+			if strings.Contains(m[2], `le="+Inf"`) {
+				inf[key] = v
+			}
+		case "_count":
+			counts++
+			if want, ok := inf[key]; !ok || v != want {
+				t.Errorf("line %d: %s, but its +Inf bucket is %d (%v)", i+1, line, want, ok)
+			}
+		}
+	}
+	if counts == 0 {
+		t.Error("no histogram in the page")
 	}
 }
 
