@@ -401,52 +401,98 @@ func TestCorruptDatabase_TUI(t *testing.T) {
 	}
 }
 
-// The store's disk fills up under the proxy: clients are served as ever,
-// the lost records are counted, and the failure is logged once.
+// The store's disk fills up, or the database becomes read-only, under the
+// proxy: clients are served as ever, the lost records are counted, and the
+// failure is logged once, not per batch; when writes work again, storing
+// resumes and that is logged once too.
 func TestStoreDiskFull(t *testing.T) {
-	legacy := legacyServer(t)
-	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "different") })
-	dir := t.TempDir()
-	db, err := store.Open(context.Background(), filepath.Join(dir, "full.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name         string
+		fail, unfail string // run on the writer's only connection
+		logged       string // what the log says the cause is
+	}{
+		// SQLite's own limit on the file's pages makes every further write
+		// fail with SQLITE_FULL, as a full disk does.
+		{"DiskFull", "PRAGMA max_page_count = %d", "PRAGMA max_page_count = 1000000", "the disk is full"},
+		// query_only makes every write fail with SQLITE_READONLY, as a file
+		// that cannot be written does.
+		{"ReadOnly", "PRAGMA query_only = ON", "PRAGMA query_only = OFF", "cannot write the database"},
 	}
-	defer db.Close()
-	// SQLite's own limit on the file's pages makes every further write fail
-	// with SQLITE_FULL, as a full disk does. It is a per-connection setting,
-	// so the pool is held to one connection.
-	db.SQL().SetMaxOpenConns(1)
-	var pages int
-	db.SQL().QueryRow("PRAGMA page_count").Scan(&pages)
-	if _, err := db.SQL().Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages+2)); err != nil {
-		t.Fatal(err)
-	}
-	var logBuf bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&syncWriter{w: &logBuf}, nil))
-	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Logger: log, BatchSize: 10})
-	lu, _ := url.Parse(legacy.URL)
-	cu, _ := url.Parse(candidate.URL)
-	p, err := mirror.New(mirror.Config{Legacy: lu, Candidate: cu, Sample: 1, Recorder: w, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go p.Serve(ln)
-	for i := range 200 {
-		if got := get(t, fmt.Sprintf("http://%s/items/%d?pad=%s", ln.Addr(), i, strings.Repeat("x", 2000))); got != legacyBody {
-			t.Fatalf("client got %q", got)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p.Shutdown(ctx)
-	w.Close()
-	ws := w.Stats()
-	if ws.Lost == 0 || ws.Stored+ws.Lost != 200 {
-		t.Errorf("stored %d, lost %d: want losses counted, and every exchange either stored or lost", ws.Stored, ws.Lost)
-	}
-	if n := strings.Count(logBuf.String(), "writes are failing"); n != 1 {
-		t.Errorf("the failure was logged %d times, want once:\n%s", n, logBuf.String())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			legacy := legacyServer(t)
+			candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "different") })
+			db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "full.db"), store.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			// The pragmas are per connection: the pool is held to one.
+			db.SQL().SetMaxOpenConns(1)
+			var pages int
+			db.SQL().QueryRow("PRAGMA page_count").Scan(&pages)
+			if _, err := db.SQL().Exec(strings.Replace(tt.fail, "%d", fmt.Sprint(pages+2), 1)); err != nil {
+				t.Fatal(err)
+			}
+			var logBuf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&syncWriter{w: &logBuf}, nil))
+			w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Logger: log, BatchSize: 10})
+			lu, _ := url.Parse(legacy.URL)
+			cu, _ := url.Parse(candidate.URL)
+			p, err := mirror.New(mirror.Config{Legacy: lu, Candidate: cu, Sample: 1, Recorder: w, Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, _ := net.Listen("tcp", "127.0.0.1:0")
+			go p.Serve(ln)
+			send := func(from, to int) {
+				for i := from; i < to; i++ {
+					if got := get(t, fmt.Sprintf("http://%s/items/%d?pad=%s", ln.Addr(), i, strings.Repeat("x", 2000))); got != legacyBody {
+						t.Fatalf("client got %q", got)
+					}
+				}
+			}
+			send(0, 200)
+			// Mirror copies are asynchronous: wait for all of them to reach
+			// the writer, then for its batches.
+			for deadline := time.Now().Add(10 * time.Second); p.Stats().Compared < 200; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("compared %d of 200", p.Stats().Compared)
+				}
+			}
+			w.Flush()
+			ws := w.Stats()
+			if ws.Lost == 0 || ws.Stored+ws.Lost != 200 {
+				t.Errorf("stored %d, lost %d: want losses counted, and every exchange either stored or lost", ws.Stored, ws.Lost)
+			}
+			var m bytes.Buffer
+			w.WriteMetrics(&m)
+			if !strings.Contains(m.String(), fmt.Sprintf("tandem_store_lost_total %d\n", ws.Lost)) {
+				t.Errorf("metrics do not show the %d lost:\n%s", ws.Lost, m.String())
+			}
+			if n := strings.Count(logBuf.String(), "writes are failing"); n != 1 || !strings.Contains(logBuf.String(), tt.logged) {
+				t.Errorf("the failure was logged %d times, want once, saying %q:\n%s", n, tt.logged, logBuf.String())
+			}
+			// Writable again: what comes next is stored.
+			if _, err := db.SQL().Exec(tt.unfail); err != nil {
+				t.Fatal(err)
+			}
+			send(200, 250)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			p.Shutdown(ctx)
+			w.Close()
+			after := w.Stats()
+			if after.Lost != ws.Lost || after.Stored != ws.Stored+50 {
+				t.Errorf("after the fault: stored %d, lost %d; want %d stored, no more lost", after.Stored, after.Lost, ws.Stored+50)
+			}
+			if n := strings.Count(logBuf.String(), "writes work again"); n != 1 {
+				t.Errorf("the recovery was logged %d times, want once:\n%s", n, logBuf.String())
+			}
+			if n := strings.Count(strings.TrimSpace(logBuf.String()), "\n") + 1; n > 2 {
+				t.Errorf("%d log lines, want 2:\n%s", n, logBuf.String())
+			}
+		})
 	}
 }
 
