@@ -1,0 +1,70 @@
+package mirror_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/mirror"
+)
+
+// Bodies whose Content-Encoding does not hold: a body that does not decode
+// is compared by the hash of its bytes as received (so a candidate that
+// sends the same broken bytes matches, and one that sends something else
+// does not); so is a body in an encoding tandem does not know. The client
+// gets legacy's bytes in every case.
+func TestProxy_BadEncodings(t *testing.T) {
+	plain := []byte(`{"a":1}`)
+	tests := []struct {
+		name              string
+		encoding          string
+		legacy, candidate []byte
+		candEncoding      string
+		want              tandem.Outcome
+		truncated         bool // compared by hash
+	}{
+		{"NotGzipBoth", "gzip", []byte("not gzip at all"), []byte("not gzip at all"), "gzip", tandem.Match, true},
+		{"NotGzipVersusOther", "gzip", []byte("not gzip at all"), []byte("not gzip either!"), "gzip", tandem.Mismatch, true},
+		{"CutGzip", "gzip", fasthttp.AppendGzipBytes(nil, plain)[:10], plain, "", tandem.Mismatch, true},
+		{"NotBrotli", "br", []byte("\xff\xfe\xfd"), []byte("\xff\xfe\xfd"), "br", tandem.Match, true},
+		{"UnknownEncoding", "x-unknown", []byte("opaque bytes"), []byte("opaque bytes"), "x-unknown", tandem.Match, true},
+		{"UnknownEncodingDiffers", "x-unknown", []byte("opaque bytes"), []byte("other bytes"), "x-unknown", tandem.Mismatch, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", tt.encoding)
+				w.Write(tt.legacy)
+			}))
+			defer legacy.Close()
+			cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.candEncoding != "" {
+					w.Header().Set("Content-Encoding", tt.candEncoding)
+				}
+				w.Write(tt.candidate)
+			}))
+			defer cand.Close()
+			rec := newRecorder()
+			_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Recorder: rec})
+			req, _ := http.NewRequest("GET", addr+"/e", nil)
+			req.Header.Set("Accept-Encoding", tt.encoding)
+			resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(raw) != string(tt.legacy) || resp.Header.Get("Content-Encoding") != tt.encoding {
+				t.Errorf("client got %q (%s), want legacy's bytes", raw, resp.Header.Get("Content-Encoding"))
+			}
+			ex := rec.wait(t, 1)[0]
+			if ex.Outcome != tt.want || ex.Legacy.Truncated != tt.truncated {
+				t.Errorf("outcome %s, legacy compared by hash %v; want %s, %v (%+v)", ex.Outcome, ex.Legacy.Truncated, tt.want, tt.truncated, ex.Differences)
+			}
+		})
+	}
+}
