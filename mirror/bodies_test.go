@@ -50,16 +50,8 @@ func TestProxy_BadEncodings(t *testing.T) {
 			defer cand.Close()
 			rec := newRecorder()
 			_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Recorder: rec})
-			req, _ := http.NewRequest("GET", addr+"/e", nil)
-			req.Header.Set("Accept-Encoding", tt.encoding)
-			resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(raw) != string(tt.legacy) || resp.Header.Get("Content-Encoding") != tt.encoding {
-				t.Errorf("client got %q (%s), want legacy's bytes", raw, resp.Header.Get("Content-Encoding"))
+			if raw, enc := getEncoded(t, addr+"/e", tt.encoding); string(raw) != string(tt.legacy) || enc != tt.encoding {
+				t.Errorf("client got %q (%s), want legacy's bytes", raw, enc)
 			}
 			ex := rec.wait(t, 1)[0]
 			if ex.Outcome != tt.want || ex.Legacy.Truncated != tt.truncated {
@@ -67,4 +59,23 @@ func TestProxy_BadEncodings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// getEncoded GETs u accepting an encoding, without the transport's
+// transparent decompression, and returns the raw body and its
+// Content-Encoding.
+func getEncoded(t *testing.T, u, encoding string) ([]byte, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Accept-Encoding", encoding)
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, resp.Header.Get("Content-Encoding")
 }
