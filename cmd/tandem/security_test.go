@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,49 @@ func TestSecurity_NotAnOpenProxy(t *testing.T) {
 	}
 	if len(legacy.requests()) != 3 || len(candidate.requests()) != 3 {
 		t.Errorf("legacy got %d, candidate %d requests; want 3 each", len(legacy.requests()), len(candidate.requests()))
+	}
+}
+
+// Side effects: no method but GET, HEAD, OPTIONS and TRACE reaches the
+// candidate unless the endpoint's rule allows it; the client is served by
+// legacy all the same.
+func TestSecurity_SideEffects(t *testing.T) {
+	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "legacy "+r.Method) })
+	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "legacy "+r.Method) })
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rulesFile, []byte("version: 1\nendpoints:\n  - match: POST /allowed\n    allow_side_effects: true\n"), 0o600)
+	db := filepath.Join(dir, "s.db")
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db, "--rules", rulesFile)
+	unsafe := []string{"POST", "PUT", "PATCH", "DELETE", "PURGE", "MKCOL", "post", "Get"}
+	for _, m := range append(append([]string{}, unsafe...), "GET", "HEAD", "OPTIONS") {
+		req, _ := http.NewRequest(m, p.url("/orders"), strings.NewReader("payload"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := "legacy " + m; m != "HEAD" && string(b) != want {
+			t.Errorf("%s: client got %q, want %q", m, b, want)
+		}
+	}
+	resp, err := http.Post(p.url("/allowed"), "text/plain", strings.NewReader("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.log())
+	}
+	got := candidate.requests()
+	want := []string{"GET /orders", "HEAD /orders", "OPTIONS /orders", "POST /allowed"}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("the candidate got %q, want only %q", got, want)
+	}
+	if r := readReport(t, db); r.Totals.Skipped != int64(len(unsafe)) || r.Totals.Requests != int64(len(unsafe))+4 {
+		t.Errorf("totals %+v: want %d skipped", r.Totals, len(unsafe))
 	}
 }
 
