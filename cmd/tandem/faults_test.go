@@ -285,20 +285,25 @@ func waitMetric(t *testing.T, p *proc, line string) {
 }
 
 // Legacy down: a clean 502. Legacy slow: a slow answer holds up nobody
-// else (a fast request sent during a slow one completes first).
+// else (a fast request sent during a slow one completes first). Legacy
+// past --legacy-timeout: a clean 504.
 func TestFaults_Legacy(t *testing.T) {
 	slowStarted := make(chan struct{}, 1)
 	release := make(chan struct{})
+	hang := make(chan struct{})
 	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
+		switch r.URL.Path {
+		case "/slow":
 			slowStarted <- struct{}{}
 			<-release
+		case "/hang":
+			<-hang
 		}
 		io.WriteString(w, "ok "+r.URL.Path)
 	})
 	candidate := legacyServer(t)
 	db := filepath.Join(t.TempDir(), "legacy.db")
-	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db)
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db, "--legacy-timeout", "2s")
 	slow := make(chan string, 1)
 	go func() { slow <- get(t, p.url("/slow")) }()
 	<-slowStarted
@@ -314,12 +319,22 @@ func TestFaults_Legacy(t *testing.T) {
 	if got := <-slow; got != "ok /slow" {
 		t.Errorf("slow request got %q", got)
 	}
-	legacy.Close()
-	resp, err := http.Get(p.url("/down"))
+	resp, err := http.Get(p.url("/hang"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 504 || !strings.Contains(string(b), "legacy did not answer in time") {
+		t.Errorf("legacy past its timeout: client got %d %q, want a clean 504", resp.StatusCode, b)
+	}
+	close(hang) // tandem has given up on it; httptest's Close waits for it
+	legacy.Close()
+	resp, err = http.Get(p.url("/down"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 502 || !strings.Contains(string(b), "legacy is unavailable") {
 		t.Errorf("legacy down: client got %d %q, want a clean 502", resp.StatusCode, b)
@@ -327,8 +342,8 @@ func TestFaults_Legacy(t *testing.T) {
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	if r := readReport(t, db); r.Totals.LegacyErrors != 1 || r.Totals.Requests != 3 {
-		t.Errorf("totals %+v: want 3 requests, 1 legacy error", r.Totals)
+	if r := readReport(t, db); r.Totals.LegacyErrors != 2 || r.Totals.Requests != 4 {
+		t.Errorf("totals %+v: want 4 requests, 2 legacy errors", r.Totals)
 	}
 }
 
