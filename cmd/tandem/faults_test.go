@@ -248,8 +248,11 @@ func TestFaults_SecondaryDown(t *testing.T) {
 		t.Errorf("logged the failing secondary %d times, want once:\n%s", n, p.log())
 	}
 	r := readReport(t, db)
-	if r.Totals.Mismatched != 5 || r.Totals.Noise != 0 {
+	if r.Totals.Mismatched != 5 || r.Totals.Noise != 0 || r.Totals.SecondaryErrors != 5 {
 		t.Errorf("totals %+v: the name differs for real, and without a secondary nothing is noise", r.Totals)
+	}
+	if _, out, _ := runTandem(t, context.Background(), "report", "--db", db); !strings.Contains(out, "the secondary did not answer for 5 exchanges: they were judged without noise detection") {
+		t.Errorf("the report does not say that noise detection was off:\n%s", out)
 	}
 	s, _ := store.Open(context.Background(), db, store.Options{MustExist: true})
 	defer s.Close()
