@@ -134,6 +134,90 @@ func TestSecurity_SideEffects(t *testing.T) {
 	}
 }
 
+// Redaction end to end: the standard secret headers and what the rules'
+// redact: names (a header, a JSON field, a query parameter) never reach the
+// database file or its WAL, read while the proxy runs and after it stopped,
+// nor what report and export show.
+func TestSecurity_Redaction(t *testing.T) {
+	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Set-Cookie", "sid=secret-set-cookie")
+		w.Header().Set("X-Api-Key", "secret-response-header")
+		io.WriteString(w, `{"name":"a","token":"secret-legacy-field","user":{"Token":"secret-nested-field"}}`)
+	})
+	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"name":"b","token":"secret-candidate-field","user":null}`)
+	})
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rulesFile, []byte("version: 1\ndefaults:\n  redact: [X-Api-Key, token, api_key]\n"), 0o600)
+	db := filepath.Join(dir, "r.db")
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db, "--rules", rulesFile,
+		"--record", "all", "--admin", "127.0.0.1:0")
+	const n = 20
+	for i := range n {
+		req, _ := http.NewRequest("POST", p.url(fmt.Sprintf("/api/x/%d?api_key=secret-query&page=2", i)), strings.NewReader(`{"token":"secret-request-field"}`))
+		req.Method = "GET" // a GET with a body: mirrored, body and all
+		req.Header.Set("Authorization", "Bearer secret-authorization")
+		req.Header.Set("Proxy-Authorization", "Basic secret-proxy-authorization")
+		req.Header.Set("Cookie", "sid=secret-cookie")
+		req.Header.Set("X-Api-Key", "secret-request-header")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "secret-legacy-field") {
+			t.Fatalf("the client must get legacy's answer as it is: %q", b)
+		}
+	}
+	secrets := []string{"secret-set-cookie", "secret-response-header", "secret-legacy-field", "secret-nested-field",
+		"secret-candidate-field", "secret-query", "secret-request-field", "secret-authorization", "secret-proxy-authorization",
+		"secret-cookie", "secret-request-header"}
+	grep := func(when string, b []byte) {
+		t.Helper()
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s: %q is there", when, s)
+			}
+		}
+	}
+	waitMetric(t, p, fmt.Sprintf("tandem_store_stored_total %d\n", n))
+	raw := func() []byte {
+		var all []byte
+		for _, f := range []string{db, db + "-wal", db + "-shm"} {
+			b, _ := os.ReadFile(f)
+			all = append(all, b...)
+		}
+		return all
+	}
+	running := raw()
+	if st, err := os.Stat(db + "-wal"); err != nil || st.Size() == 0 {
+		t.Fatalf("no WAL while the proxy runs (%v): the test would not read what it must", err)
+	}
+	grep("the database and its WAL while the proxy runs", running)
+	if !bytes.Contains(running, []byte("[REDACTED]")) || !bytes.Contains(running, []byte("page=2")) {
+		t.Error("the exchanges are not in the file: nothing was checked")
+	}
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	grep("the database after the stop", raw())
+	for _, args := range [][]string{{"report", "--db", db}, {"report", "--db", db, "--format", "json"}, {"export", "--db", db}, {"export", "--db", db, "--format", "har"}} {
+		code, out, stderr := runTandem(t, context.Background(), args...)
+		if code != 0 || !strings.Contains(out, "REDACTED") && args[0] == "export" {
+			t.Errorf("%v: exit %d, %s", args, code, stderr)
+		}
+		grep(strings.Join(args[:1], " ")+" output", []byte(out))
+	}
+	// Upstreams get the client's credentials: redaction is for what tandem keeps.
+	if got := legacy.auth[0]; got != "Bearer secret-authorization" {
+		t.Errorf("legacy got Authorization %q", got)
+	}
+}
+
 // A request header over --max-header-bytes gets a 431 and reaches no
 // upstream; the proxy goes on serving.
 func TestSecurity_HeaderLimit(t *testing.T) {
