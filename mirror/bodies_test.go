@@ -4,7 +4,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -78,4 +80,29 @@ func getEncoded(t *testing.T, u, encoding string) ([]byte, string) {
 		t.Fatal(err)
 	}
 	return raw, resp.Header.Get("Content-Encoding")
+}
+
+// The mirror copies waiting or in flight are bounded in bytes as well as in
+// entries: with a candidate that holds every copy, copies beyond
+// QueueBytes are dropped and counted, and the client is served all along.
+func TestProxy_QueueBytesDrops(t *testing.T) {
+	block := make(chan struct{})
+	big := strings.Repeat("x", 30<<10)
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, big) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
+	defer cand.Close()
+	defer close(block)
+	const budget = 100 << 10 // three copies of 30 KiB and their overhead
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
+		Workers: 64, QueueSize: 1000, QueueBytes: budget, CandidateTimeout: 10 * time.Second, Recorder: newRecorder()})
+	for range 20 {
+		if _, body := get(t, "GET", addr+"/x", "", nil); body != big {
+			t.Fatalf("client got %d bytes", len(body))
+		}
+	}
+	s := p.Stats()
+	if s.Mirrored != 3 || s.Dropped != 17 || s.QueueBytes > budget {
+		t.Errorf("mirrored %d, dropped %d, %d bytes held: want 3 mirrored within %d bytes, the rest dropped", s.Mirrored, s.Dropped, s.QueueBytes, budget)
+	}
 }
