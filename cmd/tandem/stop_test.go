@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -61,6 +62,57 @@ func TestStop_SIGTERMUnderLoad(t *testing.T) {
 	if int(rep.Totals.Requests) != r[0] || stored != r[0] || int(rep.Totals.Compared) != r[0] {
 		t.Errorf("clients got %d answers (%d failed at the stop); tandem counted %d requests, compared %d, stored %d: all must match",
 			r[0], r[1], rep.Totals.Requests, rep.Totals.Compared, stored)
+	}
+}
+
+// A request legacy is still answering when SIGTERM comes finishes: the
+// client gets legacy's answer, then tandem exits 0 with it counted and
+// compared.
+func TestStop_SIGTERMFinishesInFlight(t *testing.T) {
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, legacyBody)
+	})
+	candidate := legacyServer(t)
+	db := filepath.Join(t.TempDir(), "inflight.db")
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db)
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(p.url("/items/1"))
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-started
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	// Release legacy once tandem is stopping: its log says so.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.log(), "stopping"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tandem did not start stopping:\n%s", p.log())
+		}
+	}
+	close(release)
+	if b := <-got; b != legacyBody {
+		t.Errorf("the request in flight at SIGTERM got %q, want legacy's answer", b)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("tandem did not exit:\n%s", p.log())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.log())
+	}
+	if r := readReport(t, db); r.Totals.Requests != 1 || r.Totals.Matched != 1 {
+		t.Errorf("totals %+v: want the request counted and compared", r.Totals)
 	}
 }
 
