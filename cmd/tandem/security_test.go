@@ -53,8 +53,8 @@ func TestSecurity_NoRedirectFollowing(t *testing.T) {
 	}
 }
 
-// No open proxy: neither an absolute-form target nor a foreign Host header
-// changes the upstream.
+// No open proxy: neither an absolute-form target, nor a foreign Host
+// header, nor CONNECT changes the upstream.
 func TestSecurity_NotAnOpenProxy(t *testing.T) {
 	var foreign atomic.Int64
 	elsewhere := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { foreign.Add(1) })
@@ -82,12 +82,42 @@ func TestSecurity_NotAnOpenProxy(t *testing.T) {
 			t.Errorf("%q: got %q", head, b)
 		}
 	}
+	// CONNECT asks for a tunnel to a host: tandem opens none. The request
+	// goes to legacy like any other (and, not being safe, is not
+	// mirrored), and what follows it on the connection is one more request
+	// to legacy, not bytes piped to the host.
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	io.WriteString(c, "CONNECT "+u.Host+" HTTP/1.1\r\nHost: "+u.Host+"\r\n\r\n")
+	// Legacy's answer, relayed as it is: read as a plain response, since
+	// it has a body whatever its status.
+	cresp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("CONNECT: %v", err)
+	}
+	io.Copy(io.Discard, cresp.Body)
+	io.WriteString(c, "GET /through-the-tunnel HTTP/1.1\r\nHost: "+u.Host+"\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("after CONNECT: %v", err)
+	}
+	if b, _ := io.ReadAll(resp.Body); string(b) != "legacy" {
+		t.Errorf("after CONNECT: got %q, want legacy's answer", b)
+	}
+	c.Close()
 	time.Sleep(200 * time.Millisecond) // mirror copies are asynchronous
 	if foreign.Load() != 0 {
 		t.Errorf("a host that is not an upstream got %d requests", foreign.Load())
 	}
-	if len(legacy.requests()) != 3 || len(candidate.requests()) != 3 {
-		t.Errorf("legacy got %d, candidate %d requests; want 3 each", len(legacy.requests()), len(candidate.requests()))
+	if got := legacy.requests(); len(got) != 5 {
+		t.Errorf("legacy got %q; want the 5 requests", got)
+	}
+	if got := candidate.requests(); len(got) != 4 || slices.Contains(got, "CONNECT "+u.Host) {
+		t.Errorf("candidate got %q; want the 4 GETs", got)
 	}
 }
 
