@@ -115,6 +115,19 @@ func faultCases() []faultCase {
 				}
 			})
 		}, "candidate_error|mismatch"},
+		{"TrickleBodyForever", func(t *testing.T) string {
+			// The head at once, then a byte of body now and then, never
+			// ending: each read succeeds, only the timeout can end it.
+			return rawServer(t, func(c net.Conn) {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+				for {
+					if _, err := io.WriteString(c, "1\r\n \r\n"); err != nil {
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			})
+		}, "candidate_error"},
 		{"SlowByteByByte", func(t *testing.T) string {
 			return rawServer(t, func(c net.Conn) {
 				resp := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 24\r\n\r\n" + legacyBody
