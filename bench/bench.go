@@ -135,6 +135,10 @@ type Row struct {
 	Counters          *Counters // tandem only
 	CandidateServed   int64     // requests the candidate received during the row
 	PeakRSS           int64     // tandem only: bytes
+	// CPUPerRequest is the CPU time the proxy process (tandem, the bare
+	// proxy or nginx's master process, not its workers) used per request
+	// answered in the saturation run: zero for direct and nginx.
+	CPUPerRequest time.Duration
 }
 
 // Stall is the hung-candidate run.
@@ -297,12 +301,19 @@ func measure(ctx context.Context, cfg Config, legacy *Backend, candidate string,
 	// Warm up: connections, caches, the first SQLite pages.
 	Saturate(ctx, addr, cfg.Connections, min(cfg.Duration/5, 2*time.Second))
 	before := served()
+	var cpu0 time.Duration
+	if p != nil {
+		cpu0 = p.cpu()
+	}
 	if cfg.Wrk != "" {
 		if row.Saturation, err = Wrk(ctx, cfg.Wrk, addr, cfg.Connections, cfg.Duration); err != nil {
 			return nil, err
 		}
 	} else {
 		row.Saturation = Saturate(ctx, addr, cfg.Connections, cfg.Duration)
+	}
+	if answered := row.Saturation.Requests - row.Saturation.Errors; p != nil && answered > 0 && target != Nginx && target != NginxMirror {
+		row.CPUPerRequest = (p.cpu() - cpu0) / time.Duration(answered)
 	}
 	if p != nil && p.admin != "" {
 		// The queue drains before the fixed-rate run, which must not pay

@@ -78,8 +78,8 @@ func Markdown(w io.Writer, r *Result, command string) {
 	fmt.Fprintf(w, "- Saturation: %d connections for %s. Latency: %d requests/s for %s, open loop (latency from each request's scheduled time).\n\n",
 		cfg.Connections, cfg.Duration, cfg.Rate, cfg.Duration)
 
-	fmt.Fprintln(w, "| target | candidate | requests/s | p50 | p99 | p99.9 | client errors | mirrored | compared | dropped | candidate errors | peak RSS |")
-	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| target | candidate | requests/s | p50 | p99 | p99.9 | client errors | mirrored | compared | dropped | candidate errors | peak RSS | CPU/request |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, row := range r.Rows {
 		cand := or(row.Candidate, "—")
 		mirrored, compared, dropped, cerr, rss := "—", "—", "—", "—", "—"
@@ -89,13 +89,17 @@ func Markdown(w io.Writer, r *Result, command string) {
 		} else if row.Candidate != "" {
 			mirrored = fmt.Sprintf("(%d received)", row.CandidateServed)
 		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", row.Target, cand,
+		cpu := "—"
+		if row.CPUPerRequest > 0 {
+			cpu = fmt.Sprintf("%.1f µs", float64(row.CPUPerRequest)/float64(time.Microsecond))
+		}
+		fmt.Fprintf(w, "| %s | %s | %.0f | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", row.Target, cand,
 			row.Saturation.RPS(), ms(row.Latency.P50), ms(row.Latency.P99), ms(row.Latency.P999),
-			row.Saturation.Errors+row.Latency.Errors, mirrored, compared, dropped, cerr, rss)
+			row.Saturation.Errors+row.Latency.Errors, mirrored, compared, dropped, cerr, rss, cpu)
 	}
 	if s := r.Stall; s != nil {
 		c := s.Counters
-		fmt.Fprintf(w, "| tandem, %s at saturation | hung | %.0f | — | — | — | %d | %d | %d | %d | %d | %.0f MiB |\n",
+		fmt.Fprintf(w, "| tandem, %s at saturation | hung | %.0f | — | — | — | %d | %d | %d | %d | %d | %.0f MiB | — |\n",
 			s.Duration, s.Saturation.RPS(), s.Saturation.Errors, c.Mirrored, c.Compared, c.Dropped, c.CandidateErrors,
 			float64(s.PeakRSS)/(1<<20))
 	}

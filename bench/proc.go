@@ -246,6 +246,25 @@ func (p *proc) rss() (now, peak int64) {
 	return now, peak
 }
 
+// cpu returns the CPU time the process has used (Linux; zero elsewhere).
+func (p *proc) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: utime and stime are the 12th and 13th of them, in clock
+	// ticks (100 a second on Linux).
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
 // counters reads tandem's /metrics.
 func (p *proc) counters() (Counters, int64, error) {
 	resp, err := http.Get("http://" + p.admin + "/metrics")

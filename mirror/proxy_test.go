@@ -542,16 +542,8 @@ func TestProxy_EncodedBodies(t *testing.T) {
 			defer cand.Close()
 			rec := newRecorder()
 			_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Recorder: rec})
-			req, _ := http.NewRequest("GET", addr+"/z", nil)
-			req.Header.Set("Accept-Encoding", tt.encoding)
-			resp, err := http.DefaultTransport.RoundTrip(req) // no transparent decompression
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(raw) != string(encoded) || resp.Header.Get("Content-Encoding") != tt.encoding {
-				t.Errorf("client got %q (%s), want legacy's encoded bytes", raw, resp.Header.Get("Content-Encoding"))
+			if raw, enc := getEncoded(t, addr+"/z", tt.encoding); string(raw) != string(encoded) || enc != tt.encoding {
+				t.Errorf("client got %q (%s), want legacy's encoded bytes", raw, enc)
 			}
 			ex := rec.wait(t, 1)[0]
 			if ex.Outcome != tandem.Match || string(ex.Legacy.Body) != string(body) {
@@ -575,15 +567,7 @@ func TestProxy_DecompressionBomb(t *testing.T) {
 	defer cand.Close()
 	rec := newRecorder()
 	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, MaxBody: 1 << 20, Recorder: rec})
-	req, _ := http.NewRequest("GET", addr+"/bomb", nil)
-	req.Header.Set("Accept-Encoding", "gzip") // so that the transport does not decode
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if len(raw) != len(bomb) {
+	if raw, _ := getEncoded(t, addr+"/bomb", "gzip"); len(raw) != len(bomb) {
 		t.Errorf("client got %d bytes, want legacy's %d", len(raw), len(bomb))
 	}
 	ex := rec.wait(t, 1)[0]

@@ -342,6 +342,12 @@ func checkHeaders(side string, h tandem.Headers) error {
 		if strings.ContainsAny(f.Value, "\r\n\x00") {
 			return fmt.Errorf("%s header %s has a line break in its value", side, f.Name)
 		}
+		// RFC 9110 §5.5: a field value has no control character but HTAB,
+		// and servers (fasthttp among them) refuse a request with one. A
+		// recorded response's headers are never sent, so they may.
+		if side == "request" && strings.IndexFunc(f.Value, func(c rune) bool { return c < ' ' && c != '\t' || c == 0x7f }) >= 0 {
+			return fmt.Errorf("%s header %s has a control character in its value", side, f.Name)
+		}
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ type Totals struct {
 	Skipped         int64 `json:"skipped"`
 	DiffErrors      int64 `json:"diff_errors"`
 	LegacyErrors    int64 `json:"legacy_errors"`
+	// SecondaryErrors are the exchanges judged without noise detection
+	// because the secondary did not answer.
+	SecondaryErrors int64 `json:"secondary_errors,omitempty"`
 }
 
 // Report summarises the database: totals, and per endpoint the outcomes and
@@ -50,6 +53,7 @@ type EndpointReport struct {
 	// disagreed with legacy, with the share of compared exchanges.
 	NoisyFields       []NoisyField `json:"noisy_fields"`
 	SecondaryCompared int64        `json:"secondary_compared"`
+	SecondaryErrors   int64        `json:"secondary_errors,omitempty"` // judged without noise detection
 	Latency           Latency      `json:"latency"`
 }
 
@@ -123,6 +127,8 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 			e.DiffErrors += n
 		case "secondary_compared":
 			e.SecondaryCompared += n
+		case "secondary_error":
+			e.SecondaryErrors += n
 		}
 	}
 	rows.Close()
@@ -137,6 +143,7 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 		r.Totals.Noise += e.Noise
 		r.Totals.CandidateErrors += e.CandidateErrors
 		r.Totals.DiffErrors += e.DiffErrors
+		r.Totals.SecondaryErrors += e.SecondaryErrors
 	}
 	if err := db.reportFields(ctx, byName); err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/url"
 	"slices"
 	"strings"
@@ -19,7 +18,8 @@ const Redacted = "[REDACTED]"
 // the standard secret headers (tandem.SecretHeaders) and of every header,
 // query parameter and JSON field named in names. All names match
 // case-insensitively (a rule for password also redacts Password).
-// Differences at those places lose their values too.
+// Differences at those places lose their values too, and secrets inside
+// other differences' values (an added object, a text line) are redacted.
 func Redact(ex *tandem.Exchange, names []string) {
 	all := make([]string, 0, len(tandem.SecretHeaders)+len(names))
 	all = append(all, tandem.SecretHeaders...)
@@ -37,17 +37,65 @@ func Redact(ex *tandem.Exchange, names []string) {
 	if ex.Secondary != nil {
 		ex.Secondary.Body = redactJSON(ex.Secondary.Body, all)
 	}
-	for i := range ex.Differences {
-		d := &ex.Differences[i]
-		if secretPath(d.Path, all) {
+	redactDifferences(ex.Differences, all)
+}
+
+// redactDiffs redacts only an exchange's differences: for exchanges that are
+// counted but not stored, whose differences still feed the per-pattern
+// examples.
+func redactDiffs(ex *tandem.Exchange, names []string) {
+	all := make([]string, 0, len(tandem.SecretHeaders)+len(names))
+	all = append(all, tandem.SecretHeaders...)
+	redactDifferences(ex.Differences, append(all, names...))
+}
+
+// redactDifferences replaces the values of differences at a secret's path,
+// and redacts secrets inside the others' values: a difference at $.user
+// whose value is the whole added object holds $.user.password too, and a
+// text line may hold a JSON member.
+func redactDifferences(diffs []tandem.Difference, names []string) {
+	for i := range diffs {
+		d := &diffs[i]
+		if secretPath(d.Path, names) {
 			if d.Legacy != "" {
 				d.Legacy = Redacted
 			}
 			if d.Candidate != "" {
 				d.Candidate = Redacted
 			}
+			continue
+		}
+		d.Legacy = redactValue(d.Legacy, names)
+		d.Candidate = redactValue(d.Candidate, names)
+	}
+}
+
+// redactValue redacts the named members of a difference's value (JSON,
+// possibly cut at its 256 bytes). A value that names a secret in a form
+// that is not a JSON member (a text line: "password": x, password=x) is
+// replaced whole.
+func redactValue(v string, names []string) string {
+	if v == "" || v == Redacted {
+		return v
+	}
+	if out := redactJSON([]byte(v), names); string(out) != v {
+		return string(out)
+	}
+	lv := strings.ToLower(v)
+	for _, n := range names {
+		n = strings.ToLower(n)
+		for rest := lv; ; {
+			i := strings.Index(rest, n)
+			if i < 0 {
+				break
+			}
+			rest = strings.TrimLeft(rest[i+len(n):], `"' `)
+			if strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "=") {
+				return Redacted
+			}
 		}
 	}
+	return v
 }
 
 func redactHeaders(h tandem.Headers, names []string) {
@@ -109,8 +157,10 @@ func secretPath(p string, names []string) bool {
 }
 
 // redactJSON replaces the values of the named members anywhere in a JSON
-// body, keeping every other byte as it was. Bodies that are not JSON, or do
-// not mention a name, are returned unchanged.
+// body, keeping every other byte as it was. Bodies that do not mention a
+// name are returned unchanged; in a body that stops being JSON somewhere,
+// the members before that point are redacted, and a secret value that does
+// not end takes the rest of the body with it.
 func redactJSON(body []byte, names []string) []byte {
 	hits := mentioned(body, names)
 	if len(hits) == 0 {
@@ -122,11 +172,11 @@ func redactJSON(body []byte, names []string) []byte {
 	var spans [][2]int64
 	for {
 		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
 		if err != nil {
-			return body
+			// The end, or a body that is not JSON from here on (one cut at
+			// --max-body, say): the members found so far are redacted
+			// all the same.
+			break
 		}
 		top := len(stack) - 1
 		if d, ok := tok.(json.Delim); ok {
@@ -170,7 +220,10 @@ func redactJSON(body []byte, names []string) []byte {
 		}
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return body
+			// The secret's value does not end (the body was cut inside
+			// it) or is not JSON: everything from it on goes.
+			spans = append(spans, [2]int64{start, int64(len(body))})
+			break
 		}
 		stack[top].wantKey = true
 		spans = append(spans, [2]int64{start, dec.InputOffset()})

@@ -186,9 +186,15 @@ func TestRedaction(t *testing.T) {
 	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
 	for range 50 {
 		ex := exchange("GET /a", tandem.Mismatch, tandem.Difference{Path: "$.password", Pattern: "$.password", Kind: tandem.Changed, Legacy: `"s3cr3t-field"`, Candidate: `"s3cr3t-field2"`})
-		w.Record(ex, []string{"password", "access_token"})
+		ex.Request.Header = append(ex.Request.Header, tandem.Header{Name: "proxy-authorization", Value: "Basic s3cr3t-proxy"},
+			tandem.Header{Name: "Cookie", Value: "sid=s3cr3t-reqcookie"}, tandem.Header{Name: "X-Api-Key", Value: "s3cr3t-rule-header"})
+		w.Record(ex, []string{"password", "access_token", "x-api-key"})
 	}
 	w.Close()
+	secrets := []string{"s3cr3t-auth", "s3cr3t-cookie", "s3cr3t-field", "s3cr3t-field-cased", "s3cr3t-query",
+		"s3cr3t-proxy", "s3cr3t-reqcookie", "s3cr3t-rule-header"}
+	// Bodies are stored compressed: the file's bytes alone would not show
+	// a secret left in one, so they are read back too.
 	var bodies []byte
 	if err := db.Exchanges(context.Background(), store.Filter{}, func(ex *tandem.Exchange) error {
 		bodies = append(append(append(bodies, ex.Request.Body...), ex.Legacy.Body...), ex.Candidate.Body...)
@@ -196,12 +202,7 @@ func TestRedaction(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	raw := readAll(t, path)
-	for _, secret := range []string{"s3cr3t-auth", "s3cr3t-cookie", "s3cr3t-field", "s3cr3t-field-cased", "s3cr3t-query"} {
-		if bytes.Contains(raw, []byte(secret)) {
-			t.Errorf("%q is in the database file", secret)
-		}
+	for _, secret := range secrets {
 		if bytes.Contains(bodies, []byte(secret)) {
 			t.Errorf("%q is in a stored body", secret)
 		}
@@ -209,8 +210,25 @@ func TestRedaction(t *testing.T) {
 	if !bytes.Contains(bodies, []byte(`"name":"a"`)) {
 		t.Error("the rest of the body was not stored as it was")
 	}
+	// Read while the database is open, when the committed batches are still
+	// in the WAL, and after closing, when they have been checkpointed into
+	// the main file.
+	for _, when := range []string{"open", "closed"} {
+		if when == "closed" {
+			db.Close()
+		} else if st, err := os.Stat(path + "-wal"); err != nil || st.Size() == 0 {
+			t.Fatalf("no WAL to read while open (%v)", err)
+		}
+		raw := readAll(t, path)
+		for _, secret := range secrets {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%s: %q is in the database file or its WAL", when, secret)
+			}
+		}
+	}
 }
 
+// readAll returns the raw bytes of a database file and of its WAL.
 func readAll(t *testing.T, path string) []byte {
 	var all []byte
 	for _, p := range []string{path, path + "-wal"} {
@@ -367,7 +385,7 @@ func TestRedact_JSONMembers(t *testing.T) {
 		{"KelvinFold", "{\"tas\u212A\":1,\"passwor\u212A\":2}", "{\"tas\u212A\":1,\"passwor\u212A\":2}"},
 		{"LongSFold", "{\"pa\u017F\u017Fword\":\"x\"}", "{\"pa\u017F\u017Fword\":\"[REDACTED]\"}"},
 		{"NotJSON", `password=x`, `password=x`},
-		{"Broken", `{"password":`, `{"password":`},
+		{"Broken", `{"password":`, `{"password":"[REDACTED]"`}, // a value cut short takes the rest with it
 		// Names that are not ASCII, or longer than 63 bytes, are looked
 		// for without the length shortcut.
 		{"LongName", `{"` + strings.Repeat("k", 70) + `":1,"b":2}`, `{"` + strings.Repeat("k", 70) + `":"[REDACTED]","b":2}`},

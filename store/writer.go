@@ -155,6 +155,7 @@ func (w *Writer) Record(ex *tandem.Exchange, redact []string) {
 		Redact(ex, redact)
 		m.bodies = compressBodies(ex)
 	} else {
+		redactDiffs(ex, redact)
 		slim(ex)
 	}
 	if !w.send(m) {

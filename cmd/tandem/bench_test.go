@@ -33,7 +33,7 @@ func TestBench(t *testing.T) {
 	rows := map[string][]string{}
 	for _, line := range strings.Split(md, "\n") {
 		cells := strings.Split(line, " | ")
-		if len(cells) == 12 {
+		if len(cells) == 13 {
 			rows[strings.TrimPrefix(cells[0], "| ")+" / "+cells[1]] = cells
 		}
 	}

@@ -177,3 +177,34 @@ func ctxT(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// CI fuzzes every fuzz target for a while (.ci/run): a target added without
+// being listed there would only ever run its seeds.
+func TestCI_FuzzTargets(t *testing.T) {
+	ci, err := os.ReadFile(filepath.Join("..", "..", ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(`)
+	n := 0
+	err = filepath.WalkDir(filepath.Join("..", ".."), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		pkg := filepath.Base(filepath.Dir(path))
+		for _, m := range decl.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if !strings.Contains(string(ci), pkg+":"+m[1]+" ") && !strings.Contains(string(ci), pkg+":"+m[1]+";") {
+				t.Errorf("%s (%s) is not fuzzed in .ci/run", m[1], path)
+			}
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("found %d fuzz targets: %v", n, err)
+	}
+}

@@ -35,7 +35,7 @@ func (c *rediffCmd) Run(ctx context.Context, args []string) error {
 	defer db.Close()
 	res, err := db.Rediff(ctx, store.Filter{Endpoint: *endpoint}, rs.Judge, 0)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", *dbPath, err)
 	}
 	fmt.Fprintf(c.stdout, "re-judged %d stored exchanges: %d changed\n", res.Exchanges, res.Changed)
 	keys := make([]string, 0, len(res.Transitions))

@@ -307,7 +307,7 @@ func openResults(ctx context.Context, path string) (*store.DB, error) {
 		}
 		old.Close()
 		if err != nil {
-			return nil, err
+			return nil, usagef("--db %s: %v", path, err)
 		}
 		foreign := len(sources) == 0 && r.Totals.Requests > 0
 		for s := range sources {

@@ -1,0 +1,59 @@
+package mirror_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemproxy/tandem/mirror"
+)
+
+// A stop whose drain runs out of time: the copies still queued are counted
+// as dropped (not lost without a trace), Shutdown says it ran out of time,
+// and every client had its answer.
+func TestProxy_ShutdownDrainTimeout(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 10)
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+	}))
+	defer cand.Close()
+	defer close(release)
+	rec := newRecorder()
+	p, err := mirror.New(mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1,
+		Workers: 1, QueueSize: 10, CandidateTimeout: 30 * time.Second, Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go p.Serve(ln)
+	for range 5 {
+		if _, body := get(t, "GET", "http://"+ln.Addr().String()+"/x", "", nil); body != "ok" {
+			t.Fatalf("client got %q", body)
+		}
+	}
+	// One copy is with the worker (held by the candidate), four wait.
+	<-arrived
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = p.Shutdown(ctx)
+	if err == nil || !strings.Contains(err.Error(), "not drained in time") {
+		t.Errorf("Shutdown: %v, want the drain to run out of time", err)
+	}
+	s := p.Stats()
+	if s.Mirrored != 5 || s.Dropped != 4 || s.QueueDepth != 1 {
+		t.Errorf("mirrored %d, dropped %d, in flight %d: want the 4 queued copies dropped, 1 in flight", s.Mirrored, s.Dropped, s.QueueDepth)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.counts["dropped"] != 4 || rec.counts["requests"] != 5 {
+		t.Errorf("counts given to the recorder %v: want 5 requests, 4 dropped", rec.counts)
+	}
+}
