@@ -12,8 +12,9 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"path"
 	"regexp"
-	"runtime/debug"
+	"runtime"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -147,7 +148,9 @@ func (c *Comparer) Compare(legacy, candidate *tandem.Response) (diffs []tandem.D
 				err = ErrBudget
 				return
 			}
-			err = fmt.Errorf("diff error: %v\n%s", r, debug.Stack())
+			// Where it panicked, not the whole stack: the error is stored
+			// with the exchange and shown to people triaging it.
+			err = fmt.Errorf("diff error: %v (at %s)", r, panicSite())
 		}
 	}()
 	if !c.opts.IgnoreStatus && legacy.Status != candidate.Status {
@@ -158,6 +161,22 @@ func (c *Comparer) Compare(legacy, candidate *tandem.Response) (diffs []tandem.D
 	}
 	diffs = c.compareHeaderFields(diffs, legacy.Header, candidate.Header)
 	return c.compareBodies(diffs, legacy, candidate)
+}
+
+// panicSite returns the file and line that panicked, called from a deferred
+// recover: the first frame outside the runtime.
+func panicSite() string {
+	var pcs [32]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs[:])])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf("%s:%d", path.Base(f.File), f.Line)
+		}
+		if !more {
+			return "unknown"
+		}
+	}
 }
 
 func (c *Comparer) compareHeaderFields(diffs []tandem.Difference, a, b tandem.Headers) []tandem.Difference {

@@ -318,6 +318,11 @@ func TestComparer_PanicIsDiffError(t *testing.T) {
 				if ex.Outcome != tandem.DiffError || !strings.Contains(ex.Error, "nil pointer") || len(ex.Differences) != 0 {
 					t.Errorf("outcome %s (%.80q), want diff_error with the panic's message", ex.Outcome, ex.Error)
 				}
+				// One line, with where it happened: it is stored and shown
+				// to people triaging, who have no use for a Go stack.
+				if strings.Contains(ex.Error, "\n") || strings.Contains(ex.Error, "goroutine") || !regexp.MustCompile(`\(at \w+\.go:\d+\)$`).MatchString(ex.Error) {
+					t.Errorf("diff error %q: want one line ending with the panic's file and line", ex.Error)
+				}
 			})
 		}
 	}

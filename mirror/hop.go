@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/tandemproxy/tandem/rules"
 )
 
 // hopHeaders are the hop-by-hop headers of RFC 9110 §7.6.1 (with the older
@@ -85,6 +87,25 @@ func peekFold(h *fasthttp.RequestHeader, name string) []byte {
 		n, v, raw = nextField(raw)
 		if bytes.EqualFold(n, []byte(name)) {
 			return v
+		}
+	}
+	return nil
+}
+
+// methodOverride returns the value of the first method-override header
+// (rules.MethodOverrideHeaders), in one pass over the raw header block and
+// whatever the case of its name: nil for nearly every request.
+func methodOverride(h *fasthttp.RequestHeader) []byte {
+	for raw := h.RawHeaders(); len(raw) > 0; {
+		var n, v []byte
+		n, v, raw = nextField(raw)
+		if len(n) < 13 || n[0]|0x20 != 'x' {
+			continue
+		}
+		for _, o := range rules.MethodOverrideHeaders {
+			if bytes.EqualFold(n, []byte(o)) {
+				return v
+			}
 		}
 	}
 	return nil

@@ -134,6 +134,8 @@ type Proxy struct {
 	stopFlusher chan struct{}
 	flusherDone chan struct{}
 	closeQueue  sync.Once
+	shutdown    sync.Once
+	shutdownErr error
 }
 
 // New builds a proxy and starts its mirror workers.
@@ -300,7 +302,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 // rule allows them, then sampling (by a hash of the rule's sample_by key
 // when there is one, so a user's whole session is in or out).
 func (p *Proxy) chosen(ep *rules.Endpoint, req *fasthttp.Request) bool {
-	if !ep.MirrorsMethod(req.Header.Method()) {
+	if !ep.MirrorsMethod(rules.ActingMethod(req.Header.Method(), methodOverride(&req.Header))) {
 		p.skipped.Add(1)
 		return false
 	}
@@ -461,8 +463,14 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 // Shutdown stops a clean stop: it stops accepting, lets in-flight client
 // requests finish, then drains the mirror queue until ctx is done (copies
 // still queued then are counted as dropped) and flushes the counts. The
-// Recorder is not closed: its owner does that next.
+// Recorder is not closed: its owner does that next. Calling it again
+// returns what the first call did.
 func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.shutdown.Do(func() { p.shutdownErr = p.stop(ctx) })
+	return p.shutdownErr
+}
+
+func (p *Proxy) stop(ctx context.Context) error {
 	var err error
 	if p.server != nil {
 		err = p.server.ShutdownWithContext(ctx)

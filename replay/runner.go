@@ -255,7 +255,13 @@ func (r *Runner) prepare(rec *Record) *job {
 	ep := r.cfg.Rules.Match([]byte(req.Method), []byte(path))
 	name := ep.EndpointName(req.Method, path)
 	r.count(func(res *Result) { res.Records++ })
-	unsafe := !ep.MirrorsMethod([]byte(req.Method))
+	var override string
+	for _, h := range rules.MethodOverrideHeaders {
+		if override = req.Header.Get(h); override != "" {
+			break
+		}
+	}
+	unsafe := !ep.MirrorsMethod(rules.ActingMethod([]byte(req.Method), []byte(override)))
 	if unsafe || (r.legacy == nil && rec.Legacy == nil) {
 		r.count(func(res *Result) {
 			s := res.Skipped[name]

@@ -170,6 +170,23 @@ func SafeMethod(method []byte) bool {
 	return false
 }
 
+// MethodOverrideHeaders name the headers with which many frameworks (Rails,
+// Laravel, Express's method-override, Google's APIs) let a request act as
+// another method: a GET carrying "X-HTTP-Method-Override: DELETE" deletes.
+var MethodOverrideHeaders = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
+
+// ActingMethod returns the method a request acts as, for its side effects:
+// the method named by a method-override header (override, empty when there
+// is none) unless that is a safe one, and the request's own otherwise. An
+// override in an odd case ("delete") is not safe: when in doubt, a request
+// has side effects.
+func ActingMethod(method, override []byte) []byte {
+	if len(override) > 0 && !SafeMethod(override) {
+		return override
+	}
+	return method
+}
+
 // MirrorsMethod reports whether requests with this method may be mirrored:
 // safe methods always, any other (POST, PUT, PATCH, DELETE, …) only where
 // the rule sets allow_side_effects.

@@ -458,3 +458,18 @@ func TestWriteSuggestions(t *testing.T) {
 		}
 	}
 }
+
+func TestActingMethod(t *testing.T) {
+	for _, tc := range []struct{ method, override, want string }{
+		{"GET", "", "GET"},
+		{"GET", "DELETE", "DELETE"},
+		{"GET", "delete", "delete"}, // not a safe method as written: a write
+		{"GET", "HEAD", "GET"},
+		{"POST", "GET", "POST"}, // an override never makes a write safe
+		{"POST", "", "POST"},
+	} {
+		if got := string(rules.ActingMethod([]byte(tc.method), []byte(tc.override))); got != tc.want {
+			t.Errorf("ActingMethod(%s, %q) = %s, want %s", tc.method, tc.override, got, tc.want)
+		}
+	}
+}

@@ -51,7 +51,8 @@ func (c *exportCmd) Run(ctx context.Context, args []string) error {
 				return usagef("--out %s is the database: write the export to another file", *out)
 			}
 		}
-		if f, err = os.Create(*out); err != nil {
+		// Like the database, an export holds copies of production traffic.
+		if f, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600); err != nil {
 			return err // "open FILE: …"
 		}
 		defer f.Close()

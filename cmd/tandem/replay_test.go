@@ -245,6 +245,11 @@ func TestReplayEndToEnd(t *testing.T) {
 			if code != 0 || !strings.Contains(stderr, "72 exchanges") {
 				t.Fatalf("export %s: exit %d\n%s", format, code, stderr)
 			}
+			if st, err := os.Stat(file); err != nil {
+				t.Error(err)
+			} else if st.Mode().Perm() != 0o600 {
+				t.Errorf("export %s: mode %v, want 0600 like the database", format, st.Mode().Perm())
+			}
 			code, out, stderr := runTandem(t, ctx, "replay", "--from", file, "--candidate", cand, "--rules", rulesFile,
 				"--db", filepath.Join(dir, "export-"+format+".db"))
 			if code != exitOK || !strings.Contains(out, "72 records") {
