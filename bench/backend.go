@@ -135,7 +135,6 @@ func StartStaller() (*Staller, error) {
 	s := &Staller{Addr: ln.Addr().String(), ln: ln, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		buf := make([]byte, 64<<10)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -145,6 +144,7 @@ func StartStaller() (*Staller, error) {
 			s.conns = append(s.conns, c)
 			s.mu.Unlock()
 			go func() {
+				buf := make([]byte, 4<<10)
 				for {
 					if _, err := c.Read(buf); err != nil {
 						return
