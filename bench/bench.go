@@ -31,6 +31,11 @@ const (
 	// DefaultMismatchEvery: one candidate answer in this many differs for
 	// real, so that the store records as it would in a real migration.
 	DefaultMismatchEvery = 100
+	// DefaultRounds: the latency goals compare p99s measured in turns,
+	// healthy, slow, down, this many times, and take each one's median, so
+	// that a burst of noise on a shared machine lands on one turn, not on
+	// one candidate.
+	DefaultRounds = 3
 )
 
 // Config says what to measure. Zero fields take the defaults; Tandem is
@@ -45,6 +50,7 @@ type Config struct {
 	BodySize      int           // of legacy's answer
 	SlowDelay     time.Duration // the slow candidate's delay
 	Stall         time.Duration // the hung-candidate run at saturation; negative skips it
+	Rounds        int           // of the interleaved latency runs; negative skips them
 	MismatchEvery int64
 	// Wrk and Nginx are the programs' paths: "" looks them up on PATH, "-"
 	// goes without (the built-in generator; no nginx rows).
@@ -58,7 +64,7 @@ type Config struct {
 
 // Keys names the rows for Config.Only.
 var Keys = []string{"direct", "bare", "tandem", "tandem-sample0", "tandem-reordered", "nginx", "nginx-mirror", "tandem-slow",
-	"nginx-mirror-slow", "tandem-down", "nginx-mirror-down", "stall"}
+	"nginx-mirror-slow", "tandem-down", "nginx-mirror-down", "interleaved", "stall"}
 
 func (c *Config) wants(key string) bool {
 	return len(c.Only) == 0 || slices.Contains(c.Only, key)
@@ -85,6 +91,9 @@ func (c *Config) defaults() {
 	}
 	if c.MismatchEvery <= 0 {
 		c.MismatchEvery = DefaultMismatchEvery
+	}
+	if c.Rounds == 0 {
+		c.Rounds = DefaultRounds
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -158,6 +167,21 @@ type Result struct {
 	Started time.Time
 	Rows    []Row
 	Stall   *Stall
+	// Interleaved holds the p99 latencies of tandem with a healthy, slow
+	// and down candidate measured in turns, Rounds times (see
+	// interleave): what the latency goals are judged on.
+	Interleaved map[string][]time.Duration
+}
+
+// MedianP99 returns the median of the interleaved p99s of tandem with a
+// candidate in this state, or 0.
+func (r *Result) MedianP99(state string) time.Duration {
+	ps := slices.Clone(r.Interleaved[state])
+	if len(ps) == 0 {
+		return 0
+	}
+	slices.Sort(ps)
+	return ps[len(ps)/2]
 }
 
 // Row returns the row of a target and candidate, or nil.
@@ -241,6 +265,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		row.Candidate = p.candidate
 		res.Rows = append(res.Rows, *row)
+	}
+	if cfg.Rounds > 0 && cfg.wants("interleaved") {
+		fmt.Fprintf(cfg.Log, "bench: tandem's latency with a healthy, slow and down candidate, in turns, %d rounds\n", cfg.Rounds)
+		if res.Interleaved, err = interleave(ctx, cfg, legacy, candidates); err != nil {
+			return res, fmt.Errorf("interleaved latency: %w", err)
+		}
 	}
 	if cfg.Stall > 0 && cfg.wants("stall") {
 		fmt.Fprintf(cfg.Log, "bench: tandem with a hung candidate, %s at saturation\n", cfg.Stall)
@@ -331,6 +361,45 @@ func measure(ctx context.Context, cfg Config, legacy *Backend, candidate string,
 		_, row.PeakRSS = p.rss()
 	}
 	return row, nil
+}
+
+// interleave runs a tandem in front of each of the healthy, slow and down
+// candidates at once, and measures their latency at the fixed rate in
+// turns, cfg.Rounds times.
+func interleave(ctx context.Context, cfg Config, legacy *Backend, candidates map[string]string) (map[string][]time.Duration, error) {
+	states := []string{Healthy, Slow, Down}
+	procs := map[string]*proc{}
+	for _, st := range states {
+		dir, err := os.MkdirTemp("", "tandem-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		p, err := startTandem(ctx, cfg.Tandem, dir, legacy.URL(), candidates[st])
+		if err != nil {
+			return nil, err
+		}
+		defer p.stop()
+		procs[st] = p
+		Saturate(ctx, p.addr, cfg.Connections, min(cfg.Duration/5, 2*time.Second)) // warm up
+		p.settle(cfg.Duration)
+	}
+	out := map[string][]time.Duration{}
+	for range cfg.Rounds {
+		for _, st := range states {
+			if err := ctx.Err(); err != nil {
+				return out, err
+			}
+			l := AtRate(ctx, procs[st].addr, cfg.Rate, max(cfg.Connections, cfg.Rate/4), cfg.Duration)
+			if l.Errors > 0 {
+				return out, fmt.Errorf("candidate %s: %d client errors", st, l.Errors)
+			}
+			out[st] = append(out[st], l.P99)
+			// The slow candidate's copies finish before the next turn.
+			procs[st].settle(cfg.Duration)
+		}
+	}
+	return out, nil
 }
 
 // stall drives tandem at saturation for cfg.Stall with a candidate that

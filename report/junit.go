@@ -171,7 +171,11 @@ func failureMessage(e *store.EndpointReport, g Gate) string {
 func patternsText(e *store.EndpointReport) string {
 	var b strings.Builder
 	for _, f := range e.Fields {
-		fmt.Fprintf(&b, "%s: %d exchanges\n    legacy:    %s\n    candidate: %s\n", f.Pattern, f.Count, orNone(f.ExampleLegacy), orNone(f.ExampleCandidate))
+		noun := "exchanges"
+		if f.Count == 1 {
+			noun = "exchange"
+		}
+		fmt.Fprintf(&b, "%s: %d %s\n    legacy:    %s\n    candidate: %s\n", f.Pattern, f.Count, noun, orNone(f.ExampleLegacy), orNone(f.ExampleCandidate))
 	}
 	return xmlText(b.String())
 }

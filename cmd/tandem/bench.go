@@ -29,6 +29,7 @@ func (c *benchCmd) Run(ctx context.Context, args []string) error {
 	fs.Var(&body, "body", "size of legacy's JSON answer")
 	slow := fs.Duration("slow", bench.DefaultSlowDelay, "the slow candidate's delay")
 	stall := fs.Duration("stall", bench.DefaultStall, "length of the hung-candidate run at saturation (0: skip it)")
+	rounds := fs.Int("rounds", bench.DefaultRounds, "rounds of the interleaved latency runs that the p99 goals are judged on (0: skip them)")
 	mismatch := fs.Int64("mismatch-every", bench.DefaultMismatchEvery, "one candidate answer in this many differs for real")
 	wrk := fs.String("wrk", "", "wrk `program` (default: wrk on PATH; -: the built-in generator)")
 	nginx := fs.String("nginx", "", "nginx `program` (default: nginx on PATH; -: no nginx rows)")
@@ -61,7 +62,7 @@ func (c *benchCmd) Run(ctx context.Context, args []string) error {
 		argv = []string{exe}
 	}
 	cfg := bench.Config{Tandem: argv, Duration: *duration, Rate: *rate, Connections: *conns, BodySize: int(body),
-		SlowDelay: *slow, Stall: *stall, MismatchEvery: *mismatch, Wrk: *wrk, Nginx: *nginx, Log: c.stderr}
+		SlowDelay: *slow, Stall: *stall, Rounds: *rounds, MismatchEvery: *mismatch, Wrk: *wrk, Nginx: *nginx, Log: c.stderr}
 	if *only != "" {
 		for _, k := range strings.Split(*only, ",") {
 			if !slices.Contains(bench.Keys, k) {
@@ -69,6 +70,9 @@ func (c *benchCmd) Run(ctx context.Context, args []string) error {
 			}
 			cfg.Only = append(cfg.Only, k)
 		}
+	}
+	if *rounds == 0 {
+		cfg.Rounds = -1
 	}
 	if *stall == 0 {
 		cfg.Stall = -1

@@ -21,7 +21,7 @@ func TestBench(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	c := &benchCmd{env: env{stdout: &stdout, stderr: &stderr}, tandem: []string{bin}}
 	err := c.Run(context.Background(), []string{"--duration", "400ms", "--stall", "2s", "--rate", "100",
-		"--connections", "4", "--body", "2KiB", "--mismatch-every", "10", "--out", out,
+		"--connections", "4", "--body", "2KiB", "--mismatch-every", "10", "--out", out, "--rounds", "2",
 		"--wrk", "-"}) // wrk has a 1s minimum; bench's own tests run it
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
@@ -75,6 +75,14 @@ func TestBench(t *testing.T) {
 	}
 	if !regexp.MustCompile(`hung candidate: tandem's peak RSS \| \d+ MiB over 2s \| < 256 MiB \| (met|\*\*missed\*\*) \|`).MatchString(md) {
 		t.Errorf("no peak RSS:\n%s", md)
+	}
+	for _, st := range []string{"slow", "down"} {
+		if !regexp.MustCompile(`\| tandem p99, ` + st + ` / healthy candidate \(medians of 2 interleaved rounds: [\d.]+ ms / [\d.]+ ms\) \| [\d.]+× \| ≤ 1.1× \| (met|\*\*missed\*\*) \|`).MatchString(md) {
+			t.Errorf("no interleaved p99 goal for the %s candidate:\n%s", st, md)
+		}
+		if !regexp.MustCompile(`- ` + st + `: [\d.]+ ms, [\d.]+ ms \(median [\d.]+ ms\)`).MatchString(md) {
+			t.Errorf("no interleaved p99s for the %s candidate:\n%s", st, md)
+		}
 	}
 	if _, err := exec.LookPath("nginx"); err == nil {
 		for _, row := range []string{"nginx proxy_pass / —", "nginx mirror / healthy", "nginx mirror / slow", "nginx mirror / down"} {
