@@ -17,7 +17,8 @@ import (
 // the candidate through a bounded queue and workers, as tandem does, but
 // without comparing, recording, rules, metrics or any of tandem's care for
 // headers and bodies. Only tandem bench runs it (as its own process, like
-// tandem).
+// tandem). With candidate empty it only proxies: the limit for tandem
+// --sample 0.
 func BareProxy(ctx context.Context, ln net.Listener, legacy, candidate string) error {
 	client := func(u string) *fasthttp.HostClient {
 		return &fasthttp.HostClient{Addr: strings.TrimPrefix(u, "http://"), MaxConns: 4096,
@@ -42,6 +43,12 @@ func BareProxy(ctx context.Context, ln net.Listener, legacy, candidate string) e
 		NoDefaultServerHeader: true,
 		NoDefaultDate:         true,
 		Handler: func(rc *fasthttp.RequestCtx) {
+			if candidate == "" {
+				if err := lc.DoTimeout(&rc.Request, &rc.Response, 30*time.Second); err != nil {
+					rc.Error("legacy is unavailable", fasthttp.StatusBadGateway)
+				}
+				return
+			}
 			cp := fasthttp.AcquireRequest()
 			rc.Request.CopyTo(cp)
 			if err := lc.DoTimeout(&rc.Request, &rc.Response, 30*time.Second); err != nil {

@@ -63,7 +63,7 @@ type Config struct {
 }
 
 // Keys names the rows for Config.Only.
-var Keys = []string{"direct", "bare", "tandem", "tandem-sample0", "tandem-reordered", "nginx", "nginx-mirror", "tandem-slow",
+var Keys = []string{"direct", "bare", "bare-nocopy", "tandem", "tandem-sample0", "tandem-reordered", "nginx", "nginx-mirror", "tandem-slow",
 	"nginx-mirror-slow", "tandem-down", "nginx-mirror-down", "interleaved", "stall"}
 
 func (c *Config) wants(key string) bool {
@@ -118,6 +118,7 @@ const (
 	Direct      = "direct to legacy"
 	Tandem      = "tandem (mirror + compare)"
 	Bare        = "bare fasthttp proxy + copy"
+	BareNoCopy  = "bare fasthttp proxy"
 	TandemNoMir = "tandem --sample 0"
 	Nginx       = "nginx proxy_pass"
 	NginxMirror = "nginx mirror"
@@ -246,7 +247,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	candidates[Hung] = hung.URL()
 
 	type plan struct{ key, target, candidate string }
-	all := []plan{{"direct", Direct, ""}, {"bare", Bare, Healthy}, {"tandem", Tandem, Healthy}, {"tandem-sample0", TandemNoMir, Healthy},
+	all := []plan{{"direct", Direct, ""}, {"bare", Bare, Healthy}, {"bare-nocopy", BareNoCopy, ""},
+		{"tandem", Tandem, Healthy}, {"tandem-sample0", TandemNoMir, Healthy},
 		{"tandem-reordered", Tandem, Reordered},
 		{"nginx", Nginx, ""}, {"nginx-mirror", NginxMirror, Healthy},
 		{"tandem-slow", Tandem, Slow}, {"nginx-mirror-slow", NginxMirror, Slow},
@@ -308,7 +310,7 @@ func measure(ctx context.Context, cfg Config, legacy *Backend, candidate string,
 			extra = append(extra, "--sample", "0")
 		}
 		p, err = startTandem(ctx, cfg.Tandem, dir, legacy.URL(), candidate, extra...)
-	case Bare:
+	case Bare, BareNoCopy:
 		p, err = startBare(ctx, cfg.Tandem, legacy.URL(), candidate)
 	case Nginx:
 		p, err = startNginx(ctx, cfg.Nginx, dir, legacy.URL(), "")

@@ -9,7 +9,6 @@
 package mirror
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -54,6 +53,10 @@ type Recorder interface {
 	// Record takes ownership of ex; redact names the headers and JSON
 	// fields to redact before storage.
 	Record(ex *tandem.Exchange, redact []string)
+	// Stores reports whether an exchange with this outcome is stored in
+	// full: the bodies of one that is not are never copied out of the
+	// proxy's reused buffers (Record gets it without them).
+	Stores(tandem.Outcome) bool
 	Add(counts ...tandem.Count)
 }
 
@@ -357,8 +360,7 @@ func (p *Proxy) copyLegacy(j *job, resp *fasthttp.Response) {
 		j.legacyHash = hex.EncodeToString(sum[:])
 		body = body[:p.cfg.MaxBody]
 	}
-	// The exchange will own this copy: the worker hands it on as it is.
-	j.legacyBody = bytes.Clone(body)
+	j.legacyBody = append(j.legacyBody[:0], body...)
 }
 
 func (p *Proxy) enqueue(j *job) {

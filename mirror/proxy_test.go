@@ -43,6 +43,9 @@ func (r *recorder) Record(ex *tandem.Exchange, _ []string) {
 	r.got <- struct{}{}
 }
 
+// Stores says the recorder keeps everything, as --record all does.
+func (r *recorder) Stores(tandem.Outcome) bool { return true }
+
 func (r *recorder) Add(counts ...tandem.Count) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -747,5 +750,66 @@ func TestProxy_NoGoroutinePerRequest(t *testing.T) {
 	after := round(400)
 	if after > before+8 {
 		t.Errorf("%d goroutines after 40 requests, %d after 400 more: a goroutine per request?", before, after)
+	}
+}
+
+// selective stores only mismatches, as the store's default mode does.
+type selective struct{ *recorder }
+
+func (s selective) Stores(o tandem.Outcome) bool { return o != tandem.Match }
+
+// Bodies are read into buffers that the proxy reuses: an exchange that is
+// stored must keep its own bodies whatever comes after it, and one only
+// counted is handed over without them.
+func TestProxy_BodiesOwnedByStoredExchanges(t *testing.T) {
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"path":%q,"pad":%q}`, r.URL.Path, strings.Repeat("l", 2000))
+	}))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pad := "l"
+		if strings.HasSuffix(r.URL.Path, "/odd") {
+			pad = "c" // a mismatch
+		}
+		fmt.Fprintf(w, `{"path":%q,"pad":%q}`, r.URL.Path, strings.Repeat(pad, 2000))
+	}))
+	defer cand.Close()
+	rec := selective{newRecorder()}
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1, Workers: 4, Recorder: rec})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				suffix := "even"
+				if i%2 == 1 {
+					suffix = "odd"
+				}
+				get(t, "GET", fmt.Sprintf("%s/r%d-%d/%s", addr, g, i, suffix), "", nil)
+			}
+		}()
+	}
+	wg.Wait()
+	mismatches := 0
+	for _, ex := range rec.wait(t, 200) {
+		want := fmt.Sprintf(`{"path":%q`, ex.Request.Path())
+		switch ex.Outcome {
+		case tandem.Mismatch:
+			mismatches++
+			if !strings.HasPrefix(string(ex.Legacy.Body), want) || !strings.HasPrefix(string(ex.Candidate.Body), want) ||
+				!strings.Contains(string(ex.Candidate.Body), "ccc") {
+				t.Errorf("%s: stored bodies are another exchange's: %.40q / %.40q", ex.Request.URL, ex.Legacy.Body, ex.Candidate.Body)
+			}
+		case tandem.Match:
+			if ex.Legacy.Body != nil || ex.Candidate.Body != nil {
+				t.Errorf("%s: an exchange only counted came with its bodies", ex.Request.URL)
+			}
+		default:
+			t.Errorf("%s: outcome %s", ex.Request.URL, ex.Outcome)
+		}
+	}
+	if mismatches != 100 {
+		t.Errorf("%d mismatches, want 100", mismatches)
 	}
 }

@@ -23,7 +23,6 @@ import (
 type job struct {
 	req        fasthttp.Request
 	legacy     fasthttp.Response // status and headers; the body is legacyBody
-	legacyBody []byte            // a copy, handed to the exchange
 	legacySize int64
 	legacyHash string // set when the body was over MaxBody
 	start      time.Time
@@ -32,13 +31,27 @@ type job struct {
 	size       int64 // bytes counted against QueueBytes
 	// used by the worker
 	secReq fasthttp.Request
+	// The bodies, read into buffers that go back to the pool with the job:
+	// most exchanges match and are only counted, so their bodies are
+	// garbage once judged. An exchange that is stored gets copies.
+	legacyBody, candBody, secBody []byte
 }
+
+// maxPooledBody bounds the body buffers a pooled job keeps: a rare large
+// body must not stay allocated in every job.
+const maxPooledBody = 64 << 10
 
 func (j *job) reset() {
 	j.req.Reset()
 	j.legacy.Reset()
 	j.secReq.Reset()
-	j.legacyBody, j.legacySize, j.legacyHash, j.start, j.latency, j.ep, j.size = nil, 0, "", time.Time{}, 0, nil, 0
+	j.legacySize, j.legacyHash, j.start, j.latency, j.ep, j.size = 0, "", time.Time{}, 0, nil, 0
+	for _, b := range []*[]byte{&j.legacyBody, &j.candBody, &j.secBody} {
+		if cap(*b) > maxPooledBody {
+			*b = nil
+		}
+		*b = (*b)[:0]
+	}
 }
 
 func (p *Proxy) worker() {
@@ -74,11 +87,11 @@ func (p *Proxy) process(j *job) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			*ex.Secondary = p.send(p.secondary, &p.secBreaker, &j.secReq)
+			*ex.Secondary, j.secBody = p.send(p.secondary, &p.secBreaker, &j.secReq, j.secBody)
 		}()
 	}
 	p.setTarget(req, p.candidatePrefix, target, p.candidateHost)
-	ex.Candidate = p.send(p.candidate, &p.candBreaker, req)
+	ex.Candidate, j.candBody = p.send(p.candidate, &p.candBreaker, req, j.candBody)
 	wg.Wait()
 	if ex.Secondary != nil && ex.Secondary.Err != "" {
 		// Judged without noise detection: counted, stored with the
@@ -110,6 +123,19 @@ func (p *Proxy) process(j *job) {
 		}
 	}
 	p.metrics.observe(ex)
+	// The bodies may be the job's buffers, which are reused: an exchange
+	// that is stored gets its own copies; one only counted needs none.
+	keep := p.cfg.Recorder.Stores(ex.Outcome)
+	for _, r := range []*tandem.Response{&ex.Legacy, &ex.Candidate, ex.Secondary} {
+		if r == nil {
+			continue
+		}
+		if keep {
+			r.Body = bytes.Clone(r.Body)
+		} else {
+			r.Body = nil
+		}
+	}
 	p.cfg.Recorder.Record(ex, j.ep.Redact())
 }
 
@@ -203,11 +229,13 @@ func (b *breaker) record(refused bool, now time.Time) {
 
 // send performs a mirror request and reads the answer: up to MaxBody bytes
 // are kept; beyond that the body is only hashed, and the whole exchange is
-// bounded by the candidate timeout (an endless body ends as a timeout).
-func (p *Proxy) send(c *fasthttp.HostClient, br *breaker, req *fasthttp.Request) tandem.Response {
+// bounded by the candidate timeout (an endless body ends as a timeout). The
+// body is read into buf, which is returned (grown) for the next use: the
+// response's Body may alias it.
+func (p *Proxy) send(c *fasthttp.HostClient, br *breaker, req *fasthttp.Request, buf []byte) (tandem.Response, []byte) {
 	start := time.Now()
 	if br.open(start) {
-		return tandem.Response{Err: refusedOpen}
+		return tandem.Response{Err: refusedOpen}, buf
 	}
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
@@ -216,49 +244,49 @@ func (p *Proxy) send(c *fasthttp.HostClient, br *breaker, req *fasthttp.Request)
 	if err != nil {
 		d := describe(err)
 		br.record(d == "connection refused", start)
-		return tandem.Response{Err: d, Latency: time.Since(start)}
+		return tandem.Response{Err: d, Latency: time.Since(start)}, buf
 	}
 	br.record(false, start)
 	var head []byte
 	var size int64
 	var sum string
+	streamed := false
 	if stream := resp.BodyStream(); stream != nil {
-		head, size, sum, err = p.readStream(stream, resp.Header.ContentLength())
+		streamed = true
+		head, size, sum, err = p.readStream(stream, buf[:0])
 		resp.CloseBodyStream()
+		if head != nil {
+			buf = head
+		}
 		if err != nil {
-			return tandem.Response{Err: describe(err), Latency: time.Since(start)}
+			return tandem.Response{Err: describe(err), Latency: time.Since(start)}, buf
 		}
 		resp.SetBodyRaw(head)
 	}
 	r := tandem.Response{Status: resp.StatusCode(), Header: responseHeaders(&resp.Header), Latency: time.Since(start)}
 	if sum != "" {
 		r.Body, r.BodySize, r.Truncated, r.BodyHash = head, size, true, sum
-		return r
+		return r, buf
 	}
-	if head != nil && len(resp.Header.ContentEncoding()) == 0 {
-		// head is already this exchange's own copy.
+	if streamed && len(resp.Header.ContentEncoding()) == 0 {
 		r.Body, r.BodySize = head, int64(len(head))
-		return r
+		return r, buf
 	}
 	r.Body, r.BodySize, r.Truncated, r.BodyHash = p.decode(resp)
-	return r
+	return r, buf
 }
 
 // readBufs are readStream's buffers: one per answer would be most of what
 // a mirror worker allocates.
 var readBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 
-// readStream reads a streamed body. It returns the first MaxBody bytes and,
-// when there was more, the size and SHA-256 of the whole body (the rest is
-// hashed and discarded). length is the announced Content-Length (negative
-// when there is none), to size the copy once.
-func (p *Proxy) readStream(stream io.Reader, length int) (head []byte, size int64, sum string, err error) {
+// readStream reads a streamed body. It returns the first MaxBody bytes,
+// appended to head, and, when there was more, the size and SHA-256 of the
+// whole body (the rest is hashed and discarded).
+func (p *Proxy) readStream(stream io.Reader, head []byte) (_ []byte, size int64, sum string, err error) {
 	pb := readBufs.Get().(*[32 << 10]byte)
 	defer readBufs.Put(pb)
 	buf := pb[:]
-	if length > 0 {
-		head = make([]byte, 0, min(length, p.cfg.MaxBody))
-	}
 	var h hash.Hash
 	for {
 		n, rerr := stream.Read(buf)
@@ -282,7 +310,7 @@ func (p *Proxy) readStream(stream io.Reader, length int) (head []byte, size int6
 			break
 		}
 		if rerr != nil {
-			return nil, 0, "", rerr
+			return head, 0, "", rerr
 		}
 	}
 	if h != nil {

@@ -402,3 +402,22 @@ func TestRedact_JSONMembers(t *testing.T) {
 		})
 	}
 }
+
+// A batch is BatchSize stored exchanges: exchanges only counted fill one
+// much later, so that full-speed matching traffic costs few transactions.
+func TestWriter_BatchesStoredExchanges(t *testing.T) {
+	for _, tc := range []struct {
+		outcome tandem.Outcome
+		batches int64
+	}{{tandem.Match, 1}, {tandem.Mismatch, 2}} {
+		db := MustOpen(t)
+		w := db.NewWriter(store.WriterConfig{BatchSize: 512, FlushEvery: time.Hour})
+		for range 600 {
+			w.Record(exchange("GET /a", tc.outcome), nil)
+		}
+		w.Close()
+		if st := w.Stats(); st.Batches != tc.batches || st.Recorded != 600 {
+			t.Errorf("%s: %d exchanges in %d transactions, want 600 in %d", tc.outcome, st.Recorded, st.Batches, tc.batches)
+		}
+	}
+}
