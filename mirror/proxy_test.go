@@ -46,6 +46,12 @@ func (r *recorder) Record(ex *tandem.Exchange, _ []string) {
 // Stores says the recorder keeps everything, as --record all does.
 func (r *recorder) Stores(tandem.Outcome) bool { return true }
 
+// Count collects what is only counted with the rest, marked.
+func (r *recorder) Count(ex *tandem.Exchange, redact []string) {
+	ex.Error = "counted: " + ex.Error
+	r.Record(ex, redact)
+}
+
 func (r *recorder) Add(counts ...tandem.Count) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -687,6 +693,9 @@ func TestProxy_CandidateDownBreaker(t *testing.T) {
 			dialled++
 		case strings.HasPrefix(ex.Candidate.Err, "connection refused (the candidate refuses"):
 			failedFast++
+			if !strings.HasPrefix(ex.Error, "counted: ") {
+				t.Errorf("a copy never sent was given to be stored")
+			}
 		default:
 			t.Errorf("candidate error %q", ex.Candidate.Err)
 		}

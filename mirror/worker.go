@@ -125,7 +125,11 @@ func (p *Proxy) process(j *job) {
 	p.metrics.observe(ex)
 	// The bodies may be the job's buffers, which are reused: an exchange
 	// that is stored gets its own copies; one only counted needs none.
-	keep := p.cfg.Recorder.Stores(ex.Outcome)
+	// A copy not sent because the candidate refuses connections is
+	// counted, not stored: thousands of the same error a second would
+	// tell no more than the few that tripped the breaker, which are.
+	notSent := ex.Candidate.Err == refusedOpen
+	keep := !notSent && p.cfg.Recorder.Stores(ex.Outcome)
 	for _, r := range []*tandem.Response{&ex.Legacy, &ex.Candidate, ex.Secondary} {
 		if r == nil {
 			continue
@@ -135,6 +139,10 @@ func (p *Proxy) process(j *job) {
 		} else {
 			r.Body = nil
 		}
+	}
+	if notSent {
+		p.cfg.Recorder.Count(ex, j.ep.Redact())
+		return
 	}
 	p.cfg.Recorder.Record(ex, j.ep.Redact())
 }

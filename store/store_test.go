@@ -421,3 +421,29 @@ func TestWriter_BatchesStoredExchanges(t *testing.T) {
 		}
 	}
 }
+
+// Count counts an exchange (outcome, latency, differences' patterns) and
+// never stores it, even when every exchange is recorded.
+func TestWriter_Count(t *testing.T) {
+	db := MustOpen(t)
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+	ex := exchange("GET /a", tandem.CandidateError)
+	ex.Candidate = tandem.Response{Err: "connection refused"}
+	w.Count(ex, nil)
+	w.Record(exchange("GET /a", tandem.Mismatch), nil)
+	w.Close()
+	if st := w.Stats(); st.Recorded != 2 || st.Stored != 1 {
+		t.Errorf("recorded %d, stored %d; want 2 and 1", st.Recorded, st.Stored)
+	}
+	r, err := db.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Totals.CandidateErrors != 1 || r.Totals.Mismatched != 1 {
+		t.Errorf("totals %+v: want the counted candidate error and the mismatch", r.Totals)
+	}
+	n, err := db.CountExchanges(context.Background(), store.Filter{})
+	if err != nil || n != 1 {
+		t.Errorf("%d exchanges stored (%v), want 1", n, err)
+	}
+}

@@ -167,6 +167,17 @@ func (w *Writer) Record(ex *tandem.Exchange, redact []string) {
 	}
 }
 
+// Count counts an exchange without storing it, whatever the record mode:
+// for exchanges that hold nothing a stored one does not (a copy never sent
+// to a candidate known to be down). The writer owns ex afterwards.
+func (w *Writer) Count(ex *tandem.Exchange, redact []string) {
+	redactDiffs(ex, redact)
+	slim(ex)
+	if !w.send(message{ex: ex}) {
+		w.lost.Add(1)
+	}
+}
+
 // slim drops what an exchange that is only counted does not need (bodies
 // and headers), so that it does not hold them while it waits for the writer.
 func slim(ex *tandem.Exchange) {
