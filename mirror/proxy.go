@@ -134,6 +134,12 @@ type Proxy struct {
 	secErrors, inFlight, inFlightBytes                             atomic.Int64
 	secFailing                                                     atomic.Bool
 
+	// For a stop that runs out of time: the job each worker holds, whether
+	// to abandon what is left, and how many workers are recording a verdict.
+	slots     []atomic.Pointer[job]
+	abandon   atomic.Bool
+	finishing atomic.Int64
+
 	flushMu     sync.Mutex
 	flushed     map[string]int64 // process-wide counts already given to the Recorder
 	stopFlusher chan struct{}
@@ -195,9 +201,10 @@ func New(cfg Config) (*Proxy, error) {
 		}
 	}
 	p.jobs.New = func() any { return new(job) }
-	for range cfg.Workers {
+	p.slots = make([]atomic.Pointer[job], cfg.Workers)
+	for i := range cfg.Workers {
 		p.workers.Add(1)
-		go p.worker()
+		go p.worker(&p.slots[i])
 	}
 	go p.flusher()
 	return p, nil
@@ -485,12 +492,15 @@ func (p *Proxy) stop(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		// Out of time: what the workers have not taken is dropped.
+		// Out of time: what the workers have not taken is dropped, and so
+		// is what they hold (it would come after the Recorder is closed).
+		p.abandon.Store(true)
 		for j := range p.queue {
 			p.dropped.Add(1)
 			p.inFlight.Add(-1)
 			p.release(j)
 		}
+		p.abandonInFlight()
 		if err == nil {
 			err = fmt.Errorf("mirror queue not drained in time: %w", ctx.Err())
 		}

@@ -31,6 +31,7 @@ type job struct {
 	size       int64 // bytes counted against QueueBytes
 	// used by the worker
 	secReq fasthttp.Request
+	state  atomic.Int32 // jobRunning, jobFinishing, jobAbandoned
 	// The bodies, read into buffers that go back to the pool with the job:
 	// most exchanges match and are only counted, so their bodies are
 	// garbage once judged. An exchange that is stored gets copies.
@@ -46,6 +47,7 @@ func (j *job) reset() {
 	j.legacy.Reset()
 	j.secReq.Reset()
 	j.legacySize, j.legacyHash, j.start, j.latency, j.ep, j.size = 0, "", time.Time{}, 0, nil, 0
+	j.state.Store(jobRunning)
 	for _, b := range []*[]byte{&j.legacyBody, &j.candBody, &j.secBody} {
 		if cap(*b) > maxPooledBody {
 			*b = nil
@@ -54,12 +56,47 @@ func (j *job) reset() {
 	}
 }
 
-func (p *Proxy) worker() {
+// Job states: a job is finished by its worker or abandoned by a stop that
+// ran out of time, never both (the one that moves it out of jobRunning
+// counts it).
+const (
+	jobRunning int32 = iota
+	jobFinishing
+	jobAbandoned
+)
+
+func (p *Proxy) worker(slot *atomic.Pointer[job]) {
 	defer p.workers.Done()
 	for j := range p.queue {
-		p.process(j)
+		// The slot is set before the stop flag is read, so that a stop
+		// that sets the flag and then looks at the slots sees this job.
+		slot.Store(j)
+		if p.abandon.Load() {
+			if j.state.CompareAndSwap(jobRunning, jobAbandoned) {
+				p.dropped.Add(1)
+			}
+		} else {
+			p.process(j)
+		}
+		slot.Store(nil)
 		p.inFlight.Add(-1)
 		p.release(j)
+	}
+}
+
+// abandonInFlight is a stop out of time: the copies workers hold are
+// counted as dropped, unless a worker is already recording its verdict,
+// which is waited for (briefly: it needs no network) so that it reaches the
+// Recorder before it is closed.
+func (p *Proxy) abandonInFlight() {
+	p.abandon.Store(true)
+	for i := range p.slots {
+		if j := p.slots[i].Load(); j != nil && j.state.CompareAndSwap(jobRunning, jobAbandoned) {
+			p.dropped.Add(1)
+		}
+	}
+	for deadline := time.Now().Add(2 * time.Second); p.finishing.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -93,6 +130,11 @@ func (p *Proxy) process(j *job) {
 	p.setTarget(req, p.candidatePrefix, target, p.candidateHost)
 	ex.Candidate, j.candBody = p.send(p.candidate, &p.candBreaker, req, j.candBody)
 	wg.Wait()
+	p.finishing.Add(1)
+	defer p.finishing.Add(-1)
+	if !j.state.CompareAndSwap(jobRunning, jobFinishing) {
+		return // abandoned by a stop out of time, and counted as dropped
+	}
 	if ex.Secondary != nil && ex.Secondary.Err != "" {
 		// Judged without noise detection: counted, stored with the
 		// secondary's error, and logged once per failure streak.
