@@ -22,6 +22,10 @@ type Judge func(ex *tandem.Exchange) (redact []string)
 type RediffResult struct {
 	Exchanges int64 // re-judged
 	Changed   int64 // whose outcome, endpoint or differences changed
+	// Scrubbed counts exchanges stored with values that the rules now
+	// redact (a header, query parameter or JSON member named in redact:
+	// since they were stored), rewritten without them.
+	Scrubbed int64
 	// Transitions counts outcome changes, keyed "mismatch→match".
 	Transitions map[string]int64
 }
@@ -71,8 +75,17 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 		old := *ex
 		old.Differences = slices.Clone(ex.Differences)
 		old.NoisePatterns = slices.Clone(ex.NoisePatterns)
+		stored := storedForm(ex)
 		redact := judge(ex)
 		res.Exchanges++
+		// Rules that name more to redact scrub what is already stored.
+		Redact(ex, redact)
+		if now := storedForm(ex); !slices.Equal(now, stored) {
+			res.Scrubbed++
+			if err := scrub(ctx, tx, ex); err != nil {
+				return err
+			}
+		}
 		if sameVerdict(&old, ex) {
 			continue
 		}
@@ -80,7 +93,6 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 		if old.Outcome != ex.Outcome {
 			res.Transitions[string(old.Outcome)+"→"+string(ex.Outcome)]++
 		}
-		Redact(ex, redact)
 		agg.account(&old, -1)
 		agg.account(ex, +1)
 		np := "[]"
@@ -100,6 +112,37 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 		}
 	}
 	return agg.write(ctx, tx)
+}
+
+// storedForm is what redaction can change of a stored exchange: its URL,
+// headers and bodies, as text to compare (headers are redacted in place).
+func storedForm(ex *tandem.Exchange) []string {
+	out := []string{ex.Request.URL, headersJSON(ex.Request.Header), string(ex.Request.Body)}
+	for _, r := range []*tandem.Response{&ex.Legacy, &ex.Candidate, ex.Secondary} {
+		if r != nil {
+			out = append(out, headersJSON(r.Header), string(r.Body))
+		}
+	}
+	return out
+}
+
+// scrub rewrites a stored exchange's URL, headers and bodies after
+// redaction.
+func scrub(ctx context.Context, tx *sql.Tx, ex *tandem.Exchange) error {
+	bs := compressBodies(ex)
+	sec := &tandem.Response{}
+	if ex.Secondary != nil {
+		sec = ex.Secondary
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE exchanges SET url = ?, req_headers = ?, req_body = ?,
+		legacy_headers = ?, legacy_body = ?, candidate_headers = ?, candidate_body = ?,
+		secondary_headers = ?, secondary_body = ?, body_codec = ? WHERE id = ?`,
+		ex.Request.URL, headersJSON(ex.Request.Header), bs.req, headersJSON(ex.Legacy.Header), bs.legacy,
+		headersJSON(ex.Candidate.Header), bs.candidate, headersJSON(sec.Header), bs.secondary, codecZstd, ex.ID)
+	if err != nil {
+		return fmt.Errorf("scrub exchange %d: %w", ex.ID, err)
+	}
+	return nil
 }
 
 func sameVerdict(a, b *tandem.Exchange) bool {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -65,4 +66,55 @@ func TestDB_Rediff(t *testing.T) {
 	if err != nil || res.Changed != 0 || res.Exchanges != 6 {
 		t.Errorf("second rediff %+v, %v: want 6 re-judged, none changed", res, err)
 	}
+}
+
+// Rules that name more to redact scrub what was stored before them: the
+// header, the query parameter and the JSON member are rewritten, in the
+// database file as read back, and the rest of the exchange is kept.
+func TestDB_Rediff_Scrubs(t *testing.T) {
+	db := MustOpen(t)
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+	for range 3 {
+		ex := exchange("GET /a", tandem.Match)
+		ex.Request.URL = "/a?ssn=s3cr3t-q&page=2"
+		ex.Request.Header = append(ex.Request.Header, tandem.Header{Name: "X-Ssn", Value: "s3cr3t-h"})
+		ex.Legacy.Body = []byte(`{"id":1,"ssn":"s3cr3t-b"}`)
+		w.Record(ex, nil)
+	}
+	w.Close()
+	judge := func(ex *tandem.Exchange) []string { return []string{"ssn", "x-ssn"} }
+	res, err := db.Rediff(context.Background(), store.Filter{}, judge, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Scrubbed != 3 {
+		t.Errorf("scrubbed %d, want 3", res.Scrubbed)
+	}
+	var n int
+	err = db.Exchanges(context.Background(), store.Filter{}, func(ex *tandem.Exchange) error {
+		n++
+		all := ex.Request.URL + headersText(ex.Request.Header) + string(ex.Legacy.Body)
+		if strings.Contains(all, "s3cr3t") {
+			t.Errorf("exchange %d still holds a secret: %s", ex.ID, all)
+		}
+		if !strings.Contains(ex.Request.URL, "page=2") || !strings.Contains(string(ex.Legacy.Body), `"id":1`) {
+			t.Errorf("exchange %d lost more than its secrets: %s", ex.ID, all)
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("%d exchanges read back (%v)", n, err)
+	}
+	// Again: nothing left to scrub.
+	if res, err := db.Rediff(context.Background(), store.Filter{}, judge, 0); err != nil || res.Scrubbed != 0 {
+		t.Errorf("second rediff scrubbed %d (%v), want 0", res.Scrubbed, err)
+	}
+}
+
+func headersText(h tandem.Headers) string {
+	var b strings.Builder
+	for _, f := range h {
+		b.WriteString(f.Name + ": " + f.Value + "\n")
+	}
+	return b.String()
 }

@@ -38,6 +38,9 @@ func (c *rediffCmd) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s: %w", *dbPath, err)
 	}
 	fmt.Fprintf(c.stdout, "re-judged %d stored exchanges: %d changed\n", res.Exchanges, res.Changed)
+	if res.Scrubbed > 0 {
+		fmt.Fprintf(c.stdout, "  %d rewritten without values the rules now redact\n", res.Scrubbed)
+	}
 	keys := make([]string, 0, len(res.Transitions))
 	for k := range res.Transitions {
 		keys = append(keys, k)
