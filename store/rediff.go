@@ -50,14 +50,14 @@ func (db *DB) Rediff(ctx context.Context, f Filter, judge Judge, batch int) (*Re
 			return res, err
 		}
 		if len(exs) == 0 {
-			return res, nil
+			return res, db.forget(ctx, res.Scrubbed)
 		}
 		f.AfterID = exs[len(exs)-1].ID
 		if err := db.inTx(ctx, func(tx *sql.Tx) error { return rejudge(ctx, tx, exs, judge, res) }); err != nil {
 			return res, fmt.Errorf("rediff: %w", translate(err))
 		}
 		if len(exs) < batch {
-			return res, nil
+			return res, db.forget(ctx, res.Scrubbed)
 		}
 	}
 }
@@ -112,6 +112,19 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 		}
 	}
 	return agg.write(ctx, tx)
+}
+
+// forget makes scrubbed values unreadable in the file too: secure_delete
+// (set when the database is opened) zeroes the pages they were on, and a
+// truncating checkpoint empties the WAL, which still held them.
+func (db *DB) forget(ctx context.Context, scrubbed int64) error {
+	if scrubbed == 0 {
+		return nil
+	}
+	if _, err := db.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return fmt.Errorf("rediff: checkpoint: %w", translate(err))
+	}
+	return nil
 }
 
 // storedForm is what redaction can change of a stored exchange: its URL,

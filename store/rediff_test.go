@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -104,6 +105,15 @@ func TestDB_Rediff_Scrubs(t *testing.T) {
 	})
 	if err != nil || n != 3 {
 		t.Fatalf("%d exchanges read back (%v)", n, err)
+	}
+	// Nor in the file: the pages the values were on are zeroed, and the
+	// WAL that held them emptied (bodies are compressed, so the plain-text
+	// URL and header are what a grep would find).
+	raw := readAll(t, db.Path)
+	for _, secret := range []string{"s3cr3t-q", "s3cr3t-h"} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("%q is still in the database file or its WAL", secret)
+		}
 	}
 	// Again: nothing left to scrub.
 	if res, err := db.Rediff(context.Background(), store.Filter{}, judge, 0); err != nil || res.Scrubbed != 0 {

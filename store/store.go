@@ -50,7 +50,7 @@ func Open(ctx context.Context, dbPath string, opts Options) (*DB, error) {
 	if err := create(dbPath, opts.MustExist); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + dbPath + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate"
+	dsn := "file:" + dbPath + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&_secure_delete=on"
 	sqldb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dbPath, err)
