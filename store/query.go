@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -295,7 +296,7 @@ func (f *Filter) where() (string, []any) {
 	}
 	if !f.Since.IsZero() {
 		conds = append(conds, "ts >= ?")
-		args = append(args, f.Since.UnixNano())
+		args = append(args, unixNanoClamped(f.Since))
 	}
 	if f.AfterID > 0 {
 		if f.Desc {
@@ -309,6 +310,19 @@ func (f *Filter) where() (string, []any) {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// unixNanoClamped is t in Unix nanoseconds (how times are stored), clamped
+// to what an int64 holds: UnixNano is undefined past 2262, and a filter
+// "since 3000" must select nothing, not everything.
+func unixNanoClamped(t time.Time) int64 {
+	switch {
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return math.MinInt64
+	}
+	return t.UnixNano()
 }
 
 // order returns the ORDER BY and LIMIT clauses of the filter.

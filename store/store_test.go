@@ -447,3 +447,21 @@ func TestWriter_Count(t *testing.T) {
 		t.Errorf("%d exchanges stored (%v), want 1", n, err)
 	}
 }
+
+// A filter's time far in the future selects nothing, and far in the past
+// everything: times are stored as int64 nanoseconds, which end in 2262.
+func TestFilter_SinceOutOfRange(t *testing.T) {
+	db := MustOpen(t)
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+	w.Record(exchange("GET /a", tandem.Match), nil)
+	w.Close()
+	for _, tc := range []struct {
+		since time.Time
+		want  int64
+	}{{time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 0}, {time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), 1}} {
+		n, err := db.CountExchanges(context.Background(), store.Filter{Since: tc.since})
+		if err != nil || n != tc.want {
+			t.Errorf("since %d: %d exchanges (%v), want %d", tc.since.Year(), n, err, tc.want)
+		}
+	}
+}
