@@ -84,12 +84,12 @@ func (p *Proxy) worker(slot *atomic.Pointer[job]) {
 	}
 }
 
-// abandonInFlight is a stop out of time: the copies workers hold are
+// abandonInFlight is a stop out of time, after it set p.abandon: the copies workers hold are
 // counted as dropped, unless a worker is already recording its verdict,
 // which is waited for (briefly: it needs no network) so that it reaches the
 // Recorder before it is closed.
 func (p *Proxy) abandonInFlight() {
-	p.abandon.Store(true)
+	// p.abandon is already set: no worker starts another job.
 	for i := range p.slots {
 		if j := p.slots[i].Load(); j != nil && j.state.CompareAndSwap(jobRunning, jobAbandoned) {
 			p.dropped.Add(1)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -40,6 +41,15 @@ func BenchmarkWriter_Mismatches(b *testing.B) {
 			if st := w.Stats(); st.Stored != int64(b.N) || st.Lost != 0 {
 				b.Fatalf("stored %d, lost %d of %d", st.Stored, st.Lost, b.N)
 			}
+			// What a record costs on disk (the file and its WAL), against
+			// the 2×size bytes of bodies it holds.
+			var disk int64
+			for _, p := range []string{db.Path, db.Path + "-wal"} {
+				if fi, err := os.Stat(p); err == nil {
+					disk += fi.Size()
+				}
+			}
+			b.ReportMetric(float64(disk)/float64(b.N), "disk-bytes/record")
 		})
 	}
 }
