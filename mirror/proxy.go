@@ -10,15 +10,12 @@ package mirror
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +24,7 @@ import (
 
 	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/rules"
+	"github.com/tandemproxy/tandem/upstream"
 )
 
 // Defaults for Config.
@@ -85,9 +83,12 @@ type Config struct {
 	// MaxHeaderBytes bounds a client request's header; larger requests get
 	// 431 from the proxy and reach no upstream.
 	MaxHeaderBytes int
-	Rules          *rules.Set // nil: rules.Default()
-	Recorder       Recorder
-	Logger         *slog.Logger
+	// TLS to each https:// upstream; the zero value trusts the system's
+	// roots.
+	LegacyTLS, CandidateTLS, SecondaryTLS upstream.TLSOptions
+	Rules                                 *rules.Set // nil: rules.Default()
+	Recorder                              Recorder
+	Logger                                *slog.Logger
 }
 
 // Stats are the proxy's counters since it started.
@@ -114,15 +115,12 @@ type Stats struct {
 type Proxy struct {
 	cfg                          Config
 	rules                        atomic.Pointer[rules.Set]
-	legacy, candidate, secondary *fasthttp.HostClient
+	legacy, candidate, secondary *upstream.Client
 	candBreaker, secBreaker      breaker
-	legacyPrefix                 []byte
-	candidatePrefix, secPrefix   []byte
-	candidateHost, secHost       string
-	legacyHost                   string
 	queue                        chan *job
 	metrics                      metrics
-	diffErrLog                   throttle
+	diffErrLog, legacyErrLog     throttle
+	candErrLog                   throttle
 	workers                      sync.WaitGroup
 	jobs                         sync.Pool
 	log                          *slog.Logger
@@ -181,7 +179,8 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize), diffErrLog: throttle{interval: 10 * time.Second},
+	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize), diffErrLog: throttle{interval: logInterval},
+		legacyErrLog: throttle{interval: logInterval}, candErrLog: throttle{interval: logInterval},
 		flushed: map[string]int64{}, stopFlusher: make(chan struct{}), flusherDone: make(chan struct{})}
 	rs := cfg.Rules
 	if rs == nil {
@@ -189,15 +188,24 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.rules.Store(rs)
 	var err error
-	if p.legacy, p.legacyPrefix, p.legacyHost, err = upstream(cfg.Legacy, cfg.LegacyTimeout, 0, false); err != nil {
-		return nil, fmt.Errorf("legacy: %w", err)
+	// Legacy's answer header must reach the client whatever its cookies;
+	// a mirror connection's buffer need not hold it (256 connections at
+	// 256 KiB were most of the proxy's memory), and mirror answers stream
+	// so that a huge or endless one costs a bounded buffer.
+	if p.legacy, err = upstream.New(upstream.Options{Name: "legacy", URL: cfg.Legacy, Timeout: cfg.LegacyTimeout,
+		HeaderBytes: upstreamHeaderBytes, RetryIdempotent: true, TLS: cfg.LegacyTLS}); err != nil {
+		return nil, err
 	}
-	if p.candidate, p.candidatePrefix, p.candidateHost, err = upstream(cfg.Candidate, cfg.CandidateTimeout, cfg.Workers, true); err != nil {
-		return nil, fmt.Errorf("candidate: %w", err)
+	mirror := func(name string, u *url.URL, o upstream.TLSOptions) (*upstream.Client, error) {
+		return upstream.New(upstream.Options{Name: name, URL: u, Timeout: cfg.CandidateTimeout, MaxConns: cfg.Workers,
+			HeaderBytes: mirrorHeaderBytes, Stream: true, TLS: o})
+	}
+	if p.candidate, err = mirror("candidate", cfg.Candidate, cfg.CandidateTLS); err != nil {
+		return nil, err
 	}
 	if cfg.Secondary != nil {
-		if p.secondary, p.secPrefix, p.secHost, err = upstream(cfg.Secondary, cfg.CandidateTimeout, cfg.Workers, true); err != nil {
-			return nil, fmt.Errorf("secondary: %w", err)
+		if p.secondary, err = mirror("secondary", cfg.Secondary, cfg.SecondaryTLS); err != nil {
+			return nil, err
 		}
 	}
 	p.jobs.New = func() any { return new(job) }
@@ -208,51 +216,6 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	go p.flusher()
 	return p, nil
-}
-
-// upstream builds the client of one upstream. Mirror clients stream
-// response bodies so that a huge or endless answer costs a bounded buffer
-// (and the timeout), never unbounded memory.
-func upstream(u *url.URL, timeout time.Duration, maxConns int, mirror bool) (*fasthttp.HostClient, []byte, string, error) {
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, nil, "", fmt.Errorf("%s: want an http:// or https:// URL", u)
-	}
-	if u.Host == "" {
-		return nil, nil, "", fmt.Errorf("%s: no host", u)
-	}
-	addr := u.Host
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		if u.Scheme == "https" {
-			addr += ":443"
-		} else {
-			addr += ":80"
-		}
-	}
-	c := &fasthttp.HostClient{
-		Addr:                          addr,
-		IsTLS:                         u.Scheme == "https",
-		Name:                          "",
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		ReadTimeout:                   timeout,
-		WriteTimeout:                  timeout,
-		MaxIdleConnDuration:           90 * time.Second,
-		ReadBufferSize:                upstreamHeaderBytes,
-	}
-	if mirror {
-		// A mirror connection's buffer need not hold legacy's largest
-		// answer header: 256 connections at 256 KiB were most of the
-		// proxy's memory.
-		c.ReadBufferSize = mirrorHeaderBytes
-		c.StreamResponseBody = true
-		c.MaxConns = max(maxConns, 1)
-		// A retried mirror copy would reach the candidate twice.
-		c.MaxIdemponentCallAttempts = 1
-		c.MaxConnWaitTimeout = timeout
-	}
-	prefix := strings.TrimSuffix(u.Path, "/")
-	return c, []byte(prefix), u.Host, nil
 }
 
 // SetRules replaces the rules in force (on reload). Requests already queued
@@ -272,7 +235,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 
 	// Hop-by-hop fields go before the copy is made, so that the copy is
 	// forwarded as it is.
-	removeRequestHop(&req.Header)
+	upstream.RemoveRequestHop(&req.Header)
 	var j *job
 	if p.chosen(ep, req) {
 		j = p.jobs.Get().(*job)
@@ -281,15 +244,15 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	}
 
 	target := pathAndQuery(req.Header.RequestURI())
-	p.setTarget(req, p.legacyPrefix, target, p.legacyHost)
-	ctx.Response.Header.SetNoDefaultContentType(true)
+	p.legacy.Target(req, target, p.cfg.RewriteHost)
 
 	start := time.Now()
-	err := p.legacy.DoTimeout(req, &ctx.Response, p.cfg.LegacyTimeout)
+	err := p.legacy.Do(req, &ctx.Response)
 	latency := time.Since(start)
 	p.metrics.legacyAll.observe(latency)
 	if err != nil {
 		p.legacyErrors.Add(1)
+		p.logUpstreamError(&p.legacyErrLog, "legacy", err)
 		ctx.Response.Reset()
 		if errors.Is(err, fasthttp.ErrTimeout) {
 			ctx.Error("tandem: legacy did not answer in time\n", fasthttp.StatusGatewayTimeout)
@@ -301,7 +264,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	removeResponseHop(&ctx.Response.Header)
+	upstream.RemoveResponseHop(&ctx.Response.Header)
 	if j == nil {
 		return
 	}
@@ -343,32 +306,13 @@ func (p *Proxy) chosen(ep *rules.Endpoint, req *fasthttp.Request) bool {
 	return false
 }
 
-// setTarget points a request at an upstream: its path prefix plus the
-// client's path and query, and (with RewriteHost) its own Host.
-func (p *Proxy) setTarget(req *fasthttp.Request, prefix, target []byte, host string) {
-	if len(prefix) > 0 && len(target) > 0 && target[0] == '/' {
-		buf := make([]byte, 0, len(prefix)+len(target))
-		buf = append(append(buf, prefix...), target...)
-		req.SetRequestURIBytes(buf)
-	} else {
-		req.SetRequestURIBytes(target)
-	}
-	if p.cfg.RewriteHost || len(req.Header.Host()) == 0 {
-		req.Header.SetHost(host)
-	}
-}
-
 // copyLegacy keeps what the comparison needs of legacy's answer. Bodies over
 // MaxBody are hashed here and only their first bytes are kept.
 func (p *Proxy) copyLegacy(j *job, resp *fasthttp.Response) {
 	resp.Header.CopyTo(&j.legacy.Header)
 	body := resp.Body()
 	j.legacySize = int64(len(body))
-	if len(body) > p.cfg.MaxBody {
-		sum := sha256.Sum256(body)
-		j.legacyHash = hex.EncodeToString(sum[:])
-		body = body[:p.cfg.MaxBody]
-	}
+	body, j.legacyHash = upstream.Head(body, p.cfg.MaxBody)
 	j.legacyBody = append(j.legacyBody[:0], body...)
 }
 

@@ -2,11 +2,6 @@ package mirror
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"hash"
-	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +11,7 @@ import (
 
 	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/rules"
+	"github.com/tandemproxy/tandem/upstream"
 )
 
 // job is a request chosen for mirroring, with legacy's answer: copies made
@@ -119,7 +115,7 @@ func (p *Proxy) process(j *job) {
 	var wg sync.WaitGroup
 	if p.secondary != nil {
 		req.CopyTo(&j.secReq)
-		p.setTarget(&j.secReq, p.secPrefix, target, p.secHost)
+		p.secondary.Target(&j.secReq, target, p.cfg.RewriteHost)
 		ex.Secondary = new(tandem.Response)
 		wg.Add(1)
 		go func() {
@@ -127,7 +123,7 @@ func (p *Proxy) process(j *job) {
 			*ex.Secondary, j.secBody = p.send(p.secondary, &p.secBreaker, &j.secReq, j.secBody)
 		}()
 	}
-	p.setTarget(req, p.candidatePrefix, target, p.candidateHost)
+	p.candidate.Target(req, target, p.cfg.RewriteHost)
 	ex.Candidate, j.candBody = p.send(p.candidate, &p.candBreaker, req, j.candBody)
 	wg.Wait()
 	p.finishing.Add(1)
@@ -202,16 +198,8 @@ func requestHeaders(h *fasthttp.RequestHeader) tandem.Headers {
 	return out
 }
 
-func responseHeaders(h *fasthttp.ResponseHeader) tandem.Headers {
-	var out tandem.Headers
-	for k, v := range h.All() {
-		out = append(out, tandem.Header{Name: string(k), Value: string(v)})
-	}
-	return out
-}
-
 func (p *Proxy) legacyResponse(j *job) tandem.Response {
-	r := tandem.Response{Status: j.legacy.StatusCode(), Header: responseHeaders(&j.legacy.Header), Latency: j.latency, BodySize: j.legacySize}
+	r := tandem.Response{Status: j.legacy.StatusCode(), Header: upstream.Headers(&j.legacy.Header), Latency: j.latency, BodySize: j.legacySize}
 	if j.legacyHash != "" {
 		r.Truncated, r.BodyHash = true, j.legacyHash
 		r.Body = j.legacyBody
@@ -222,192 +210,22 @@ func (p *Proxy) legacyResponse(j *job) tandem.Response {
 		return r
 	}
 	j.legacy.SetBodyRaw(j.legacyBody)
-	r.Body, r.BodySize, r.Truncated, r.BodyHash = p.decode(&j.legacy)
+	r.Body, r.BodySize, r.Truncated, r.BodyHash = upstream.Decode(&j.legacy, p.cfg.MaxBody)
 	return r
 }
 
-// decode returns a response's body decoded from its Content-Encoding (gzip,
-// deflate, br, zstd), so that bodies compare by content, within MaxBody.
-// A body that cannot be decoded, or decodes to more than MaxBody, is kept
-// as received and compared by its hash.
-func (p *Proxy) decode(resp *fasthttp.Response) (body []byte, size int64, truncated bool, sum string) {
-	raw := resp.Body()
-	if len(resp.Header.ContentEncoding()) > 0 {
-		dec, err := resp.BodyUncompressedWithLimit(p.cfg.MaxBody)
-		if err == nil {
-			return bytes.Clone(dec), int64(len(dec)), false, ""
-		}
-		h := sha256.Sum256(raw)
-		return bytes.Clone(raw[:min(len(raw), p.cfg.MaxBody)]), int64(len(raw)), true, hex.EncodeToString(h[:])
-	}
-	return bytes.Clone(raw), int64(len(raw)), false, ""
-}
-
-// Breaker settings: after breakerTrips refused connections in a row, an
-// upstream is not dialled for breakerOpen; its copies fail at once.
-const (
-	breakerTrips = 3
-	breakerOpen  = time.Second
-)
-
-// refusedOpen is the error of a copy not sent because the breaker is open.
-const refusedOpen = "connection refused (the candidate refuses connections; tried again every second)"
-
-// breaker stops tandem from dialling, for every copy, an upstream that is
-// down: each attempt costs a socket and a connect, and a dead candidate
-// must cost production as little as a live one. Only refused connections
-// trip it: a timeout already costs no more than waiting.
-type breaker struct {
-	refused   atomic.Int32
-	openUntil atomic.Int64 // unix nanoseconds
-}
-
-func (b *breaker) open(now time.Time) bool { return now.UnixNano() < b.openUntil.Load() }
-
-func (b *breaker) record(refused bool, now time.Time) {
-	if !refused {
-		if b.refused.Load() != 0 {
-			b.refused.Store(0)
-		}
-		return
-	}
-	if b.refused.Add(1) >= breakerTrips {
-		b.refused.Store(0)
-		b.openUntil.Store(now.Add(breakerOpen).UnixNano())
-	}
-}
-
-// send performs a mirror request and reads the answer: up to MaxBody bytes
-// are kept; beyond that the body is only hashed, and the whole exchange is
-// bounded by the candidate timeout (an endless body ends as a timeout). The
-// body is read into buf, which is returned (grown) for the next use: the
-// response's Body may alias it.
-func (p *Proxy) send(c *fasthttp.HostClient, br *breaker, req *fasthttp.Request, buf []byte) (tandem.Response, []byte) {
+// send performs a mirror request through its upstream's breaker and reads
+// the answer (see upstream.Client.Fetch). A transport failure is logged,
+// throttled, with its cause.
+func (p *Proxy) send(c *upstream.Client, br *breaker, req *fasthttp.Request, buf []byte) (tandem.Response, []byte) {
 	start := time.Now()
 	if br.open(start) {
 		return tandem.Response{Err: refusedOpen}, buf
 	}
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	resp.Header.SetNoDefaultContentType(true)
-	err := c.DoTimeout(req, resp, p.cfg.CandidateTimeout)
+	r, buf, err := c.Fetch(req, p.cfg.MaxBody, buf)
+	br.record(r.Err == upstream.Refused, start)
 	if err != nil {
-		d := describe(err)
-		br.record(d == "connection refused", start)
-		return tandem.Response{Err: d, Latency: time.Since(start)}, buf
+		p.logUpstreamError(&p.candErrLog, c.Name(), err)
 	}
-	br.record(false, start)
-	var head []byte
-	var size int64
-	var sum string
-	streamed := false
-	if stream := resp.BodyStream(); stream != nil {
-		streamed = true
-		head, size, sum, err = p.readStream(stream, buf[:0])
-		resp.CloseBodyStream()
-		if head != nil {
-			buf = head
-		}
-		if err != nil {
-			return tandem.Response{Err: describe(err), Latency: time.Since(start)}, buf
-		}
-		resp.SetBodyRaw(head)
-	}
-	r := tandem.Response{Status: resp.StatusCode(), Header: responseHeaders(&resp.Header), Latency: time.Since(start)}
-	if sum != "" {
-		r.Body, r.BodySize, r.Truncated, r.BodyHash = head, size, true, sum
-		return r, buf
-	}
-	if streamed && len(resp.Header.ContentEncoding()) == 0 {
-		r.Body, r.BodySize = head, int64(len(head))
-		return r, buf
-	}
-	r.Body, r.BodySize, r.Truncated, r.BodyHash = p.decode(resp)
 	return r, buf
-}
-
-// readBufs are readStream's buffers: one per answer would be most of what
-// a mirror worker allocates.
-var readBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
-
-// readStream reads a streamed body. It returns the first MaxBody bytes,
-// appended to head, and, when there was more, the size and SHA-256 of the
-// whole body (the rest is hashed and discarded).
-func (p *Proxy) readStream(stream io.Reader, head []byte) (_ []byte, size int64, sum string, err error) {
-	pb := readBufs.Get().(*[32 << 10]byte)
-	defer readBufs.Put(pb)
-	buf := pb[:]
-	var h hash.Hash
-	for {
-		n, rerr := stream.Read(buf)
-		if n > 0 {
-			size += int64(n)
-			chunk := buf[:n]
-			if h == nil && len(head)+n > p.cfg.MaxBody {
-				h = sha256.New()
-				h.Write(head)
-			}
-			if h != nil {
-				h.Write(chunk)
-				if room := p.cfg.MaxBody - len(head); room > 0 {
-					head = append(head, chunk[:min(room, n)]...)
-				}
-			} else {
-				head = append(head, chunk...)
-			}
-		}
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			return head, 0, "", rerr
-		}
-	}
-	if h != nil {
-		sum = hex.EncodeToString(h.Sum(nil))
-	}
-	return head, size, sum, nil
-}
-
-// describe turns a client error into the short text stored with a
-// candidate error.
-func describe(err error) string {
-	switch {
-	case errors.Is(err, fasthttp.ErrTimeout):
-		return "timeout"
-	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrConnectionClosed):
-		return err.Error()
-	}
-	s := err.Error()
-	if strings.Contains(s, "connection refused") {
-		return "connection refused"
-	}
-	if strings.Contains(s, "i/o timeout") {
-		return "timeout"
-	}
-	return s
-}
-
-// throttle lets a repeated warning through at most once per interval and
-// counts what it held back, so that a bad body shape repeated on every
-// request does not become a log line per request.
-type throttle struct {
-	mu       sync.Mutex
-	interval time.Duration
-	last     time.Time
-	held     int
-}
-
-// allow returns how many warnings were held back since the last one let
-// through, or -1 when this one is held back.
-func (t *throttle) allow(now time.Time) int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.last.IsZero() && now.Sub(t.last) < t.interval {
-		t.held++
-		return -1
-	}
-	n := t.held
-	t.last, t.held = now, 0
-	return n
 }

@@ -5,12 +5,16 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/tandemproxy/tandem/upstream"
 )
 
 // The fuzz targets feed anything to an importer. It must not panic, must
@@ -48,7 +52,10 @@ func fuzzSource(t *testing.T, format Format, data []byte) {
 		return
 	}
 	defer src.Close()
-	up := &upstream{host: "candidate.test:80"}
+	up, err := newService("candidate", &url.URL{Scheme: "http", Host: "candidate.test:80"}, 1, time.Second, 64, false, upstream.TLSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Every call either consumes input or gives out what was read: far more
 	// calls than input bytes (gzip aside) means a loop.
 	limit := len(data)*64 + 1000
@@ -78,7 +85,7 @@ func fuzzSource(t *testing.T, format Format, data []byte) {
 }
 
 // mustSend writes the request a record makes and parses it back.
-func mustSend(t *testing.T, up *upstream, rec *Record) {
+func mustSend(t *testing.T, up *service, rec *Record) {
 	t.Helper()
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)

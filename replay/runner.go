@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/rules"
+	"github.com/tandemproxy/tandem/upstream"
 )
 
 // Recorder receives every verdict and, at the end, the counts of requests
@@ -62,6 +63,9 @@ type Config struct {
 	// Header is set on every request, replacing recorded values of the
 	// same name (a token the store redacted, say).
 	Header tandem.Headers
+	// TLS to each https:// service; the zero value trusts the system's
+	// roots.
+	LegacyTLS, CandidateTLS, SecondaryTLS upstream.TLSOptions
 }
 
 // Result counts what a run did.
@@ -97,7 +101,7 @@ type Skips struct {
 // Runner replays sources. Its counters can be read (Progress) while it runs.
 type Runner struct {
 	cfg                          Config
-	legacy, candidate, secondary *upstream
+	legacy, candidate, secondary *service
 
 	done, failed, erred atomic.Int64
 	mu                  sync.Mutex
@@ -127,19 +131,19 @@ func New(cfg Config) (*Runner, error) {
 	}
 	r := &Runner{cfg: cfg, res: Result{Skipped: map[string]Skips{}, Errors: map[string]string{}}}
 	var err error
-	build := func(u *url.URL) (*upstream, error) {
+	build := func(name string, u *url.URL, tls upstream.TLSOptions) (*service, error) {
 		if u == nil {
 			return nil, nil
 		}
-		return newUpstream(u, cfg.Concurrency, cfg.Timeout, cfg.MaxBody, cfg.RewriteHost)
+		return newService(name, u, cfg.Concurrency, cfg.Timeout, cfg.MaxBody, cfg.RewriteHost, tls)
 	}
-	if r.candidate, err = build(cfg.Candidate); err != nil {
+	if r.candidate, err = build("candidate", cfg.Candidate, cfg.CandidateTLS); err != nil {
 		return nil, err
 	}
-	if r.legacy, err = build(cfg.Legacy); err != nil {
+	if r.legacy, err = build("legacy", cfg.Legacy, cfg.LegacyTLS); err != nil {
 		return nil, err
 	}
-	if r.secondary, err = build(cfg.Secondary); err != nil {
+	if r.secondary, err = build("secondary", cfg.Secondary, cfg.SecondaryTLS); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -1,0 +1,143 @@
+package upstream
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tandemproxy/tandem"
+)
+
+// Fetch sends req and reads the answer as it is compared and stored: the
+// status, the header fields in wire order, and the body decoded from its
+// Content-Encoding. A body over maxBody is kept as its first maxBody bytes,
+// marked truncated, with the size and SHA-256 of the whole (the rest is
+// hashed and discarded, so an endless answer costs a bounded buffer and
+// ends as a timeout). A failure is the Response's Err (Describe's words).
+//
+// The body is read into buf, which is returned (grown) for the next use:
+// the Response's Body may alias it.
+func (c *Client) Fetch(req *fasthttp.Request, maxBody int, buf []byte) (tandem.Response, []byte, error) {
+	start := time.Now()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	resp.Header.SetNoDefaultContentType(true)
+	if err := c.Do(req, resp); err != nil {
+		return tandem.Response{Err: Describe(err), Latency: time.Since(start)}, buf, err
+	}
+	var head []byte
+	var size int64
+	var sum string
+	streamed := false
+	if stream := resp.BodyStream(); stream != nil {
+		streamed = true
+		var err error
+		head, size, sum, err = ReadBody(stream, buf[:0], maxBody)
+		resp.CloseBodyStream() //nolint:errcheck // the body was read or failed
+		if head != nil {
+			buf = head
+		}
+		if err != nil {
+			return tandem.Response{Err: Describe(err), Latency: time.Since(start)}, buf, err
+		}
+		resp.SetBodyRaw(head)
+	}
+	r := tandem.Response{Status: resp.StatusCode(), Header: Headers(&resp.Header), Latency: time.Since(start)}
+	switch {
+	case sum != "":
+		r.Body, r.BodySize, r.Truncated, r.BodyHash = head, size, true, sum
+	case streamed && len(resp.Header.ContentEncoding()) == 0:
+		r.Body, r.BodySize = head, int64(len(head))
+	default:
+		r.Body, r.BodySize, r.Truncated, r.BodyHash = Decode(resp, maxBody)
+	}
+	return r, buf, nil
+}
+
+// Headers copies a response's header fields out of fasthttp, which reuses
+// its buffers, in wire order.
+func Headers(h *fasthttp.ResponseHeader) tandem.Headers {
+	var out tandem.Headers
+	for k, v := range h.All() {
+		out = append(out, tandem.Header{Name: string(k), Value: string(v)})
+	}
+	return out
+}
+
+// Decode returns a response's body decoded from its Content-Encoding (gzip,
+// deflate, br, zstd), so that bodies compare by content, within maxBody.
+// A body that cannot be decoded, or decodes to more than maxBody, is kept
+// as received and compared by its hash. The body returned is a copy.
+func Decode(resp *fasthttp.Response, maxBody int) (body []byte, size int64, truncated bool, sum string) {
+	raw := resp.Body()
+	if len(resp.Header.ContentEncoding()) > 0 {
+		dec, err := resp.BodyUncompressedWithLimit(maxBody)
+		if err == nil {
+			return bytes.Clone(dec), int64(len(dec)), false, ""
+		}
+		h := sha256.Sum256(raw)
+		return bytes.Clone(raw[:min(len(raw), maxBody)]), int64(len(raw)), true, hex.EncodeToString(h[:])
+	}
+	return bytes.Clone(raw), int64(len(raw)), false, ""
+}
+
+// Head returns what is kept of a body read whole: all of it when it fits
+// in maxBody; otherwise its first maxBody bytes and the SHA-256 of the
+// whole. head aliases body.
+func Head(body []byte, maxBody int) (head []byte, sum string) {
+	if len(body) <= maxBody {
+		return body, ""
+	}
+	h := sha256.Sum256(body)
+	return body[:maxBody], hex.EncodeToString(h[:])
+}
+
+// readBufs are ReadBody's buffers: one per answer would be most of what a
+// mirror worker allocates.
+var readBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// ReadBody reads a streamed body. It returns the first maxBody bytes,
+// appended to head, and, when there was more, the size and SHA-256 of the
+// whole body (the rest is hashed and discarded).
+func ReadBody(stream io.Reader, head []byte, maxBody int) (_ []byte, size int64, sum string, err error) {
+	pb := readBufs.Get().(*[32 << 10]byte)
+	defer readBufs.Put(pb)
+	buf := pb[:]
+	var h hash.Hash
+	for {
+		n, rerr := stream.Read(buf)
+		if n > 0 {
+			size += int64(n)
+			chunk := buf[:n]
+			if h == nil && len(head)+n > maxBody {
+				h = sha256.New()
+				h.Write(head)
+			}
+			if h != nil {
+				h.Write(chunk)
+				if room := maxBody - len(head); room > 0 {
+					head = append(head, chunk[:min(room, n)]...)
+				}
+			} else {
+				head = append(head, chunk...)
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return head, 0, "", rerr
+		}
+	}
+	if h != nil {
+		sum = hex.EncodeToString(h.Sum(nil))
+	}
+	return head, size, sum, nil
+}
