@@ -48,7 +48,7 @@ func (d *dialer) dial(addr string, timeout time.Duration) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{Conn: raw, raw: raw}
+	c := &conn{Conn: raw, raw: raw, name: d.name, addrText: addr}
 	c.limit.Store(int64(d.idle))
 	if d.tls == nil {
 		return c, nil
@@ -77,15 +77,26 @@ type conn struct {
 	raw      net.Conn  // the TCP connection under TLS, peeked by alive
 	answered bool      // something was read since the last write
 	lastRead time.Time // when
+	// alert is a TLS alert the upstream sent after the handshake: in TLS
+	// 1.3 a server refuses a client certificate (or its absence) only
+	// then, and fasthttp reports any error on an answer's first byte as
+	// EOF, which Do turns back into this.
+	alert    error
 	limit    atomic.Int64
 	addr     *connAddr
 	addrOnce sync.Once
+	name     string // the upstream's
+	addrText string
 }
 
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.answered, c.lastRead = true, time.Now()
+	}
+	var oe *net.OpError
+	if err != nil && c.raw != c.Conn && errors.As(err, &oe) && oe.Op == "remote error" {
+		c.alert = err
 	}
 	return n, err
 }

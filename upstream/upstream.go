@@ -158,6 +158,10 @@ func (c *Client) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
 	err := c.hc.DoTimeout(req, resp, c.timeout)
 	if err == nil {
 		c.noteKeepAlive(resp)
+		return nil
+	}
+	if a, ok := resp.LocalAddr().(*connAddr); ok && a.c.alert != nil {
+		return &TLSError{Upstream: a.c.name, Addr: a.c.addrText, Err: a.c.alert}
 	}
 	return err
 }
