@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -55,6 +56,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	maxExchanges := fs.Int64("max-exchanges", 0, "keep at most this many stored exchanges, the newest (0: no limit)")
 	adminAddr := fs.String("admin", "", "serve /metrics, /healthz and /debug/pprof on this `address` (a bare :PORT binds 127.0.0.1)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	tlsOpts := addTLSFlags(fs, "legacy", "candidate", "secondary")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -71,6 +73,10 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	secondary, err := parseUpstream("secondary", *secondaryURL, false)
+	if err != nil {
+		return err
+	}
+	tlsFor, err := tlsOpts.resolve(map[string]*url.URL{"legacy": legacy, "candidate": candidate, "secondary": secondary}, log)
 	if err != nil {
 		return err
 	}
@@ -101,6 +107,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers,
 		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
 		RewriteHost: *rewriteHost, MaxHeaderBytes: int(maxHeader), Rules: rs, Recorder: w, Logger: log,
+		LegacyTLS: tlsFor["legacy"], CandidateTLS: tlsFor["candidate"], SecondaryTLS: tlsFor["secondary"],
 	})
 	if err != nil {
 		return usageError{err}

@@ -8,6 +8,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	fs.Var(&headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
 	top := fs.Int("top", report.DefaultTopFields, "differing patterns listed per endpoint")
 	filters := addFilterFlags(fs)
+	tlsOpts := addTLSFlags(fs, "legacy", "candidate", "secondary")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -67,6 +69,11 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	secondary, err := parseUpstream("secondary", *secondaryURL, false)
+	if err != nil {
+		return err
+	}
+	tlsFor, err := tlsOpts.resolve(map[string]*url.URL{"legacy": legacy, "candidate": candidate, "secondary": secondary},
+		slog.New(slog.NewTextHandler(c.stderr, nil)))
 	if err != nil {
 		return err
 	}
@@ -129,6 +136,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		Candidate: candidate, Legacy: legacy, Secondary: secondary, Rules: rs, Recorder: w,
 		Concurrency: *concurrency, Rate: *rate, Ordered: *ordered, SkipInvalid: *skipInvalid,
 		Timeout: *timeout, MaxBody: int(maxBody), RewriteHost: *rewriteHost, Header: tandem.Headers(headers),
+		LegacyTLS: tlsFor["legacy"], CandidateTLS: tlsFor["candidate"], SecondaryTLS: tlsFor["secondary"],
 	})
 	if err != nil {
 		return usageError{err}
@@ -202,6 +210,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	if res.Invalid > 0 {
 		fmt.Fprintf(c.stdout, "%d invalid records of %s were skipped (--skip-invalid)\n", res.Invalid, *from)
 	}
+	printErrors(c.stdout, res)
 	if !v.Passed {
 		return exitError{exitFail}
 	}
