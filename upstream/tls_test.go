@@ -1,10 +1,15 @@
 package upstream_test
 
 import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,5 +97,51 @@ func TestNew_TLSErr(t *testing.T) {
 				t.Errorf("New: %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A TLS upstream that closes idle connections (Go's server sends a
+// close_notify first): writes after the close reach it once each.
+func TestClient_TLSIdleClosedByUpstream(t *testing.T) {
+	dir := t.TempDir()
+	ca := upstreamtest.NewCA(t, "tandem-test")
+	var mu sync.Mutex
+	var seen []string
+	closed := make(chan struct{}, 100)
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, string(b))
+		mu.Unlock()
+		w.Write([]byte("ok"))
+	}))
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "server", "127.0.0.1").TLS}}
+	s.Config.IdleTimeout = 20 * time.Millisecond
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	u, _ := url.Parse(s.URL)
+	c, err := upstream.New(upstream.Options{Name: "candidate", URL: u, Timeout: 5 * time.Second, Stream: true,
+		TLS: upstream.TLSOptions{CAFile: ca.File(t, dir)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 4 {
+		body := fmt.Sprint("write ", i)
+		if got, err := fetch(t, c, "POST", "/", body); err != nil || got != "200 ok" {
+			t.Fatalf("request %d after an idle close: %q, %v", i, got, err)
+		}
+		want = append(want, body)
+		<-closed
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, "|") != strings.Join(want, "|") {
+		t.Errorf("upstream saw %q, want each once: %q", seen, want)
 	}
 }
