@@ -63,8 +63,16 @@ func describe(src replay.Source) string {
 		}
 		fmt.Fprintf(&b, "%d %s %s %s host=%q headers=[%s] body=%s\n", rec.N, rec.Time.UTC().Format("2006-01-02T15:04:05.000Z"),
 			r.Method, r.URL, r.Host, strings.Join(names, " "), digest(r.Body))
+		if rec.WebSocket {
+			b.WriteString("  websocket\n")
+			continue
+		}
 		if l := rec.Legacy; l != nil {
-			fmt.Fprintf(&b, "  legacy %d %q body=%s", l.Status, l.Header.Get("Content-Type"), digest(l.Body))
+			body := digest(l.Body)
+			if rec.BodyUnknown {
+				body = "unknown"
+			}
+			fmt.Fprintf(&b, "  legacy %d %q body=%s", l.Status, l.Header.Get("Content-Type"), body)
 			if l.Truncated {
 				fmt.Fprintf(&b, " truncated size=%d sha256=%.12s", l.BodySize, l.BodyHash)
 			}
