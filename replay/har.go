@@ -34,10 +34,8 @@ type harEntry struct {
 	Response        *harResponse `json:"response"`
 	Cache           struct{}     `json:"cache"`
 	Timings         harTimings   `json:"timings"`
-	// Chrome's and Playwright's: a WebSocket's frames, and the kind of
-	// resource ("websocket").
+	// Chrome's: a WebSocket's frames.
 	WebSocketMessages json.RawMessage `json:"_webSocketMessages,omitempty"`
-	ResourceType      string          `json:"_resourceType,omitempty"`
 	// tandem's own fields.
 	Candidate   *harResponse        `json:"_candidate,omitempty"`
 	Secondary   *harResponse        `json:"_secondary,omitempty"`
@@ -279,7 +277,9 @@ func (s *harSource) record(e *harEntry) (*Record, error) {
 	}
 	rec.Request = tandem.Request{Method: q.Method, URL: pq, Host: host, Header: harHeaders(q.Headers)}
 	scheme, _, _ := strings.Cut(q.URL, ":")
-	if scheme == "ws" || scheme == "wss" || len(e.WebSocketMessages) > 0 || e.ResourceType == "websocket" {
+	// Not _resourceType: recordings say "websocket" of plain answers too
+	// (msw's 304 fixture); the runner also skips status 101 and Upgrade.
+	if scheme == "ws" || scheme == "wss" || len(e.WebSocketMessages) > 0 {
 		// Nothing of it can be replayed as an HTTP exchange: the runner
 		// counts it as skipped. Its frames are not checked.
 		rec.WebSocket = true

@@ -166,6 +166,7 @@ func (r *Runner) Run(ctx context.Context, src Source) (Result, error) {
 	r.mu.Lock()
 	r.start, r.end = time.Now(), time.Time{}
 	r.mu.Unlock()
+	r.cfg.Recorder.Add(tandem.Count{Name: runMarker, N: 1})
 	// Ordered mode gives each endpoint one worker (by hash), which sends
 	// its requests one at a time in source order; otherwise any worker
 	// takes the next request.
@@ -202,7 +203,7 @@ func (r *Runner) Run(ctx context.Context, src Source) (Result, error) {
 	r.cfg.Recorder.Add(
 		tandem.Count{Name: "requests", N: res.Records},
 		tandem.Count{Name: string(tandem.Skipped), N: res.SkippedUnsafe},
-		tandem.Count{Name: "unrecorded", N: res.SkippedUnrecorded},
+		tandem.Count{Name: unrecordedCounter, N: res.SkippedUnrecorded},
 		tandem.Count{Name: "websocket", N: res.SkippedWebSocket},
 		tandem.Count{Name: string(tandem.LegacyError), N: res.LegacyErrors},
 	)

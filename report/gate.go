@@ -88,12 +88,18 @@ func (run *Run) failingError(e *store.EndpointReport) string {
 type Skipped struct {
 	SideEffects int64 // unsafe methods the rules do not allow
 	Unrecorded  int64 // golden mode, and no recorded answer to compare with
+	WebSocket   int64 // WebSocket handshakes, which replay does not send
 }
 
-func (s Skipped) total() int64 { return s.SideEffects + s.Unrecorded }
+func (s Skipped) total() int64 { return s.SideEffects + s.Unrecorded + s.WebSocket }
 
 func (s Skipped) String() string {
 	switch {
+	case s.WebSocket > 0 && s.WebSocket == s.total():
+		return fmt.Sprintf("%d not sent: WebSocket (replay sends HTTP exchanges only)", s.WebSocket)
+	case s.WebSocket > 0:
+		return fmt.Sprintf("%d not sent: %d with side effects (allow_side_effects is off), %d without a recorded answer, %d WebSocket",
+			s.total(), s.SideEffects, s.Unrecorded, s.WebSocket)
 	case s.SideEffects > 0 && s.Unrecorded > 0:
 		return fmt.Sprintf("%d not sent: %d with side effects (allow_side_effects is off), %d without a recorded answer",
 			s.total(), s.SideEffects, s.Unrecorded)
