@@ -366,7 +366,7 @@ func (r *harResponse) response(max int, dir string) (resp *tandem.Response, know
 	case c.Size == nil || *c.Size != 0:
 		return resp, false, nil
 	}
-	keep(resp, body, max, false)
+	keep(resp, body, max, undecodable(resp.Header.Get("Content-Encoding")))
 	if c.Truncated {
 		if c.SHA256 == "" || c.Size == nil || *c.Size <= 0 {
 			return nil, false, errors.New("response.content: _truncated needs size and _sha256")
@@ -374,6 +374,20 @@ func (r *harResponse) response(max int, dir string) (resp *tandem.Response, know
 		resp.Truncated, resp.BodySize, resp.BodyHash = true, *c.Size, c.SHA256
 	}
 	return resp, true, nil
+}
+
+// undecodable reports whether a Content-Encoding names something other
+// than the codings the replay client decodes (gzip, deflate, br, zstd; see
+// answer): the candidate's body then stays as received and is compared by
+// hash, and the recorded one (which a browser could not decode either) is
+// kept the same way, or a faithful candidate would differ from it.
+// mitmproxy's corpus has a server that sends "content-encoding: UTF-8".
+func undecodable(ce string) bool {
+	switch strings.ToLower(strings.TrimSpace(ce)) {
+	case "", "gzip", "deflate", "br", "zstd":
+		return false
+	}
+	return true
 }
 
 // harText decodes content.text. HAR 1.2 names one encoding, "base64", and

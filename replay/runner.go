@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -388,15 +389,44 @@ func (r *Runner) process(j *job) {
 // cached copy they revalidated in content.text, while the answer on the
 // wire had no body, RFC 9110 §15.4.5), or one whose body was not
 // recorded. The exchange keeps its bodies for the store.
+//
+// A 304 is compared without the metadata of the body it does not carry
+// too: RFC 9110 §15.4.5 has a server send only the fields a 200 would
+// have that guide caches (ETag, Cache-Control, Vary, …), so a recording's
+// Content-Type on a 304 is the browser's cached one, or legacy's choice,
+// and net/http, for one, drops it.
 func judgeWithoutBody(c *diff.Comparer, ex *tandem.Exchange) {
 	bare := *ex
-	bare.Legacy, bare.Candidate = withoutBody(ex.Legacy), withoutBody(ex.Candidate)
+	notModified := ex.Legacy.Status == http.StatusNotModified
+	strip := func(r tandem.Response) tandem.Response {
+		r = withoutBody(r)
+		if notModified && r.Status == http.StatusNotModified {
+			r.Header = withoutFields(r.Header, bodyMetadata)
+		}
+		return r
+	}
+	bare.Legacy, bare.Candidate = strip(ex.Legacy), strip(ex.Candidate)
 	if ex.Secondary != nil {
-		s := withoutBody(*ex.Secondary)
+		s := strip(*ex.Secondary)
 		bare.Secondary = &s
 	}
 	c.Judge(&bare)
 	ex.Outcome, ex.Differences, ex.NoisePatterns, ex.Error = bare.Outcome, bare.Differences, bare.NoisePatterns, bare.Error
+}
+
+// bodyMetadata are the fields that describe a body (RFC 9110 §8.3–8.6).
+var bodyMetadata = []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Language"}
+
+// withoutFields returns h without the fields named (a copy: h is the
+// stored exchange's).
+func withoutFields(h tandem.Headers, names []string) tandem.Headers {
+	out := make(tandem.Headers, 0, len(h))
+	for _, f := range h {
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, f.Name) }) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func withoutBody(r tandem.Response) tandem.Response {
