@@ -139,7 +139,7 @@ func (s *DBSource) Next() (*Record, error) {
 func (s *DBSource) Close() error { return nil }
 
 // runMarker is the counter a replay run adds to its recorder before
-// anything else (process-wide, endpoint ''), so that its results database
+// anything else (a process-wide count, of no endpoint), so that its results database
 // is known for one whatever the run compared: `tandem replay --db X`
 // replaces X only when it holds replay results, and a run that compared
 // nothing stores no exchange to tell it by. The proxy never writes it.
