@@ -214,3 +214,15 @@ func TestHAR_WebSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestNDJSON_WebSocket marks a ws:// or wss:// URL in NDJSON as a
+// WebSocket, which the runner skips instead of refusing the line.
+func TestNDJSON_WebSocket(t *testing.T) {
+	rec, err := first(t, "ws.ndjson", `{"request": {"method": "GET", "url": "wss://example.com/socket"}, "legacy": {"status": 101}}`+"\n", replay.NDJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.WebSocket || rec.Request.URL != "/socket" || rec.Request.Host != "example.com" {
+		t.Errorf("record %+v: want a WebSocket to example.com/socket", rec)
+	}
+}
