@@ -137,3 +137,27 @@ func (s *DBSource) Next() (*Record, error) {
 
 // Close does not close the database, which the caller opened.
 func (s *DBSource) Close() error { return nil }
+
+// runMarker is the counter a replay run adds to its recorder before
+// anything else (a process-wide count, of no endpoint), so that its results database
+// is known for one whatever the run compared: `tandem replay --db X`
+// replaces X only when it holds replay results, and a run that compared
+// nothing stores no exchange to tell it by. The proxy never writes it.
+const runMarker = "replay_run"
+
+// unrecordedCounter is written at the end of every replay run, by tandem
+// versions from before runMarker too (and never by the proxy): it
+// recognises their results databases.
+const unrecordedCounter = "unrecorded"
+
+// IsResults reports whether db holds a replay's results (a run's marker),
+// as opposed to what a proxy recorded.
+func IsResults(ctx context.Context, db *store.DB) (bool, error) {
+	var ok bool
+	err := db.SQL().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM counters WHERE endpoint = '' AND name IN (?, ?))`,
+		runMarker, unrecordedCounter).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("%s: read its counters: %w", db.Path, err)
+	}
+	return ok, nil
+}

@@ -107,7 +107,7 @@ func mustSend(t *testing.T, up *service, rec *Record) {
 }
 
 func FuzzHAR(f *testing.F) {
-	seed(f, "*.har")
+	seed(f, "*.har", "corpus/*.har")
 	f.Add([]byte(`{"log":{"entries":[{"request":{"method":"GET","url":"http://h/x"},"response":{"status":200,"content":{"text":"a"}}}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzSource(t, HAR, data) })
 }
@@ -119,7 +119,7 @@ func FuzzNDJSON(f *testing.F) {
 }
 
 func FuzzGor(f *testing.F) {
-	seed(f, "*.gor", "*.gor.gz")
+	seed(f, "*.gor", "*.gor.gz", "corpus/*.gor")
 	f.Add([]byte("1 a 1 -1\nGET / HTTP/1.1\r\nHost: h\r\n\r\n\n\xf0\x9f\x90\xb5\xf0\x9f\x99\x88\xf0\x9f\x99\x89\n" +
 		"2 a 2 5\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzSource(t, Gor, data) })

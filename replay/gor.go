@@ -239,7 +239,12 @@ func (s *gorSource) attach(p *gorPending, raw gorRaw) {
 	resp.Header.DisableNormalizing()
 	resp.Header.SetNoDefaultContentType(true)
 	resp.SkipBody = p.rec.Request.Method == fasthttp.MethodHead
-	if err := resp.ReadLimitBody(bufio.NewReader(bytes.NewReader(raw.payload)), bodyLimit(raw.payload)); err != nil {
+	payload, err := crlf(raw.payload, resp.SkipBody)
+	if err != nil {
+		p.err = s.invalid(raw.n, fmt.Errorf("response to record %d: %w", p.rec.N, err))
+		return
+	}
+	if err := resp.ReadLimitBody(bufio.NewReader(bytes.NewReader(payload)), bodyLimit(payload)); err != nil {
 		p.err = s.invalid(raw.n, fmt.Errorf("response to record %d: %w", p.rec.N, httpError(err)))
 		return
 	}
@@ -254,10 +259,14 @@ func (s *gorSource) attach(p *gorPending, raw gorRaw) {
 }
 
 func (s *gorSource) request(h gorHeader, payload []byte) (*Record, error) {
+	payload, err := crlf(payload, false)
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
 	var req fasthttp.Request
 	req.Header.DisableNormalizing()
 	br := bufio.NewReader(bytes.NewReader(payload))
-	err := req.ReadLimitBody(br, bodyLimit(payload))
+	err = req.ReadLimitBody(br, bodyLimit(payload))
 	if err == nil && req.MayContinue() {
 		// The capture holds what the client sent after the server's 100.
 		err = req.ContinueReadBody(br, bodyLimit(payload))

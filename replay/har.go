@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,6 +34,8 @@ type harEntry struct {
 	Response        *harResponse `json:"response"`
 	Cache           struct{}     `json:"cache"`
 	Timings         harTimings   `json:"timings"`
+	// Chrome's: a WebSocket's frames.
+	WebSocketMessages json.RawMessage `json:"_webSocketMessages,omitempty"`
 	// tandem's own fields.
 	Candidate   *harResponse        `json:"_candidate,omitempty"`
 	Secondary   *harResponse        `json:"_secondary,omitempty"`
@@ -78,10 +83,15 @@ type harResponse struct {
 }
 
 type harContent struct {
-	Size     int64   `json:"size"`
+	// Size is required by HAR 1.2, but Firefox leaves it out when it
+	// exports without bodies: nil is not recorded.
+	Size     *int64  `json:"size"`
 	MimeType string  `json:"mimeType"`
 	Text     *string `json:"text,omitempty"`
 	Encoding string  `json:"encoding,omitempty"`
+	// Playwright (recordHar with content: "attach", or a .zip unpacked) keeps
+	// a body in a file beside the HAR, named here.
+	File string `json:"_file,omitempty"`
 	// A body over the cap: its first bytes are in text, the whole one's
 	// SHA-256 here (tandem's).
 	Truncated bool   `json:"_truncated,omitempty"`
@@ -101,13 +111,20 @@ type harSource struct {
 	dec     *json.Decoder
 	c       io.Closer
 	opts    Options
+	dir     string // where the file is, for Playwright's _file bodies; "" if not a file
 	n       int64
 	started bool
 	done    bool
 }
 
 func newHARSource(name string, r io.Reader, c io.Closer, opts Options) *harSource {
-	return &harSource{name: name, dec: json.NewDecoder(r), c: c, opts: opts}
+	s := &harSource{name: name, dec: json.NewDecoder(r), c: c, opts: opts}
+	// Bodies kept in files are found beside the HAR; a source that is not
+	// a file has no such directory, and its _file bodies are unknown.
+	if st, err := os.Stat(name); err == nil && st.Mode().IsRegular() {
+		s.dir = filepath.Dir(name)
+	}
+	return s
 }
 
 func (s *harSource) Close() error { return s.c.Close() }
@@ -221,12 +238,35 @@ func (s *harSource) finish() error {
 	}
 }
 
+// harTimeLayouts are the forms of startedDateTime that are read. HAR 1.2
+// asks for ISO 8601 as W3C's profile of it writes it (YYYY-MM-DDThh:mm:ss.sTZD,
+// and its examples go down to hh:mm); producers also write ISO 8601's basic
+// offset (+0200) and an hour alone (+02). Go's ".999999999" makes the
+// fraction optional and takes any number of digits up to nine (Fiddler
+// writes seven).
+var harTimeLayouts = []string{
+	"2006-01-02T15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999Z07",
+	"2006-01-02T15:04Z07:00",
+	"2006-01-02T15:04Z0700",
+}
+
+func parseHARTime(v string) (time.Time, error) {
+	for _, l := range harTimeLayouts {
+		if t, err := time.Parse(l, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("startedDateTime %s: want an ISO 8601 time with its offset (2024-05-01T12:00:00.000+02:00)", quote(v))
+}
+
 func (s *harSource) record(e *harEntry) (*Record, error) {
 	rec := &Record{N: s.n}
 	if e.StartedDateTime != "" {
-		t, err := time.Parse(time.RFC3339Nano, e.StartedDateTime)
+		t, err := parseHARTime(e.StartedDateTime)
 		if err != nil {
-			return nil, fmt.Errorf("startedDateTime %s: want an ISO 8601 time", quote(e.StartedDateTime))
+			return nil, err
 		}
 		rec.Time = t
 	}
@@ -236,6 +276,15 @@ func (s *harSource) record(e *harEntry) (*Record, error) {
 		return nil, err
 	}
 	rec.Request = tandem.Request{Method: q.Method, URL: pq, Host: host, Header: harHeaders(q.Headers)}
+	scheme, _, _ := strings.Cut(q.URL, ":")
+	// Not _resourceType: recordings say "websocket" of plain answers too
+	// (msw's 304 fixture); the runner also skips status 101 and Upgrade.
+	if scheme == "ws" || scheme == "wss" || len(e.WebSocketMessages) > 0 {
+		// Nothing of it can be replayed as an HTTP exchange: the runner
+		// counts it as skipped. Its frames are not checked.
+		rec.WebSocket = true
+		return rec, nil
+	}
 	if p := q.PostData; p != nil {
 		if rec.Request.Body, err = p.bytes(); err != nil {
 			return nil, err
@@ -244,14 +293,12 @@ func (s *harSource) record(e *harEntry) (*Record, error) {
 	if r := e.Response; r != nil && r.Status != 0 && r.Error == "" {
 		// Status 0 is how browsers record a request that got no answer
 		// (blocked, aborted, failed): there is nothing to compare with.
-		resp, ok, err := r.response(s.opts.maxBody())
+		resp, known, err := r.response(s.opts.maxBody(), s.dir)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			resp.Latency = time.Duration(e.Time * float64(time.Millisecond))
-			rec.Legacy = resp
-		}
+		resp.Latency = time.Duration(e.Time * float64(time.Millisecond))
+		rec.Legacy, rec.BodyUnknown = resp, !known
 	}
 	if err := check(rec); err != nil {
 		return nil, err
@@ -275,7 +322,7 @@ func harHeaders(nvs []harNV) tandem.Headers {
 func (p *harPostData) bytes() ([]byte, error) {
 	switch {
 	case p.Encoding == "base64":
-		b, err := base64.StdEncoding.DecodeString(p.Text)
+		b, err := decodeBase64(p.Text)
 		if err != nil {
 			return nil, fmt.Errorf("request.postData is not base64: %w", err)
 		}
@@ -296,36 +343,129 @@ func (p *harPostData) bytes() ([]byte, error) {
 	return []byte(v.Encode()), nil
 }
 
-// response converts a recorded answer; ok is false when its body was not
-// recorded (HAR exports may leave content.text out), as comparing with an
-// empty body would report differences that are not there.
-func (r *harResponse) response(max int) (*tandem.Response, bool, error) {
-	resp := &tandem.Response{Status: r.Status, Header: harHeaders(r.Headers)}
+// response converts a recorded answer; known is false when its body was
+// not recorded, as comparing it with an empty body would report
+// differences that are not there: content.text left out (Firefox's
+// "Response bodies are not included.", Polly.JS for bodies it did not
+// keep) with a size that is not 0, a Playwright _file that is not beside
+// the HAR, or a content.encoding that says nothing this reader can decode.
+func (r *harResponse) response(max int, dir string) (resp *tandem.Response, known bool, err error) {
+	resp = &tandem.Response{Status: r.Status, Header: harHeaders(r.Headers)}
 	c := &r.Content
-	if c.Text == nil {
-		return resp, c.Size <= 0, nil
-	}
 	var body []byte
-	switch c.Encoding {
-	case "":
-		body = []byte(*c.Text)
-	case "base64":
-		b, err := base64.StdEncoding.DecodeString(*c.Text)
-		if err != nil {
-			return nil, false, fmt.Errorf("response.content is not base64: %w", err)
+	switch {
+	case c.Text != nil:
+		var ok bool
+		if body, ok, err = harText(*c.Text, c.Encoding); err != nil || !ok {
+			return resp, false, err
 		}
-		body = b
-	default:
-		return nil, false, fmt.Errorf("response.content.encoding %s: want base64 or none", quote(c.Encoding))
+	case c.File != "":
+		if body, err = harFile(dir, c.File); err != nil || body == nil {
+			return resp, false, err
+		}
+	case c.Size == nil || *c.Size != 0:
+		return resp, false, nil
 	}
-	keep(resp, body, max, false)
+	keep(resp, body, max, undecodable(resp.Header.Get("Content-Encoding")))
 	if c.Truncated {
-		if c.SHA256 == "" || c.Size <= 0 {
+		if c.SHA256 == "" || c.Size == nil || *c.Size <= 0 {
 			return nil, false, errors.New("response.content: _truncated needs size and _sha256")
 		}
-		resp.Truncated, resp.BodySize, resp.BodyHash = true, c.Size, c.SHA256
+		resp.Truncated, resp.BodySize, resp.BodyHash = true, *c.Size, c.SHA256
 	}
 	return resp, true, nil
+}
+
+// undecodable reports whether a Content-Encoding names something other
+// than the codings the replay client decodes (gzip, deflate, br, zstd; see
+// answer): the candidate's body then stays as received and is compared by
+// hash, and the recorded one (which a browser could not decode either) is
+// kept the same way, or a faithful candidate would differ from it.
+// mitmproxy's corpus has a server that sends "content-encoding: UTF-8".
+func undecodable(ce string) bool {
+	switch strings.ToLower(strings.TrimSpace(ce)) {
+	case "", "gzip", "deflate", "br", "zstd":
+		return false
+	}
+	return true
+}
+
+// harText decodes content.text. HAR 1.2 names one encoding, "base64", and
+// says to leave the field out when the text is the decoded body; producers
+// also name the text's character set there ("utf-8", "utf8"), which the
+// JSON string already is. ok is false for an encoding that cannot be
+// decoded here (say "gzip"): the body is then unknown, not wrong.
+func harText(text, encoding string) (body []byte, ok bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "utf-8", "utf8", "identity", "none", "text", "us-ascii", "ascii":
+		return []byte(text), true, nil
+	case "base64":
+		b, err := decodeBase64(text)
+		if err != nil {
+			return nil, false, fmt.Errorf("response.content.text is not base64: %w", err)
+		}
+		return b, true, nil
+	}
+	return nil, false, nil
+}
+
+// decodeBase64 reads standard base64, with or without padding, with line
+// breaks (MIME's 76-column lines), or in its URL-safe alphabet.
+func decodeBase64(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err == nil {
+		return b, nil
+	}
+	compact := strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err2 := enc.DecodeString(compact); err2 == nil {
+			return b, nil
+		}
+	}
+	return nil, err
+}
+
+// maxHARFile bounds a body file read from beside a HAR: larger ones are
+// compared by hash anyway, and the cap keeps a bad name from reading a
+// disk image.
+const maxHARFile = 256 << 20
+
+// harFile reads a Playwright body file (content._file) from dir: nil, nil
+// when it is not there (the HAR was copied without its files), so that
+// the body is unknown. The name must be a plain file name, as Playwright
+// writes it (the SHA-1 of the body and an extension): a path could read
+// anything on the disk.
+func harFile(dir, name string) ([]byte, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	if name != filepath.Base(name) || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
+		return nil, fmt.Errorf("response.content._file %s: want a file name beside the HAR, not a path", quote(name))
+	}
+	f, err := os.Open(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("response.content._file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxHARFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("response.content._file: read %s: %w", name, err)
+	}
+	if len(b) > maxHARFile {
+		return nil, fmt.Errorf("response.content._file %s is larger than %d MiB", quote(name), maxHARFile>>20)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
 }
 
 // HARWriter writes exchanges as a HAR 1.2 file, one entry at a time. The
@@ -440,7 +580,8 @@ func harResponseOf(r *tandem.Response) *harResponse {
 	// has neither (HTTP/2 has no reason phrase), so they are derived.
 	out := &harResponse{Status: r.Status, StatusText: http.StatusText(r.Status), HTTPVersion: "HTTP/1.1", Cookies: []harNV{},
 		Headers: harNVs(r.Header), RedirectURL: r.Header.Get("Location"), HeadersSize: -1, BodySize: -1, Error: r.Err, LatencyMS: ms(r.Latency)}
-	out.Content = harContent{Size: int64(len(r.Body)), MimeType: r.Header.Get("Content-Type")}
+	size := int64(len(r.Body))
+	out.Content = harContent{Size: &size, MimeType: r.Header.Get("Content-Type")}
 	if r.Err == "" {
 		b := textBody(r.Body)
 		if b.Body == nil {
@@ -449,7 +590,8 @@ func harResponseOf(r *tandem.Response) *harResponse {
 		out.Content.Text, out.Content.Encoding = b.Body, b.Encoding
 	}
 	if r.Truncated {
-		out.Content.Size, out.Content.Truncated, out.Content.SHA256 = r.BodySize, true, r.BodyHash
+		size = r.BodySize
+		out.Content.Truncated, out.Content.SHA256 = true, r.BodyHash
 	}
 	return out
 }

@@ -166,6 +166,9 @@ func (s *ndjsonSource) parse(line []byte) (*Record, error) {
 		return nil, err
 	}
 	rec.Request = tandem.Request{Method: ex.Request.Method, URL: pq, Host: ex.Request.Host, Header: ex.Request.Header}
+	if scheme, _, _ := strings.Cut(ex.Request.URL, ":"); scheme == "ws" || scheme == "wss" {
+		rec.WebSocket = true // skipped by the runner, as HAR's are
+	}
 	if rec.Request.Host == "" {
 		rec.Request.Host = host
 	}

@@ -35,6 +35,15 @@ type Record struct {
 	// entry that failed in the browser, a .gor request whose response was
 	// not captured).
 	Legacy *tandem.Response
+	// BodyUnknown is set when the source recorded legacy's answer but not
+	// its body (a HAR exported without bodies, a body kept in a file that
+	// is not there): the answer is compared by status and headers only,
+	// as an empty body would differ from every real one.
+	BodyUnknown bool
+	// WebSocket is set when the record opened a WebSocket (a ws:// or
+	// wss:// URL, status 101, recorded messages): replay sends HTTP
+	// exchanges only, so it is skipped and counted.
+	WebSocket bool
 }
 
 // Source is recorded traffic, read one record at a time.
@@ -197,9 +206,9 @@ func NewSource(name string, r io.Reader, f Format, opts Options) (Source, error)
 	}
 	switch f {
 	case HAR:
-		return newHARSource(name, dr, c, opts), nil
+		return newHARSource(name, skipBOM(dr), c, opts), nil
 	case NDJSON:
-		return newNDJSONSource(name, dr, c, opts), nil
+		return newNDJSONSource(name, skipBOM(dr), c, opts), nil
 	case Gor:
 		return newGorSource(name, dr, c, opts), nil
 	}
@@ -223,6 +232,23 @@ func decompress(f io.Reader, path string) (io.Reader, error) {
 		return nil, fmt.Errorf("%s: gzip: %w", path, err)
 	}
 	return bufio.NewReaderSize(gzipReader{zr}, 64<<10), nil
+}
+
+// utf8BOM is the UTF-8 encoding of U+FEFF. Windows tools (Fiddler,
+// PowerShell's Out-File, Notepad) start text files with it; RFC 8259 §8.1
+// lets a JSON parser ignore it, and encoding/json does not.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// skipBOM drops a byte-order mark at the start of r.
+func skipBOM(r io.Reader) io.Reader {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReader(r)
+	}
+	if head, _ := br.Peek(len(utf8BOM)); bytes.Equal(head, utf8BOM) {
+		br.Discard(len(utf8BOM))
+	}
+	return br
 }
 
 // gzipReader says what is wrong when compressed input breaks off or is
@@ -288,10 +314,29 @@ func target(raw string) (host, pathQuery string, err error) {
 		return "", raw, nil
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if err != nil || !webScheme[u.Scheme] || u.Host == "" {
 		return "", "", fmt.Errorf("url %s: want /path?query or http://host/path?query", quote(raw))
 	}
 	return u.Host, u.RequestURI(), nil
+}
+
+// webScheme lists the URL schemes a recorded request may have: ws and wss
+// are a WebSocket's handshake (RFC 6455 §3), an HTTP GET that replay skips.
+var webScheme = map[string]bool{"http": true, "https": true, "ws": true, "wss": true}
+
+// isWebSocket reports whether a record is a WebSocket handshake: its URL
+// was ws:// or wss://, legacy switched protocols (101), or the request
+// asked to upgrade to websocket (RFC 6455 §4.1).
+func isWebSocket(rec *Record) bool {
+	if rec.WebSocket || rec.Legacy != nil && rec.Legacy.Status == 101 {
+		return true
+	}
+	for _, f := range rec.Request.Header {
+		if strings.EqualFold(f.Name, "Upgrade") && strings.Contains(strings.ToLower(f.Value), "websocket") {
+			return true
+		}
+	}
+	return false
 }
 
 // check rejects what no HTTP/1.1 request line or header block can carry, so

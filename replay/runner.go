@@ -6,13 +6,16 @@ import (
 	"hash/fnv"
 	"io"
 	"maps"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/diff"
 	"github.com/tandemproxy/tandem/rules"
 	"github.com/tandemproxy/tandem/upstream"
 )
@@ -81,6 +84,10 @@ type Result struct {
 	LegacyErrors      int64 // live legacy gave no answer: not compared
 	SkippedUnsafe     int64 // not sent: side effects the rules do not allow
 	SkippedUnrecorded int64 // not sent: golden mode, and no recorded answer
+	SkippedWebSocket  int64 // not sent: a WebSocket, which replay does not speak
+	// WithoutBody counts the exchanges compared by status and headers only
+	// (golden mode: a 304, or a recorded answer whose body is unknown).
+	WithoutBody int64
 	// Skipped counts the requests not sent, by endpoint.
 	Skipped map[string]Skips
 	// Errors holds, by endpoint, the first error that stood in for an
@@ -96,6 +103,7 @@ type Result struct {
 type Skips struct {
 	SideEffects int64 // unsafe methods the rules do not allow
 	Unrecorded  int64 // golden mode, and no recorded answer
+	WebSocket   int64 // WebSocket handshakes (ws://, wss://, status 101)
 }
 
 // Runner replays sources. Its counters can be read (Progress) while it runs.
@@ -163,6 +171,7 @@ func (r *Runner) Run(ctx context.Context, src Source) (Result, error) {
 	r.mu.Lock()
 	r.start, r.end = time.Now(), time.Time{}
 	r.mu.Unlock()
+	r.cfg.Recorder.Add(tandem.Count{Name: runMarker, N: 1})
 	// Ordered mode gives each endpoint one worker (by hash), which sends
 	// its requests one at a time in source order; otherwise any worker
 	// takes the next request.
@@ -199,7 +208,8 @@ func (r *Runner) Run(ctx context.Context, src Source) (Result, error) {
 	r.cfg.Recorder.Add(
 		tandem.Count{Name: "requests", N: res.Records},
 		tandem.Count{Name: string(tandem.Skipped), N: res.SkippedUnsafe},
-		tandem.Count{Name: "unrecorded", N: res.SkippedUnrecorded},
+		tandem.Count{Name: unrecordedCounter, N: res.SkippedUnrecorded},
+		tandem.Count{Name: "websocket", N: res.SkippedWebSocket},
 		tandem.Count{Name: string(tandem.LegacyError), N: res.LegacyErrors},
 	)
 	return res, err
@@ -259,6 +269,17 @@ func (r *Runner) prepare(rec *Record) *job {
 	ep := r.cfg.Rules.Match([]byte(req.Method), []byte(path))
 	name := ep.EndpointName(req.Method, path)
 	r.count(func(res *Result) { res.Records++ })
+	if isWebSocket(rec) {
+		// Sent as a plain GET it would fail (or hang on a 101): not an
+		// HTTP exchange to compare, in either mode.
+		r.count(func(res *Result) {
+			s := res.Skipped[name]
+			s.WebSocket++
+			res.Skipped[name] = s
+			res.SkippedWebSocket++
+		})
+		return nil
+	}
 	var override string
 	for _, h := range rules.MethodOverrideHeaders {
 		if override = req.Header.Get(h); override != "" {
@@ -331,9 +352,17 @@ func (r *Runner) process(j *job) {
 	} else {
 		ex.Legacy = legacy
 	}
-	j.ep.Compare.Judge(ex)
+	withoutBody := r.legacy == nil && (j.rec.BodyUnknown || ex.Legacy.Status == http.StatusNotModified)
+	if withoutBody {
+		judgeWithoutBody(j.ep.Compare, ex)
+	} else {
+		j.ep.Compare.Judge(ex)
+	}
 	r.count(func(res *Result) {
 		res.Compared++
+		if withoutBody {
+			res.WithoutBody++
+		}
 		switch ex.Outcome {
 		case tandem.Match:
 			res.Matched++
@@ -357,6 +386,56 @@ func (r *Runner) process(j *job) {
 		r.erred.Add(1)
 	}
 	r.cfg.Recorder.Record(ex, j.ep.Redact())
+}
+
+// judgeWithoutBody judges an exchange by status and headers only, for a
+// recorded answer whose body is not legacy's: a 304's (browsers store the
+// cached copy they revalidated in content.text, while the answer on the
+// wire had no body, RFC 9110 §15.4.5), or one whose body was not
+// recorded. The exchange keeps its bodies for the store.
+//
+// A 304 is compared without the metadata of the body it does not carry
+// too: RFC 9110 §15.4.5 has a server send only the fields a 200 would
+// have that guide caches (ETag, Cache-Control, Vary, …), so a recording's
+// Content-Type on a 304 is the browser's cached one, or legacy's choice,
+// and net/http, for one, drops it.
+func judgeWithoutBody(c *diff.Comparer, ex *tandem.Exchange) {
+	bare := *ex
+	notModified := ex.Legacy.Status == http.StatusNotModified
+	strip := func(r tandem.Response) tandem.Response {
+		r = withoutBody(r)
+		if notModified && r.Status == http.StatusNotModified {
+			r.Header = withoutFields(r.Header, bodyMetadata)
+		}
+		return r
+	}
+	bare.Legacy, bare.Candidate = strip(ex.Legacy), strip(ex.Candidate)
+	if ex.Secondary != nil {
+		s := strip(*ex.Secondary)
+		bare.Secondary = &s
+	}
+	c.Judge(&bare)
+	ex.Outcome, ex.Differences, ex.NoisePatterns, ex.Error = bare.Outcome, bare.Differences, bare.NoisePatterns, bare.Error
+}
+
+// bodyMetadata are the fields that describe a body (RFC 9110 §8.3–8.6).
+var bodyMetadata = []string{"Content-Type", "Content-Length", "Content-Encoding", "Content-Language"}
+
+// withoutFields returns h without the fields named (a copy: h is the
+// stored exchange's).
+func withoutFields(h tandem.Headers, names []string) tandem.Headers {
+	out := make(tandem.Headers, 0, len(h))
+	for _, f := range h {
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, f.Name) }) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func withoutBody(r tandem.Response) tandem.Response {
+	r.Body, r.BodySize, r.Truncated, r.BodyHash = nil, 0, false, ""
+	return r
 }
 
 func (r *Runner) count(f func(*Result)) {

@@ -63,8 +63,16 @@ func describe(src replay.Source) string {
 		}
 		fmt.Fprintf(&b, "%d %s %s %s host=%q headers=[%s] body=%s\n", rec.N, rec.Time.UTC().Format("2006-01-02T15:04:05.000Z"),
 			r.Method, r.URL, r.Host, strings.Join(names, " "), digest(r.Body))
+		if rec.WebSocket {
+			b.WriteString("  websocket\n")
+			continue
+		}
 		if l := rec.Legacy; l != nil {
-			fmt.Fprintf(&b, "  legacy %d %q body=%s", l.Status, l.Header.Get("Content-Type"), digest(l.Body))
+			body := digest(l.Body)
+			if rec.BodyUnknown {
+				body = "unknown"
+			}
+			fmt.Fprintf(&b, "  legacy %d %q body=%s", l.Status, l.Header.Get("Content-Type"), body)
 			if l.Truncated {
 				fmt.Fprintf(&b, " truncated size=%d sha256=%.12s", l.BodySize, l.BodyHash)
 			}
@@ -110,6 +118,21 @@ func TestOpenFile(t *testing.T) {
 		{file: "bad-corrupt.har.gz"},
 		// A small cap keeps the first bytes of the bodies and their hash.
 		{file: "github.gor", opts: replay.Options{MaxBody: 100}},
+		// LF-only line endings: read where the framing is unambiguous, and
+		// said where it is not.
+		{file: "bad-lf.gor"},
+		// Other tools' recordings (corpus/README.md).
+		{file: "corpus/mitmproxy-chrome.har"},
+		{file: "corpus/mitmproxy-charles.har"},
+		{file: "corpus/mitmproxy-insomnia.har"},
+		{file: "corpus/mitmproxy-invalid-content-encoding.har"},
+		{file: "corpus/mitmproxy-with-bom.har"},
+		{file: "corpus/firefox-no-bodies.har"},
+		{file: "corpus/playwright-har-sha1.har"},
+		{file: "corpus/pollyjs-204.har"},
+		{file: "corpus/msw-response-status-304.har"},
+		{file: "corpus/msw-response-status-101.har"},
+		{file: "corpus/goreplay-lf.gor"},
 	}
 	for _, tt := range tests {
 		name := tt.file

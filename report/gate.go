@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tandemproxy/tandem/store"
@@ -88,17 +89,32 @@ func (run *Run) failingError(e *store.EndpointReport) string {
 type Skipped struct {
 	SideEffects int64 // unsafe methods the rules do not allow
 	Unrecorded  int64 // golden mode, and no recorded answer to compare with
+	WebSocket   int64 // WebSocket handshakes, which replay does not send
 }
 
-func (s Skipped) total() int64 { return s.SideEffects + s.Unrecorded }
+func (s Skipped) total() int64 { return s.SideEffects + s.Unrecorded + s.WebSocket }
 
 func (s Skipped) String() string {
+	var parts []string
+	for _, p := range []struct {
+		n    int64
+		what string
+	}{
+		{s.SideEffects, "with side effects (allow_side_effects is off)"},
+		{s.Unrecorded, "without a recorded answer"},
+		{s.WebSocket, "WebSocket"},
+	} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+		}
+	}
 	switch {
-	case s.SideEffects > 0 && s.Unrecorded > 0:
-		return fmt.Sprintf("%d not sent: %d with side effects (allow_side_effects is off), %d without a recorded answer",
-			s.total(), s.SideEffects, s.Unrecorded)
+	case len(parts) > 1:
+		return fmt.Sprintf("%d not sent: %s", s.total(), strings.Join(parts, ", "))
 	case s.SideEffects > 0:
 		return fmt.Sprintf("%d not sent: side effects (allow_side_effects is off)", s.SideEffects)
+	case s.WebSocket > 0:
+		return fmt.Sprintf("%d not sent: WebSocket (replay sends HTTP exchanges only)", s.WebSocket)
 	}
 	return fmt.Sprintf("%d not sent: no recorded answer to compare with", s.Unrecorded)
 }

@@ -174,7 +174,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	run := report.Run{Name: *from, Gate: report.Gate{MaxMismatches: *maxMismatches, AllowErrors: *allowErrors},
 		Skipped: map[string]report.Skipped{}, Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
 	for ep, s := range res.Skipped {
-		run.Skipped[ep] = report.Skipped{SideEffects: s.SideEffects, Unrecorded: s.Unrecorded}
+		run.Skipped[ep] = report.Skipped{SideEffects: s.SideEffects, Unrecorded: s.Unrecorded, WebSocket: s.WebSocket}
 	}
 	if err := report.Text(c.stdout, r, *top); err != nil {
 		return err
@@ -206,6 +206,12 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 			what = "1 request was"
 		}
 		fmt.Fprintf(c.stdout, "%s not sent: the source holds no answer of legacy to compare with (pass --legacy to compare live)\n", what)
+	}
+	if n := res.SkippedWebSocket; n > 0 {
+		fmt.Fprintf(c.stdout, "%s not sent: WebSocket handshakes (replay sends HTTP exchanges only)\n", plural(n, "record was", "records were"))
+	}
+	if n := res.WithoutBody; n > 0 {
+		fmt.Fprintf(c.stdout, "%s compared by status and headers only: a 304, or a body the source did not record\n", plural(n, "exchange was", "exchanges were"))
 	}
 	if res.Invalid > 0 {
 		fmt.Fprintf(c.stdout, "%d invalid records of %s were skipped (--skip-invalid)\n", res.Invalid, *from)
@@ -314,11 +320,18 @@ func openResults(ctx context.Context, path string) (*store.DB, error) {
 		if err == nil {
 			r, err = old.Report(ctx)
 		}
+		// A replay's results are known by the marker every run writes,
+		// whatever it compared; without one, a database with requests but
+		// no exchange is taken for a proxy's that stored nothing yet.
+		var results bool
+		if err == nil {
+			results, err = replay.IsResults(ctx, old)
+		}
 		old.Close()
 		if err != nil {
 			return nil, usagef("--db %s: %v", path, err)
 		}
-		foreign := len(sources) == 0 && r.Totals.Requests > 0
+		foreign := !results && len(sources) == 0 && r.Totals.Requests > 0
 		for s := range sources {
 			foreign = foreign || s != "replay"
 		}
@@ -336,6 +349,14 @@ func openResults(ctx context.Context, path string) (*store.DB, error) {
 		return nil, usageError{err}
 	}
 	return db, nil
+}
+
+// plural writes n with the singular or plural words that follow it.
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // same reports whether two paths name the same existing file.
