@@ -11,6 +11,7 @@ package mirror
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -88,6 +89,9 @@ type Config struct {
 	Rules          *rules.Set // nil: rules.Default()
 	Recorder       Recorder
 	Logger         *slog.Logger
+	// Edge sets the client side: connection limit, timeouts, body limit
+	// and TLS (listen.go).
+	Edge EdgeConfig
 }
 
 // Stats are the proxy's counters since it started.
@@ -128,6 +132,7 @@ type Proxy struct {
 	log                          *slog.Logger
 
 	server *fasthttp.Server
+	edge   edgeStats
 
 	requests, legacyErrors, skipped, sampledOut, mirrored, dropped atomic.Int64
 	compared, matched, mismatched, noise, candErrors, diffErrors   atomic.Int64
@@ -181,6 +186,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Edge.setDefaults()
 	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize), diffErrLog: throttle{interval: 10 * time.Second},
 		flushed: map[string]int64{}, stopFlusher: make(chan struct{}), flusherDone: make(chan struct{})}
 	rs := cfg.Rules
@@ -188,6 +194,7 @@ func New(cfg Config) (*Proxy, error) {
 		rs = rules.Default()
 	}
 	p.rules.Store(rs)
+	p.edge.init()
 	var err error
 	if p.legacy, p.legacyPrefix, p.legacyHost, err = upstream(cfg.Legacy, cfg.LegacyTimeout, 0, false); err != nil {
 		return nil, fmt.Errorf("legacy: %w", err)
@@ -446,8 +453,11 @@ func (p *Proxy) flushCounts() {
 	p.cfg.Recorder.Add(counts...)
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown (or until ln is closed):
+// an error accepting a connection is retried, never fatal (listen.go).
+// With Edge.TLS it serves TLS on ln.
 func (p *Proxy) Serve(ln net.Listener) error {
+	e := p.cfg.Edge
 	p.server = &fasthttp.Server{
 		Handler:                       p.Handler,
 		Name:                          "",
@@ -456,13 +466,24 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		NoDefaultContentType:          true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePreParseMultipartForm:  true,
-		ReadTimeout:                   p.cfg.LegacyTimeout + 30*time.Second,
-		IdleTimeout:                   2 * time.Minute,
-		MaxRequestBodySize:            64 << 20,
-		ReadBufferSize:                p.cfg.MaxHeaderBytes,
-		Logger:                        fasthttpLogger{p.log},
+		// ReadTimeout runs from the connection's opening, or a keep-alive
+		// request's first byte, to the end of the header: HeaderReceived
+		// then gives the body its own deadline. fasthttp has no header-only
+		// timeout; this is one.
+		ReadTimeout:        e.HeaderTimeout,
+		HeaderReceived:     p.headerReceived,
+		IdleTimeout:        e.IdleTimeout,
+		MaxRequestBodySize: e.MaxRequestBody,
+		ErrorHandler:       p.serverError,
+		ExpectHandler:      p.expect,
+		ReadBufferSize:     p.cfg.MaxHeaderBytes,
+		Logger:             fasthttpLogger{p.log},
 	}
-	return p.server.Serve(ln)
+	var l net.Listener = p.edgeListener(ln)
+	if e.TLS != nil {
+		l = tls.NewListener(l, e.TLS)
+	}
+	return p.server.Serve(l)
 }
 
 type fasthttpLogger struct{ l *slog.Logger }

@@ -135,6 +135,9 @@ func (p *Proxy) process(j *job) {
 	if !j.state.CompareAndSwap(jobRunning, jobFinishing) {
 		return // abandoned by a stop out of time, and counted as dropped
 	}
+	if p.droppedForDescriptors(ex) { // fdshortage.go
+		return
+	}
 	if ex.Secondary != nil && ex.Secondary.Err != "" {
 		// Judged without noise detection: counted, stored with the
 		// secondary's error, and logged once per failure streak.
@@ -292,6 +295,9 @@ func (p *Proxy) send(c *fasthttp.HostClient, br *breaker, req *fasthttp.Request,
 	resp.Header.SetNoDefaultContentType(true)
 	err := c.DoTimeout(req, resp, p.cfg.CandidateTimeout)
 	if err != nil {
+		if descriptorShortage(err) { // fdshortage.go
+			return tandem.Response{Err: noDescriptors, Latency: time.Since(start)}, buf
+		}
 		d := describe(err)
 		br.record(d == "connection refused", start)
 		return tandem.Response{Err: d, Latency: time.Since(start)}, buf
