@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -106,8 +107,9 @@ func (p *Proxy) edgeListener(ln net.Listener) net.Listener {
 
 // headerReceived is the server's HeaderReceived hook: the read deadline
 // set when the request began (HeaderTimeout) covered the header; the body
-// gets its own.
-func (p *Proxy) headerReceived(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+// gets its own. An ambiguous request's body is not read (smuggle.go).
+func (p *Proxy) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	holdAmbiguousBody(h) // smuggle.go
 	return fasthttp.RequestConfig{ReadTimeout: p.cfg.Edge.BodyTimeout}
 }
 
@@ -126,11 +128,25 @@ func (p *Proxy) serverError(ctx *fasthttp.RequestCtx, err error) {
 			ctx.Error("tandem: request header too large\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
 		case errors.As(err, &nerr) && nerr.Timeout():
 			ctx.Error("tandem: request not received in time\n", fasthttp.StatusRequestTimeout)
+		case http2Preface(err):
+			// HTTP/2 with prior knowledge (gRPC's default) or another
+			// version: a clear status, and the connection closed (fasthttp
+			// closes it after any read error).
+			p.edge.rejected.Add(1)
+			ctx.Error("tandem: this proxy speaks HTTP/1.1 only; terminate HTTP/2 (and gRPC) in front of it\n", fasthttp.StatusHTTPVersionNotSupported)
 		default:
 			p.edge.rejected.Add(1)
 			ctx.Error("tandem: malformed request\n", fasthttp.StatusBadRequest)
 		}
 	}
+}
+
+// http2Preface reports whether fasthttp refused a request line for its
+// version: "PRI * HTTP/2.0", HTTP/2's connection preface (RFC 9113 §3.4),
+// or any version but HTTP/1.x. fasthttp's parse errors carry no type.
+func http2Preface(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "unsupported http version") || strings.Contains(s, "HTTP/2.0")
 }
 
 func (p *Proxy) bodyTooLarge(ctx *fasthttp.RequestCtx) {

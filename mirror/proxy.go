@@ -273,6 +273,9 @@ func (p *Proxy) Rules() *rules.Set { return p.rules.Load() }
 // the request is chosen, queues a copy for mirroring. It never waits on the
 // candidate.
 func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
+	if p.rejectAmbiguous(ctx) { // smuggle.go
+		return
+	}
 	p.requests.Add(1)
 	req := &ctx.Request
 	ep := p.rules.Load().Match(req.Header.Method(), req.URI().Path())
