@@ -294,6 +294,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	p.setTarget(req, p.legacyPrefix, target, p.legacyHost)
 	ctx.Response.Header.SetNoDefaultContentType(true)
 
+	upstreamScheme(req, p.legacy) // tlslisten.go
 	start := time.Now()
 	err := p.legacy.DoTimeout(req, &ctx.Response, p.cfg.LegacyTimeout)
 	latency := time.Since(start)

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Certificate holds the proxy's TLS certificate and key pair, replaced on
@@ -53,5 +55,18 @@ func (c *Certificate) TLSConfig() *tls.Config {
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return c.pair.Load(), nil
 		},
+	}
+}
+
+// upstreamScheme gives a request the scheme of the upstream it goes to. A
+// request read on a TLS connection parses as https (fasthttp takes the
+// scheme from the connection), and a HostClient refuses one whose scheme
+// is not its own ("can't follow redirects to a different protocol"): with
+// --tls-cert, every request to an http:// legacy would get 502.
+func upstreamScheme(req *fasthttp.Request, c *fasthttp.HostClient) {
+	if c.IsTLS {
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
 	}
 }

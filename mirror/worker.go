@@ -293,6 +293,7 @@ func (p *Proxy) send(c *fasthttp.HostClient, br *breaker, req *fasthttp.Request,
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.Header.SetNoDefaultContentType(true)
+	upstreamScheme(req, c) // tlslisten.go
 	err := c.DoTimeout(req, resp, p.cfg.CandidateTimeout)
 	if err != nil {
 		if descriptorShortage(err) { // fdshortage.go
