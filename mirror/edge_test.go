@@ -252,3 +252,71 @@ func TestProxy_HTTP2Preface(t *testing.T) {
 		t.Errorf("legacy received %q", raw)
 	}
 }
+
+// The header timeout covers the header only: a body that takes longer
+// than it (within the body timeout) is read; a header that takes longer
+// gets 408. An idle keep-alive connection is closed after the idle timeout.
+func TestProxy_HeaderBodyIdleTimeouts(t *testing.T) {
+	legacy, cand := newRawUpstream(t), newRawUpstream(t)
+	_, base := start(t, mirror.Config{Legacy: mustURL(t, legacy.url()), Candidate: mustURL(t, cand.url()),
+		Edge: mirror.EdgeConfig{HeaderTimeout: 300 * time.Millisecond, BodyTimeout: 30 * time.Second, IdleTimeout: 300 * time.Millisecond}})
+	addr := strings.TrimPrefix(base, "http://")
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	t.Run("SlowBody", func(t *testing.T) {
+		c := dial()
+		io.WriteString(c, "PUT /slow-body HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 4\r\n\r\n")
+		for _, b := range "body" {
+			time.Sleep(200 * time.Millisecond) // 800 ms in all: past the header timeout
+			io.WriteString(c, string(b))
+		}
+		b, _ := io.ReadAll(c)
+		if got := statusOf(string(b)); got != "HTTP/1.1 200 OK" {
+			t.Fatalf("slow body: %q, want 200", got)
+		}
+	})
+	t.Run("SlowHeader", func(t *testing.T) {
+		c := dial()
+		head := "GET /slow-header HTTP/1.1\r\nHost: x\r\n\r\n"
+		answer := make(chan string, 1)
+		go func() { b, _ := io.ReadAll(c); answer <- string(b) }()
+		for i := range len(head) {
+			select {
+			case a := <-answer:
+				if got := statusOf(a); !strings.HasPrefix(got, "HTTP/1.1 408 ") {
+					t.Fatalf("slow header: %q, want 408", got)
+				}
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := io.WriteString(c, head[i:i+1]); err != nil {
+				break
+			}
+		}
+		if got := statusOf(<-answer); !strings.HasPrefix(got, "HTTP/1.1 408 ") {
+			t.Fatalf("slow header: %q after the whole header, want 408 before it", got)
+		}
+	})
+	t.Run("Idle", func(t *testing.T) {
+		c := dial()
+		io.WriteString(c, "GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		// Then nothing: tandem closes the connection (EOF, not our deadline).
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("idle keep-alive connection: %v, want EOF", err)
+		}
+	})
+}

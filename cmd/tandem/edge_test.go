@@ -319,3 +319,56 @@ func TestEdge_Slowloris(t *testing.T) {
 	}
 	alive(t, p)
 }
+
+// With every descriptor taken by a flood, a client already connected
+// keeps getting legacy's answers (legacy's pooled connection), and the
+// mirror copies, which need a new connection to the candidate, are dropped
+// and counted, not recorded as candidate errors.
+func TestEdge_MirrorOutOfDescriptors(t *testing.T) {
+	legacy := legacyServer(t)
+	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close") // every copy dials again
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, legacyBody)
+	})
+	db := filepath.Join(t.TempDir(), "mirrorfd.db")
+	p := startTandemLimited(t, 128, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db,
+		"--workers", "4", "--max-conns", "10000", "--admin", "127.0.0.1:0")
+	client := &http.Client{Timeout: 10 * time.Second}
+	get := func(i int) {
+		t.Helper()
+		resp, err := client.Get(p.url(fmt.Sprintf("/items/%d", i)))
+		if err != nil {
+			t.Fatalf("request %d on the established connection: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != legacyBody {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, b)
+		}
+	}
+	get(0)
+	waitMetricAtLeast(t, p, "tandem_compared_total", 1)
+	_, release := flood(t, p.addr, 300)
+	defer release()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.log(), "accept failed; retrying") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 1; i <= 5; i++ {
+		get(i)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.log(), "mirror copy dropped: out of file descriptors") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	release()
+	m := metricsOf(t, p)
+	if d := metricValue(t, m, "tandem_dropped_total"); d < 1 {
+		t.Errorf("tandem_dropped_total %d, want the copies that found no descriptor:\n%s", d, p.log())
+	}
+	if e := metricValue(t, m, "tandem_candidate_errors_total"); e != 0 {
+		t.Errorf("tandem_candidate_errors_total %d: tandem's own shortage is not the candidate's error", e)
+	}
+	alive(t, p)
+}
