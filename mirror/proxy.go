@@ -482,6 +482,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		ExpectHandler:      p.expect,
 		ReadBufferSize:     p.cfg.MaxHeaderBytes,
 		Logger:             fasthttpLogger{p.log},
+		// One limit, the listener's: fasthttp's own (256 Ki by default)
+		// would answer 503 below a larger --max-conns.
+		Concurrency: max(e.MaxConns, fasthttp.DefaultConcurrency),
 	}
 	var l net.Listener = p.edgeListener(ln)
 	if e.TLS != nil {

@@ -53,13 +53,16 @@ func (f *edgeFlags) config(log *slog.Logger, workers int, secondary bool) (mirro
 		ups = 2
 	}
 	derived, ok := defaultMaxConns(nofile, workers, ups)
+	if nofile == 0 {
+		derived, ok = 0, true // no descriptor limit known: no connection limit
+	}
 	if !ok {
 		log.Warn("the open file limit leaves few descriptors for clients: raise it (ulimit -n) or lower --workers",
 			"open_file_limit", nofile, "workers", workers)
 	}
 	if e.MaxConns == 0 {
 		e.MaxConns = derived
-	} else if e.MaxConns > derived {
+	} else if derived > 0 && e.MaxConns > derived {
 		log.Warn("--max-conns is above what the open file limit leaves for clients: a flood may meet EMFILE (retried) instead of a fast refusal",
 			"max_conns", e.MaxConns, "open_file_limit", nofile, "suggested", derived)
 	}

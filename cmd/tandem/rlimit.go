@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"syscall"
-
 	"github.com/valyala/fasthttp"
 )
 
@@ -21,25 +18,6 @@ const (
 	// descriptor limit is too low to serve at all, and the user is told.
 	minMaxConns = 16
 )
-
-// raiseNoFile raises the soft RLIMIT_NOFILE to the hard limit (a flood of
-// connections should meet --max-conns, not EMFILE) and returns the limit
-// now in force.
-func raiseNoFile() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, fmt.Errorf("read the open file limit: %w", err)
-	}
-	if lim.Cur < lim.Max {
-		want := lim
-		want.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
-			return lim.Cur, fmt.Errorf("raise the open file limit from %d to %d: %w", lim.Cur, lim.Max, err)
-		}
-		lim = want
-	}
-	return lim.Cur, nil
-}
 
 // defaultMaxConns derives the client connection limit from the descriptor
 // limit. Every client connection may hold one legacy connection while it
