@@ -165,6 +165,9 @@ func TestEdge_FloodAcceptErrors(t *testing.T) {
 	}
 	getLegacy(t, p.url("/after"))
 	alive(t, p)
+	if got := strings.Count(p.log(), "accept failed; retrying"); got > 3 {
+		t.Errorf("%d accept error log lines, want them throttled (once every 10 s)", got)
+	}
 }
 
 // A normal client keeps requesting, on a new connection each time, while
@@ -194,7 +197,7 @@ func TestEdge_FloodWhileServing(t *testing.T) {
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
 					hung.Add(1)
-				} else if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+				} else if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 					strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "EOF") {
 					refused.Add(1)
 				} else {
