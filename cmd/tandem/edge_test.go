@@ -214,11 +214,27 @@ func TestEdge_FloodWhileServing(t *testing.T) {
 			}
 		}
 	}()
+	// waitServed waits until the client has had one more answer from
+	// legacy than before: between floods, service comes back.
+	waitServed := func() {
+		t.Helper()
+		before := ok.Load()
+		deadline := time.Now().Add(20 * time.Second)
+		for ok.Load() == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("the client got no answer from legacy after the flood closed:\n%s", p.log())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitServed()
 	for range 3 {
+		before := metricValue(t, metricsOf(t, p), "tandem_refused_conns_total")
 		_, release := flood(t, p.addr, 300)
-		waitMetricAtLeast(t, p, "tandem_refused_conns_total", 1)
+		waitMetricAtLeast(t, p, "tandem_refused_conns_total", before+1)
 		alive(t, p)
 		release()
+		waitServed()
 	}
 	close(stop)
 	<-done
@@ -228,9 +244,6 @@ func TestEdge_FloodWhileServing(t *testing.T) {
 		t.Errorf("%d requests hung until the client's timeout", hung.Load())
 	}
 	other.Range(func(k, _ any) bool { t.Errorf("unexpected failure: %v", k); return true })
-	if ok.Load() == 0 {
-		t.Errorf("no request succeeded during the floods (%d refused)", refused.Load())
-	}
 	t.Logf("during the floods: %d answered by legacy, %d refused fast", ok.Load(), refused.Load())
 }
 
