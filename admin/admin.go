@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/tandemproxy/tandem/netlimit"
 )
 
 // Source writes metrics in the Prometheus text exposition format.
@@ -55,14 +58,22 @@ func Addr(addr string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
+// DefaultMaxConns bounds the admin listener's open connections: a scrape,
+// a health check and a profile download need a few, and a flood of them
+// must not take the descriptors the proxy's clients need. Beyond it a new
+// connection is closed at once.
+const DefaultMaxConns = 64
+
 // Server is a running admin server.
 type Server struct {
 	srv *http.Server
 	ln  net.Listener
 }
 
-// Listen starts serving h on addr (completed by Addr).
-func Listen(addr string, h http.Handler) (*Server, error) {
+// Listen starts serving h on addr (completed by Addr). Accept errors are
+// retried, never fatal, and connections beyond DefaultMaxConns are closed
+// at once (netlimit); log gets the throttled warnings (nil: slog's default).
+func Listen(addr string, h http.Handler, log ...*slog.Logger) (*Server, error) {
 	a, err := Addr(addr)
 	if err != nil {
 		return nil, err
@@ -71,10 +82,16 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	s := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
+	var lg *slog.Logger
+	if len(log) > 0 {
+		lg = log[0]
+	}
+	s := &Server{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}, ln: ln}
+	guarded := netlimit.New(ln, DefaultMaxConns, "admin", nil, lg)
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = err // the listener is ours; Serve only fails when it is closed
+		// The guarded listener returns an error only once closed.
+		if err := s.srv.Serve(guarded); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err
 		}
 	}()
 	return s, nil

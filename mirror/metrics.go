@@ -117,6 +117,7 @@ func (p *Proxy) WriteMetrics(w io.Writer) {
 	counter("tandem_secondary_errors_total", "Mirrored requests the secondary did not answer (judged without noise detection).", s.SecondaryErrors)
 	gauge("tandem_queue_depth", "Mirror copies waiting or in flight.", s.QueueDepth)
 	gauge("tandem_queue_bytes", "Bytes held by mirror copies waiting or in flight.", s.QueueBytes)
+	p.writeEdgeMetrics(w)
 
 	fmt.Fprintf(w, "# HELP tandem_client_legacy_latency_seconds Legacy's latency as clients saw it, all requests.\n# TYPE tandem_client_legacy_latency_seconds histogram\n")
 	writeHistogram(w, "tandem_client_legacy_latency_seconds", "", &p.metrics.legacyAll)

@@ -10,6 +10,7 @@ package mirror
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -89,6 +90,9 @@ type Config struct {
 	Rules                                 *rules.Set // nil: rules.Default()
 	Recorder                              Recorder
 	Logger                                *slog.Logger
+	// Edge sets the client side: connection limit, timeouts, body limit
+	// and TLS (listen.go).
+	Edge EdgeConfig
 }
 
 // Stats are the proxy's counters since it started.
@@ -126,6 +130,7 @@ type Proxy struct {
 	log                          *slog.Logger
 
 	server *fasthttp.Server
+	edge   edgeStats
 
 	requests, legacyErrors, skipped, sampledOut, mirrored, dropped atomic.Int64
 	compared, matched, mismatched, noise, candErrors, diffErrors   atomic.Int64
@@ -179,6 +184,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Edge.setDefaults()
 	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize), diffErrLog: throttle{interval: logInterval},
 		legacyErrLog: throttle{interval: logInterval}, candErrLog: throttle{interval: logInterval},
 		flushed: map[string]int64{}, stopFlusher: make(chan struct{}), flusherDone: make(chan struct{})}
@@ -187,6 +193,7 @@ func New(cfg Config) (*Proxy, error) {
 		rs = rules.Default()
 	}
 	p.rules.Store(rs)
+	p.edge.init()
 	var err error
 	// Legacy's answer header must reach the client whatever its cookies;
 	// a mirror connection's buffer need not hold it (256 connections at
@@ -229,6 +236,9 @@ func (p *Proxy) Rules() *rules.Set { return p.rules.Load() }
 // the request is chosen, queues a copy for mirroring. It never waits on the
 // candidate.
 func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
+	if p.rejectAmbiguous(ctx) { // smuggle.go
+		return
+	}
 	p.requests.Add(1)
 	req := &ctx.Request
 	ep := p.rules.Load().Match(req.Header.Method(), req.URI().Path())
@@ -390,8 +400,11 @@ func (p *Proxy) flushCounts() {
 	p.cfg.Recorder.Add(counts...)
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown (or until ln is closed):
+// an error accepting a connection is retried, never fatal (listen.go).
+// With Edge.TLS it serves TLS on ln.
 func (p *Proxy) Serve(ln net.Listener) error {
+	e := p.cfg.Edge
 	p.server = &fasthttp.Server{
 		Handler:                       p.Handler,
 		Name:                          "",
@@ -400,13 +413,27 @@ func (p *Proxy) Serve(ln net.Listener) error {
 		NoDefaultContentType:          true,
 		DisableHeaderNamesNormalizing: true,
 		DisablePreParseMultipartForm:  true,
-		ReadTimeout:                   p.cfg.LegacyTimeout + 30*time.Second,
-		IdleTimeout:                   2 * time.Minute,
-		MaxRequestBodySize:            64 << 20,
-		ReadBufferSize:                p.cfg.MaxHeaderBytes,
-		Logger:                        fasthttpLogger{p.log},
+		// ReadTimeout runs from the connection's opening, or a keep-alive
+		// request's first byte, to the end of the header: HeaderReceived
+		// then gives the body its own deadline. fasthttp has no header-only
+		// timeout; this is one.
+		ReadTimeout:        e.HeaderTimeout,
+		HeaderReceived:     p.headerReceived,
+		IdleTimeout:        e.IdleTimeout,
+		MaxRequestBodySize: e.MaxRequestBody,
+		ErrorHandler:       p.serverError,
+		ExpectHandler:      p.expect,
+		ReadBufferSize:     p.cfg.MaxHeaderBytes,
+		Logger:             fasthttpLogger{p.log},
+		// One limit, the listener's: fasthttp's own (256 Ki by default)
+		// would answer 503 below a larger --max-conns.
+		Concurrency: max(e.MaxConns, fasthttp.DefaultConcurrency),
 	}
-	return p.server.Serve(ln)
+	var l net.Listener = p.edgeListener(ln)
+	if e.TLS != nil {
+		l = tls.NewListener(l, e.TLS)
+	}
+	return p.server.Serve(l)
 }
 
 type fasthttpLogger struct{ l *slog.Logger }

@@ -131,6 +131,9 @@ func (p *Proxy) process(j *job) {
 	if !j.state.CompareAndSwap(jobRunning, jobFinishing) {
 		return // abandoned by a stop out of time, and counted as dropped
 	}
+	if p.droppedForDescriptors(ex) { // fdshortage.go
+		return
+	}
 	if ex.Secondary != nil && ex.Secondary.Err != "" {
 		// Judged without noise detection: counted, stored with the
 		// secondary's error, and logged once per failure streak.
@@ -223,6 +226,9 @@ func (p *Proxy) send(c *upstream.Client, br *breaker, req *fasthttp.Request, buf
 		return tandem.Response{Err: refusedOpen}, buf
 	}
 	r, buf, err := c.Fetch(req, p.cfg.MaxBody, buf)
+	if err != nil && descriptorShortage(err) { // fdshortage.go
+		return tandem.Response{Err: noDescriptors, Latency: r.Latency}, buf
+	}
 	br.record(r.Err == upstream.Refused, start)
 	if err != nil {
 		p.logUpstreamError(&p.candErrLog, c.Name(), err)

@@ -64,8 +64,14 @@ var adminRE = regexp.MustCompile(`msg="admin listening" addr=(\S+)`)
 // until it listens.
 func startTandem(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{done: make(chan struct{})}
-	p.cmd = exec.Command(tandemBinary(t), append([]string{"proxy", "--listen", "127.0.0.1:0"}, args...)...)
+	return startTandemCmd(t, exec.Command(tandemBinary(t), append([]string{"proxy", "--listen", "127.0.0.1:0"}, args...)...), args)
+}
+
+// startTandemCmd runs cmd, a tandem proxy given args (perhaps through a
+// shell that sets limits first), and waits until it listens.
+func startTandemCmd(t *testing.T, cmd *exec.Cmd, args []string) *proc {
+	t.Helper()
+	p := &proc{done: make(chan struct{}), cmd: cmd}
 	errPipe, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

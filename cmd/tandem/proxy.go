@@ -57,6 +57,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	adminAddr := fs.String("admin", "", "serve /metrics, /healthz and /debug/pprof on this `address` (a bare :PORT binds 127.0.0.1)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	tlsOpts := addTLSFlags(fs, "legacy", "candidate", "secondary")
+	edgeF := addEdgeFlags(fs)
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -83,6 +84,10 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	if *sample < 0 || *sample > 1 {
 		return usagef("--sample %v: want a fraction between 0 and 1", *sample)
 	}
+	edgeCfg, cert, err := edgeF.config(log, *workers, secondary != nil)
+	if err != nil {
+		return err
+	}
 	mode, err := store.ParseRecordMode(*record)
 	if err != nil {
 		return usageError{err}
@@ -108,6 +113,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
 		RewriteHost: *rewriteHost, MaxHeaderBytes: int(maxHeader), Rules: rs, Recorder: w, Logger: log,
 		LegacyTLS: tlsFor["legacy"], CandidateTLS: tlsFor["candidate"], SecondaryTLS: tlsFor["secondary"],
+		Edge: edgeCfg,
 	})
 	if err != nil {
 		return usageError{err}
@@ -119,13 +125,14 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	// Before saying it listens, so that a SIGHUP sent as soon as it does
 	// finds its handler.
 	c.watchRules(ctx, rs, *rulesPoll, p, log)
+	watchCertificate(ctx, cert, log)
 	log.Info("tandem proxy listening", "addr", ln.Addr().String(), "legacy", legacy.String(), "candidate", candidate.String(),
-		"secondary", *secondaryURL, "db", *dbPath, "record", string(mode), "sample", *sample)
+		"secondary", *secondaryURL, "db", *dbPath, "record", string(mode), "sample", *sample, "tls", cert != nil)
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
 	}
 	if *adminAddr != "" {
-		srv, err := admin.Listen(*adminAddr, admin.Handler(p, w))
+		srv, err := admin.Listen(*adminAddr, admin.Handler(p, w), log)
 		if err != nil {
 			ln.Close()
 			return err
