@@ -115,6 +115,9 @@ func (p *Proxy) WriteMetrics(w io.Writer) {
 	counter("tandem_candidate_errors_total", "Mirrored requests the candidate did not answer.", s.CandidateErrors)
 	counter("tandem_diff_errors_total", "Comparisons that failed.", s.DiffErrors)
 	counter("tandem_secondary_errors_total", "Mirrored requests the secondary did not answer (judged without noise detection).", s.SecondaryErrors)
+	counter("tandem_upgraded_total", "Upgraded connections (WebSocket) tunnelled to legacy, never mirrored.", s.Upgraded)
+	counter("tandem_tunnels_refused_total", "Upgrades answered 503 because --max-tunnels were open.", s.TunnelsRefused)
+	gauge("tandem_tunnels_open", "Upgraded connections open now.", s.TunnelsOpen)
 	gauge("tandem_queue_depth", "Mirror copies waiting or in flight.", s.QueueDepth)
 	gauge("tandem_queue_bytes", "Bytes held by mirror copies waiting or in flight.", s.QueueBytes)
 

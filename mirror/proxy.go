@@ -11,6 +11,7 @@ package mirror
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -88,6 +89,17 @@ type Config struct {
 	Rules          *rules.Set // nil: rules.Default()
 	Recorder       Recorder
 	Logger         *slog.Logger
+
+	// Forwarding chooses the forwarding headers (X-Forwarded-*, Forwarded);
+	// the zero value adds them (forward.go).
+	Forwarding Forwarding
+	// TunnelIdleTimeout ends an upgraded connection (WebSocket) when both
+	// sides are silent this long; MaxTunnels bounds those open at once
+	// (beyond it, 503). TunnelTLS is the TLS configuration of a tunnel to
+	// an https legacy (nil: the system's roots and legacy's host name).
+	TunnelIdleTimeout time.Duration
+	MaxTunnels        int
+	TunnelTLS         *tls.Config
 }
 
 // Stats are the proxy's counters since it started.
@@ -107,6 +119,9 @@ type Stats struct {
 	SecondaryErrors int64
 	QueueDepth      int64 // waiting and in flight now
 	QueueBytes      int64
+	Upgraded        int64 // upgraded connections tunnelled to legacy, never mirrored
+	TunnelsOpen     int64 // upgraded connections open now
+	TunnelsRefused  int64 // upgrades answered 503: MaxTunnels were open
 }
 
 // Proxy is the mirroring reverse proxy. Serve it with Serve or use Handler
@@ -133,6 +148,7 @@ type Proxy struct {
 	compared, matched, mismatched, noise, candErrors, diffErrors   atomic.Int64
 	secErrors, inFlight, inFlightBytes                             atomic.Int64
 	secFailing                                                     atomic.Bool
+	tun                                                            tunnels // upgrade.go
 
 	// For a stop that runs out of time: the job each worker holds, whether
 	// to abandon what is left, and how many workers are recording a verdict.
@@ -180,6 +196,12 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.TunnelIdleTimeout <= 0 {
+		cfg.TunnelIdleTimeout = DefaultTunnelIdleTimeout
+	}
+	if cfg.MaxTunnels <= 0 {
+		cfg.MaxTunnels = DefaultMaxTunnels
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize), diffErrLog: throttle{interval: 10 * time.Second},
 		flushed: map[string]int64{}, stopFlusher: make(chan struct{}), flusherDone: make(chan struct{})}
@@ -267,12 +289,16 @@ func (p *Proxy) Rules() *rules.Set { return p.rules.Load() }
 // candidate.
 func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	p.requests.Add(1)
+	if p.tunnel(ctx) { // Upgrade: WebSocket and the like, never mirrored
+		return
+	}
 	req := &ctx.Request
 	ep := p.rules.Load().Match(req.Header.Method(), req.URI().Path())
 
 	// Hop-by-hop fields go before the copy is made, so that the copy is
 	// forwarded as it is.
 	removeRequestHop(&req.Header)
+	p.forward(ctx) // before the copy: every upstream gets the same headers
 	var j *job
 	if p.chosen(ep, req) {
 		j = p.jobs.Get().(*job)
@@ -408,6 +434,7 @@ func (p *Proxy) Stats() Stats {
 		Compared: p.compared.Load(), Matched: p.matched.Load(), Mismatched: p.mismatched.Load(),
 		Noise: p.noise.Load(), CandidateErrors: p.candErrors.Load(), DiffErrors: p.diffErrors.Load(),
 		SecondaryErrors: p.secErrors.Load(), QueueDepth: p.inFlight.Load(), QueueBytes: p.inFlightBytes.Load(),
+		Upgraded: p.tun.upgraded.Load(), TunnelsOpen: p.tun.active.Load(), TunnelsRefused: p.tun.refused.Load(),
 	}
 }
 
@@ -435,6 +462,7 @@ func (p *Proxy) flushCounts() {
 		string(tandem.Skipped):     p.skipped.Load(),
 		string(tandem.LegacyError): p.legacyErrors.Load(),
 		"sampled_out":              p.sampledOut.Load(),
+		"upgraded":                 p.tun.upgraded.Load(),
 	}
 	var counts []tandem.Count
 	for name, n := range now {
@@ -486,6 +514,7 @@ func (p *Proxy) stop(ctx context.Context) error {
 	if p.server != nil {
 		err = p.server.ShutdownWithContext(ctx)
 	}
+	p.tun.closeAll()
 	p.closeQueue.Do(func() { close(p.queue) })
 	done := make(chan struct{})
 	go func() { p.workers.Wait(); close(done) }()
