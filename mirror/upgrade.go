@@ -55,6 +55,7 @@ type tunnel struct {
 	legacy net.Conn
 	client net.Conn // set once the client's connection is hijacked
 	last   atomic.Int64
+	ended  atomic.Bool // set by interrupt: a deadline error is the end
 }
 
 // acquire takes a tunnel slot; it fails beyond max or after Shutdown.
@@ -99,6 +100,7 @@ func (ts *tunnels) closeAll() {
 // the server's hijacked one, whose Close fasthttp leaves to itself: a past
 // deadline ends its reads and writes instead.
 func (t *tunnel) interrupt() {
+	t.ended.Store(true)
 	if t.legacy != nil {
 		t.legacy.Close()
 	}
@@ -181,7 +183,9 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx) bool {
 		ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
 		return true
 	}
-	t.legacy = conn
+	p.tun.mu.Lock()
+	t.legacy = conn // closeAll reads it
+	p.tun.mu.Unlock()
 	conn.SetDeadline(deadline)
 	br := bufio.NewReaderSize(conn, tunnelBuffer)
 	bw := bufio.NewWriterSize(conn, 4<<10)
@@ -283,7 +287,7 @@ func (t *tunnel) copy(dst net.Conn, src io.Reader, srcConn net.Conn, idle time.D
 			}
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, t.last.Load())) < idle {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !t.ended.Load() && time.Since(time.Unix(0, t.last.Load())) < idle {
 				continue
 			}
 			errc <- err

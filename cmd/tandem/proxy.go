@@ -55,6 +55,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	maxExchanges := fs.Int64("max-exchanges", 0, "keep at most this many stored exchanges, the newest (0: no limit)")
 	adminAddr := fs.String("admin", "", "serve /metrics, /healthz and /debug/pprof on this `address` (a bare :PORT binds 127.0.0.1)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	edgeFlags := addEdgeFlags(fs, true) // upgrades and forwarding headers: edgeflags.go
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -71,6 +72,10 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	secondary, err := parseUpstream("secondary", *secondaryURL, false)
+	if err != nil {
+		return err
+	}
+	edgeCfg, err := edgeFlags.config()
 	if err != nil {
 		return err
 	}
@@ -96,12 +101,14 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	w := db.NewWriter(store.WriterConfig{Record: mode, Logger: log,
 		Retention: store.Retention{MaxBytes: int64(maxDB), MaxAge: *retention, MaxExchanges: *maxExchanges}})
 	defer w.Close()
-	p, err := mirror.New(mirror.Config{
+	cfg := mirror.Config{
 		Legacy: legacy, Candidate: candidate, Secondary: secondary, Sample: *sample,
 		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers,
 		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
 		RewriteHost: *rewriteHost, MaxHeaderBytes: int(maxHeader), Rules: rs, Recorder: w, Logger: log,
-	})
+	}
+	edgeCfg.apply(&cfg)
+	p, err := mirror.New(cfg)
 	if err != nil {
 		return usageError{err}
 	}
