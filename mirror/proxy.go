@@ -149,6 +149,10 @@ type Proxy struct {
 	secErrors, inFlight, inFlightBytes                             atomic.Int64
 	secFailing                                                     atomic.Bool
 	tun                                                            tunnels // upgrade.go
+	// fetchFrom is legacy's client for the workers of a Target (nil: the
+	// client path fetches legacy), target.go.
+	fetchFrom    *fasthttp.HostClient
+	legacyErrLog throttle
 
 	// For a stop that runs out of time: the job each worker holds, whether
 	// to abandon what is left, and how many workers are recording a verdict.
