@@ -155,6 +155,11 @@ func (p *Proxy) fetchLegacy(j *job) bool {
 			j.legacyBody = head
 		}
 		j.legacySize, j.legacyHash = size, sum
+		// Legacy's answer is held from now on: counted in the queue's
+		// bytes (the copy was admitted before it existed).
+		extra := int64(len(j.legacyBody))
+		j.size += extra
+		p.inFlightBytes.Add(extra)
 	}
 	j.latency = time.Since(start)
 	p.metrics.legacyAll.observe(j.latency)

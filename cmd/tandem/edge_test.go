@@ -18,11 +18,13 @@ import (
 // tandem proxy to legacy as raw bytes both ways, the candidate never sees
 // it, and tandem report (from the real SQLite file) counts it as upgraded.
 func TestProxy_UpgradeCountedInReport(t *testing.T) {
+	handshake := make(chan string, 1)
 	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "echo" {
 			io.WriteString(w, "plain")
 			return
 		}
+		handshake <- r.Header.Get("Connection") + "|" + r.Header.Get("X-Forwarded-For")
 		c, brw, err := w.(http.Hijacker).Hijack()
 		if err != nil {
 			return
@@ -64,6 +66,11 @@ func TestProxy_UpgradeCountedInReport(t *testing.T) {
 	c.Close()
 	if code := stop(); code != 0 {
 		t.Fatalf("proxy exit status %d", code)
+	}
+	// Upgrade and Connection are kept for this hop; the forwarding headers
+	// are added as to any request.
+	if got := <-handshake; got != "Upgrade|127.0.0.1" {
+		t.Errorf("legacy's handshake had Connection|X-Forwarded-For %q, want Upgrade|127.0.0.1", got)
 	}
 	if got := candidate.requests(); len(got) != 0 {
 		t.Errorf("the candidate got %q: an upgrade is never mirrored", got)
