@@ -97,14 +97,18 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx) {
 	if peer.IsValid() {
 		addr = peer.AppendTo(abuf[:0])
 	}
+	// The values are built in stack buffers where they can be: this runs
+	// on the client path for every request.
 	if len(xff) > 0 {
-		xff = append(xff, ", "...)
+		h.SetBytesV("X-Forwarded-For", append(append(xff, ", "...), addr...))
+	} else {
+		h.SetBytesV("X-Forwarded-For", addr)
 	}
-	h.SetBytesV("X-Forwarded-For", append(xff, addr...))
-	if len(xfp) == 0 {
-		xfp = []byte(proto)
+	if len(xfp) > 0 {
+		h.SetBytesV("X-Forwarded-Proto", xfp)
+	} else {
+		h.Set("X-Forwarded-Proto", proto)
 	}
-	h.SetBytesV("X-Forwarded-Proto", xfp)
 	host := h.Host()
 	if len(xfh) == 0 {
 		xfh = host
