@@ -82,15 +82,12 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx) {
 	}
 	// Whatever the client sent is taken out, in any case and however many
 	// times; a trusted peer's values are put back first.
-	xff := takeHeader(h, "X-Forwarded-For")
-	xfp := takeHeader(h, "X-Forwarded-Proto")
-	xfh := takeHeader(h, "X-Forwarded-Host")
+	xff := takeHeader(h, "X-Forwarded-For", trusted)
+	xfp := takeHeader(h, "X-Forwarded-Proto", trusted)
+	xfh := takeHeader(h, "X-Forwarded-Host", trusted)
 	var fwd []byte
 	if f.RFC7239 {
-		fwd = takeHeader(h, "Forwarded")
-	}
-	if !trusted {
-		xff, xfp, xfh, fwd = nil, nil, nil, nil
+		fwd = takeHeader(h, "Forwarded", trusted)
 	}
 	var abuf [48]byte
 	addr := append(abuf[:0], "unknown"...) // not an IP connection
@@ -132,10 +129,11 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx) {
 }
 
 // takeHeader removes every field of the given name, in whatever case it was
-// sent, and returns their values joined with ", " (RFC 9110 §5.3), or nil.
+// sent, and returns their values joined with ", " (RFC 9110 §5.3), or nil
+// (always nil unless keep: an untrusted peer's values are only removed).
 // The raw block names the fields as sent; fields already deleted (by the
 // hop-by-hop pass) are in it still, but have no value left to peek.
-func takeHeader(h *fasthttp.RequestHeader, name string) []byte {
+func takeHeader(h *fasthttp.RequestHeader, name string, keep bool) []byte {
 	var out []byte
 	var nbuf [4][]byte
 	names := nbuf[:0]
@@ -153,6 +151,9 @@ func takeHeader(h *fasthttp.RequestHeader, name string) []byte {
 			continue
 		}
 		names = append(names, n)
+		if !keep {
+			continue
+		}
 		for _, v := range h.PeekAll(string(n)) {
 			if len(out) > 0 {
 				out = append(out, ", "...)
@@ -161,7 +162,7 @@ func takeHeader(h *fasthttp.RequestHeader, name string) []byte {
 		}
 	}
 	// Also by the standard name, for a field set after parsing.
-	if len(names) == 0 {
+	if len(names) == 0 && keep {
 		for _, v := range h.PeekAll(name) {
 			if len(out) > 0 {
 				out = append(out, ", "...)
