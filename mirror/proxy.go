@@ -209,6 +209,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize), diffErrLog: throttle{interval: 10 * time.Second},
 		flushed: map[string]int64{}, stopFlusher: make(chan struct{}), flusherDone: make(chan struct{})}
+	p.tun.refusedLog.interval = 10 * time.Second
 	rs := cfg.Rules
 	if rs == nil {
 		rs = rules.Default()

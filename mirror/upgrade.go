@@ -44,6 +44,7 @@ const (
 // tunnels holds the proxy's upgraded connections.
 type tunnels struct {
 	active, upgraded, refused atomic.Int64
+	refusedLog                throttle // one warning per interval, with how many were held back
 
 	mu   sync.Mutex
 	open map[*tunnel]struct{}
@@ -153,6 +154,10 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx) bool {
 	t, ok := p.tun.acquire(p.cfg.MaxTunnels)
 	if !ok {
 		p.tun.refused.Add(1)
+		if n := p.tun.refusedLog.allow(time.Now()); n >= 0 {
+			p.log.Warn("upgrade refused with 503: --max-tunnels upgraded connections are open",
+				"max_tunnels", p.cfg.MaxTunnels, "refused_since_last", n)
+		}
 		ctx.Error("tandem: too many upgraded connections open\n", fasthttp.StatusServiceUnavailable)
 		return true
 	}
