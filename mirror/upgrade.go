@@ -194,10 +194,15 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx) bool {
 	conn.SetDeadline(deadline)
 	br := bufio.NewReaderSize(conn, tunnelBuffer)
 	bw := bufio.NewWriterSize(conn, 4<<10)
-	if err := req.Write(bw); err == nil {
+	err = req.Write(bw)
+	if err == nil {
 		err = bw.Flush()
 	}
-	head, status, err := readHead(br)
+	var head []byte
+	var status int
+	if err == nil {
+		head, status, err = readHead(br)
+	}
 	if err != nil {
 		p.legacyErrors.Add(1)
 		ctx.Response.Reset()
