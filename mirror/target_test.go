@@ -193,3 +193,24 @@ func TestTarget_QueueFullDrops(t *testing.T) {
 		t.Errorf("after the stop: compared %d, matched %d; want every queued copy compared", s.Compared, s.Matched)
 	}
 }
+
+// An upgrade that reaches a Target (meshes do not mirror them) is answered
+// 200, counted as skipped, and sent nowhere.
+func TestTarget_UpgradeSkipped(t *testing.T) {
+	var legacySeen, candSeen seen
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { legacySeen.add(r) }))
+	defer legacy.Close()
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { candSeen.add(r) }))
+	defer cand.Close()
+	tg, addr := startTarget(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, cand.URL), Sample: 1}, mirror.DefaultShadowSuffix)
+	ws := wsDial(t, strings.TrimPrefix(addr, "http://"), "/socket")
+	if ws.resp.StatusCode != 200 {
+		t.Fatalf("got %s, want 200", ws.resp.Status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tg.Shutdown(ctx)
+	if s := tg.Stats(); s.Skipped != 1 || s.Mirrored != 0 || s.Upgraded != 0 || len(legacySeen.list())+len(candSeen.list()) != 0 {
+		t.Errorf("skipped %d, mirrored %d, upgraded %d, legacy %q, candidate %q", s.Skipped, s.Mirrored, s.Upgraded, legacySeen.list(), candSeen.list())
+	}
+}
