@@ -93,6 +93,17 @@ type Config struct {
 	// Edge sets the client side: connection limit, timeouts, body limit
 	// and TLS (listen.go).
 	Edge EdgeConfig
+
+	// Forwarding chooses the forwarding headers (X-Forwarded-*, Forwarded);
+	// the zero value adds them (forward.go).
+	Forwarding Forwarding
+	// TunnelIdleTimeout ends an upgraded connection (WebSocket) when both
+	// sides are silent this long; MaxTunnels bounds those open at once
+	// (beyond it, 503). TunnelTLS is the TLS configuration of a tunnel to
+	// an https legacy (nil: the system's roots and legacy's host name).
+	TunnelIdleTimeout time.Duration
+	MaxTunnels        int
+	TunnelTLS         *tls.Config
 }
 
 // Stats are the proxy's counters since it started.
@@ -112,6 +123,9 @@ type Stats struct {
 	SecondaryErrors int64
 	QueueDepth      int64 // waiting and in flight now
 	QueueBytes      int64
+	Upgraded        int64 // upgraded connections tunnelled to legacy, never mirrored
+	TunnelsOpen     int64 // upgraded connections open now
+	TunnelsRefused  int64 // upgrades answered 503: MaxTunnels were open
 }
 
 // Proxy is the mirroring reverse proxy. Serve it with Serve or use Handler
@@ -136,6 +150,10 @@ type Proxy struct {
 	compared, matched, mismatched, noise, candErrors, diffErrors   atomic.Int64
 	secErrors, inFlight, inFlightBytes                             atomic.Int64
 	secFailing                                                     atomic.Bool
+	tun                                                            tunnels // upgrade.go
+	// fetchFrom is legacy's client for the workers of a Target (nil: the
+	// client path fetches legacy), target.go.
+	fetchFrom *upstream.Client
 
 	// For a stop that runs out of time: the job each worker holds, whether
 	// to abandon what is left, and how many workers are recording a verdict.
@@ -185,9 +203,16 @@ func New(cfg Config) (*Proxy, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Edge.setDefaults()
+	if cfg.TunnelIdleTimeout <= 0 {
+		cfg.TunnelIdleTimeout = DefaultTunnelIdleTimeout
+	}
+	if cfg.MaxTunnels <= 0 {
+		cfg.MaxTunnels = DefaultMaxTunnels
+	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize), diffErrLog: throttle{interval: logInterval},
 		legacyErrLog: throttle{interval: logInterval}, candErrLog: throttle{interval: logInterval},
 		flushed: map[string]int64{}, stopFlusher: make(chan struct{}), flusherDone: make(chan struct{})}
+	p.tun.refusedLog.interval = 10 * time.Second
 	rs := cfg.Rules
 	if rs == nil {
 		rs = rules.Default()
@@ -240,12 +265,16 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	p.requests.Add(1)
+	if p.tunnel(ctx) { // Upgrade: WebSocket and the like, never mirrored
+		return
+	}
 	req := &ctx.Request
 	ep := p.rules.Load().Match(req.Header.Method(), req.URI().Path())
 
 	// Hop-by-hop fields go before the copy is made, so that the copy is
 	// forwarded as it is.
 	upstream.RemoveRequestHop(&req.Header)
+	p.forward(ctx) // before the copy: every upstream gets the same headers
 	var j *job
 	if p.chosen(ep, req) {
 		j = p.jobs.Get().(*job)
@@ -362,6 +391,7 @@ func (p *Proxy) Stats() Stats {
 		Compared: p.compared.Load(), Matched: p.matched.Load(), Mismatched: p.mismatched.Load(),
 		Noise: p.noise.Load(), CandidateErrors: p.candErrors.Load(), DiffErrors: p.diffErrors.Load(),
 		SecondaryErrors: p.secErrors.Load(), QueueDepth: p.inFlight.Load(), QueueBytes: p.inFlightBytes.Load(),
+		Upgraded: p.tun.upgraded.Load(), TunnelsOpen: p.tun.active.Load(), TunnelsRefused: p.tun.refused.Load(),
 	}
 }
 
@@ -389,6 +419,7 @@ func (p *Proxy) flushCounts() {
 		string(tandem.Skipped):     p.skipped.Load(),
 		string(tandem.LegacyError): p.legacyErrors.Load(),
 		"sampled_out":              p.sampledOut.Load(),
+		"upgraded":                 p.tun.upgraded.Load(),
 	}
 	var counts []tandem.Count
 	for name, n := range now {
@@ -403,10 +434,14 @@ func (p *Proxy) flushCounts() {
 // Serve accepts connections on ln until Shutdown (or until ln is closed):
 // an error accepting a connection is retried, never fatal (listen.go).
 // With Edge.TLS it serves TLS on ln.
-func (p *Proxy) Serve(ln net.Listener) error {
+func (p *Proxy) Serve(ln net.Listener) error { return p.serve(ln, p.Handler) }
+
+// serve serves handler on ln with the client side's limits (listen.go):
+// the proxy's and a Target's listeners are guarded alike.
+func (p *Proxy) serve(ln net.Listener, handler fasthttp.RequestHandler) error {
 	e := p.cfg.Edge
 	p.server = &fasthttp.Server{
-		Handler:                       p.Handler,
+		Handler:                       handler,
 		Name:                          "",
 		NoDefaultServerHeader:         true,
 		NoDefaultDate:                 true,
@@ -457,6 +492,7 @@ func (p *Proxy) stop(ctx context.Context) error {
 	if p.server != nil {
 		err = p.server.ShutdownWithContext(ctx)
 	}
+	p.tun.closeAll()
 	p.closeQueue.Do(func() { close(p.queue) })
 	done := make(chan struct{})
 	go func() { p.workers.Wait(); close(done) }()

@@ -99,6 +99,9 @@ func (p *Proxy) abandonInFlight() {
 // process sends a job to the candidate (and secondary), judges the answers
 // and records the verdict.
 func (p *Proxy) process(j *job) {
+	if p.fetchFrom != nil && !p.fetchLegacy(j) { // a Target's copy: legacy is asked now
+		return
+	}
 	ex := &tandem.Exchange{Time: j.start}
 	req := &j.req
 	ex.Request = tandem.Request{

@@ -45,6 +45,9 @@ func Text(w io.Writer, r *store.Report, topFields int) error {
 		fmt.Fprintf(&b, " · diff errors %d", t.DiffErrors)
 	}
 	fmt.Fprintf(&b, "\nnot compared: skipped %d (side effects) · dropped %d (queue full) · legacy errors %d\n", t.Skipped, t.Dropped, t.LegacyErrors)
+	if t.Upgraded > 0 {
+		fmt.Fprintf(&b, "upgraded %d (WebSocket and other upgrades: tunnelled to legacy, never mirrored)\n", t.Upgraded)
+	}
 	if t.SecondaryErrors > 0 {
 		fmt.Fprintf(&b, "the secondary did not answer for %d exchanges: they were judged without noise detection\n", t.SecondaryErrors)
 	}

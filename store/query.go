@@ -29,6 +29,9 @@ type Totals struct {
 	// SecondaryErrors are the exchanges judged without noise detection
 	// because the secondary did not answer.
 	SecondaryErrors int64 `json:"secondary_errors,omitempty"`
+	// Upgraded are the upgraded connections (WebSocket) tunnelled to
+	// legacy: never mirrored, never compared.
+	Upgraded int64 `json:"upgraded,omitempty"`
 }
 
 // Report summarises the database: totals, and per endpoint the outcomes and
@@ -107,6 +110,8 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 				r.Totals.Skipped += n
 			case tandem.LegacyError:
 				r.Totals.LegacyErrors += n
+			case "upgraded":
+				r.Totals.Upgraded += n
 			}
 			continue
 		}

@@ -8,6 +8,7 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,7 @@ type Client struct {
 	host    string
 	timeout time.Duration
 	idle    time.Duration
+	tls     *tls.Config // nil: plain HTTP
 }
 
 // New builds the client of one upstream.
@@ -125,7 +127,20 @@ func New(o Options) (*Client, error) {
 		c.MaxConnWaitTimeout = o.Timeout
 	}
 	return &Client{hc: c, name: o.Name, prefix: []byte(strings.TrimSuffix(u.Path, "/")), host: u.Host,
-		timeout: o.Timeout, idle: o.IdleTimeout}, nil
+		timeout: o.Timeout, idle: o.IdleTimeout, tls: d.tls}, nil
+}
+
+// Addr is the upstream's host:port, as dialled.
+func (c *Client) Addr() string { return c.hc.Addr }
+
+// TLSConfig returns a copy of the TLS configuration connections to this
+// upstream use, or nil for a plain http:// upstream: for a connection
+// dialled outside the client (a tunnel of an upgraded request).
+func (c *Client) TLSConfig() *tls.Config {
+	if c.tls == nil {
+		return nil
+	}
+	return c.tls.Clone()
 }
 
 // Name is the upstream's name, as given in Options.

@@ -59,6 +59,8 @@ Usage:
   tandem demo     [--db tandem-demo.db]      run everything on built-in sample services
   tandem proxy    --legacy URL --candidate URL [flags]
                                              serve from legacy, mirror to the candidate, record differences
+  tandem compare  --legacy URL --candidate URL [flags]
+                                             behind a mesh's mirror (Envoy, Istio, nginx): compare its copies
   tandem report   --db tandem.db [--format text|json]
   tandem replay   --from SOURCE --candidate URL [--legacy URL] [flags]
                                              replay recorded traffic (db, HAR, NDJSON, .gor): a CI gate
@@ -78,6 +80,7 @@ func commands(e env) map[string]command {
 	return map[string]command{
 		"demo":    &demoCmd{env: e},
 		"proxy":   &proxyCmd{env: e},
+		"compare": &compareCmd{env: e},
 		"report":  &reportCmd{env: e},
 		"replay":  &replayCmd{env: e},
 		"export":  &exportCmd{env: e},

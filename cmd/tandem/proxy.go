@@ -58,6 +58,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	tlsOpts := addTLSFlags(fs, "legacy", "candidate", "secondary")
 	edgeF := addEdgeFlags(fs)
+	fwdFlags := addForwardFlags(fs, true) // upgrades and forwarding headers: forwardflags.go
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
@@ -78,6 +79,10 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	tlsFor, err := tlsOpts.resolve(map[string]*url.URL{"legacy": legacy, "candidate": candidate, "secondary": secondary}, log)
+	if err != nil {
+		return err
+	}
+	fwdCfg, err := fwdFlags.config()
 	if err != nil {
 		return err
 	}
@@ -107,14 +112,16 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	w := db.NewWriter(store.WriterConfig{Record: mode, Logger: log,
 		Retention: store.Retention{MaxBytes: int64(maxDB), MaxAge: *retention, MaxExchanges: *maxExchanges}})
 	defer w.Close()
-	p, err := mirror.New(mirror.Config{
+	cfg := mirror.Config{
 		Legacy: legacy, Candidate: candidate, Secondary: secondary, Sample: *sample,
 		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers,
 		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
 		RewriteHost: *rewriteHost, MaxHeaderBytes: int(maxHeader), Rules: rs, Recorder: w, Logger: log,
 		LegacyTLS: tlsFor["legacy"], CandidateTLS: tlsFor["candidate"], SecondaryTLS: tlsFor["secondary"],
 		Edge: edgeCfg,
-	})
+	}
+	fwdCfg.apply(&cfg)
+	p, err := mirror.New(cfg)
 	if err != nil {
 		return usageError{err}
 	}
