@@ -1,0 +1,154 @@
+package stats_test
+
+import (
+	"math"
+	"math/big"
+	"testing"
+
+	"github.com/tandemproxy/tandem/stats"
+)
+
+// exactSF is P(X ≥ k) for X ~ Binomial(n, p) summed in exact rational
+// arithmetic: the independent reference the continued fraction is held to.
+func exactSF(k, n int64, p *big.Rat) float64 {
+	q := new(big.Rat).Sub(big.NewRat(1, 1), p)
+	sum := new(big.Rat)
+	for i := max(k, 0); i <= n; i++ {
+		c := new(big.Rat).SetInt(new(big.Int).Binomial(n, i))
+		pi := new(big.Rat).SetFrac(new(big.Int).Exp(p.Num(), big.NewInt(i), nil), new(big.Int).Exp(p.Denom(), big.NewInt(i), nil))
+		qi := new(big.Rat).SetFrac(new(big.Int).Exp(q.Num(), big.NewInt(n-i), nil), new(big.Int).Exp(q.Denom(), big.NewInt(n-i), nil))
+		sum.Add(sum, c.Mul(c, pi.Mul(pi, qi)))
+	}
+	f, _ := sum.Float64()
+	return f
+}
+
+func close(got, want float64) bool {
+	if want == 0 {
+		return got == 0
+	}
+	return math.Abs(got-want) <= 1e-10*want || math.Abs(got-want) < 1e-300
+}
+
+func TestBinomialSF(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		k, n int64
+		num  int64
+		den  int64
+	}{
+		{"half small", 10, 12, 1, 2},
+		{"half all", 12, 12, 1, 2},
+		{"half none", 0, 12, 1, 2},
+		{"half middle", 50, 100, 1, 2},
+		{"tenth", 3, 20, 1, 10},
+		{"three percent tail", 15, 200, 3, 100},
+		{"three percent body", 4, 200, 3, 100},
+		{"forty percent of 300", 140, 300, 2, 5},
+		{"rare far tail", 30, 400, 1, 100},
+		{"one success", 1, 1000, 1, 10000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := exactSF(tc.k, tc.n, big.NewRat(tc.num, tc.den))
+			got := stats.BinomialSF(tc.k, tc.n, float64(tc.num)/float64(tc.den))
+			if !close(got, want) {
+				t.Errorf("P(X ≥ %d | n=%d, p=%d/%d) = %.17g, want %.17g", tc.k, tc.n, tc.num, tc.den, got, want)
+			}
+		})
+	}
+	t.Run("Edges", func(t *testing.T) {
+		for _, tc := range []struct {
+			k, n int64
+			p    float64
+			want float64
+		}{{0, 5, 0.3, 1}, {6, 5, 0.3, 0}, {1, 5, 0, 0}, {5, 5, 1, 1}, {-1, 5, 0.3, 1}} {
+			if got := stats.BinomialSF(tc.k, tc.n, tc.p); got != tc.want {
+				t.Errorf("BinomialSF(%d, %d, %v) = %v, want %v", tc.k, tc.n, tc.p, got, tc.want)
+			}
+		}
+	})
+}
+
+func TestMcNemar(t *testing.T) {
+	// 10 of 12 discordant pairs one way: (C(12,10)+C(12,11)+C(12,12))/2¹².
+	if got, want := stats.McNemar(10, 2), 79.0/4096; !close(got, want) {
+		t.Errorf("McNemar(10, 2) = %v, want %v", got, want)
+	}
+	if got := stats.McNemar(0, 0); got != 1 {
+		t.Errorf("McNemar(0, 0) = %v, want 1 (no evidence)", got)
+	}
+	if got := stats.McNemar(0, 7); got != 1 {
+		t.Errorf("McNemar(0, 7) = %v, want 1", got)
+	}
+	if got, want := stats.MinMcNemar(5), 1.0/32; got != want {
+		t.Errorf("MinMcNemar(5) = %v, want %v", got, want)
+	}
+}
+
+// TestBenjaminiHochberg uses the 15 p-values of Benjamini and Hochberg
+// (1995), section 4: at q = 0.05 the procedure rejects the four smallest
+// (where Bonferroni rejects three).
+func TestBenjaminiHochberg(t *testing.T) {
+	ps := []float64{0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459,
+		0.3240, 0.4262, 0.5719, 0.6528, 0.7590, 1.000}
+	// Shuffled, to show that the input order is kept.
+	perm := []int{14, 3, 0, 9, 5, 1, 12, 7, 2, 11, 4, 8, 13, 6, 10}
+	in := make([]float64, len(ps))
+	for i, j := range perm {
+		in[i] = ps[j]
+	}
+	reject, adj := stats.BenjaminiHochberg(in, 0.05)
+	n := 0
+	for i, j := range perm {
+		if want := j < 4; reject[i] != want {
+			t.Errorf("p = %v: rejected %v, want %v", in[i], reject[i], want)
+		}
+		if reject[i] {
+			n++
+		}
+		if (adj[i] <= 0.05) != reject[i] {
+			t.Errorf("p = %v: adjusted %v disagrees with rejected %v", in[i], adj[i], reject[i])
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d rejected, want 4", n)
+	}
+	// The fourth smallest: 0.0095 · 15 / 4.
+	if i := 1; !close(adj[i], 0.0095*15/4) {
+		t.Errorf("adjusted p of 0.0095 = %v, want %v", adj[i], 0.0095*15/4)
+	}
+	if r, a := stats.BenjaminiHochberg(nil, 0.05); len(r) != 0 || len(a) != 0 {
+		t.Errorf("no p-values: %v %v", r, a)
+	}
+}
+
+func TestWilson(t *testing.T) {
+	lo, hi := stats.Wilson(5, 10, 1.959964) // z = Φ⁻¹(0.975), as R's binom.confint
+	if math.Abs(lo-0.236593) > 1e-6 || math.Abs(hi-0.763407) > 1e-6 {
+		t.Errorf("Wilson(5, 10) = [%v, %v], want [0.236593, 0.763407]", lo, hi)
+	}
+	if lo, hi := stats.Wilson(0, 0, 1.96); lo != 0 || hi != 1 {
+		t.Errorf("Wilson(0, 0) = [%v, %v], want [0, 1]", lo, hi)
+	}
+}
+
+func TestClopperPearson(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		k, n   int64
+		lo, hi float64
+	}{
+		// Closed forms at the ends: (α/2)^(1/n) and 1 − (α/2)^(1/n).
+		{"none", 0, 10, 0, 1 - math.Pow(0.025, 0.1)},
+		{"all", 10, 10, math.Pow(0.025, 0.1), 1},
+		// The published 95% interval for 5 of 10.
+		{"half", 5, 10, 0.187086, 0.812914},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lo, hi := stats.ClopperPearson(tc.k, tc.n, 0.05)
+			if math.Abs(lo-tc.lo) > 1e-6 || math.Abs(hi-tc.hi) > 1e-6 {
+				t.Errorf("ClopperPearson(%d, %d) = [%v, %v], want [%v, %v]", tc.k, tc.n, lo, hi, tc.lo, tc.hi)
+			}
+		})
+	}
+}
