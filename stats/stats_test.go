@@ -152,3 +152,32 @@ func TestClopperPearson(t *testing.T) {
 		})
 	}
 }
+
+func TestDecide(t *testing.T) {
+	o := stats.DefaultOptions()
+	for _, tc := range []struct {
+		name string
+		test stats.Test
+		want stats.Verdict
+	}{
+		// Legacy differs from itself in 3% of 1000 exchanges, the candidate
+		// in 40%: a regression hidden in noise.
+		{"hidden regression", stats.Paired(380, 10, 20, 590), stats.Regression},
+		// Both differ about as often: noise.
+		{"noise", stats.Paired(95, 100, 5, 800), stats.Noise},
+		// 4 discordant pairs can never reach p ≤ 0.05 (½⁴ = 0.0625).
+		{"too few", stats.Paired(4, 0, 0, 996), stats.Undecided},
+		// Significant (5 standard deviations), but 1.5 points over legacy's 10%: less than
+		// 20% of it.
+		{"small effect", stats.AgainstRate(1150, 10000, 0.1), stats.Noise},
+		{"against a rate", stats.AgainstRate(60, 1000, 0.02), stats.Regression},
+		{"never noisy", stats.AgainstRate(3, 1000, 0), stats.Regression},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, _ := stats.Decide([]stats.Test{tc.test}, o)
+			if v[0] != tc.want {
+				t.Errorf("verdict %s, want %s (test %+v)", v[0], tc.want, tc.test)
+			}
+		})
+	}
+}
