@@ -50,6 +50,8 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	var headers headerFlag
 	fs.Var(&headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
 	top := fs.Int("top", report.DefaultTopFields, "differing patterns listed per endpoint")
+	gate := fs.String("gate", report.GateCount, "what fails the run: count (every failing exchange) or statistical (only patterns judged regressions)")
+	baselineDB := fs.String("baseline", "", "tandem `file`.db holding a baseline (tandem baseline): legacy's own noise where no --secondary runs")
 	filters := addFilterFlags(fs)
 	if err := parse(fs, args, false); err != nil {
 		return err
@@ -91,6 +93,10 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 			return usagef("--%s %s would overwrite the traffic or the results: choose another file", flag, p)
 		}
 	}
+	gateMode, err := report.ParseGateMode(*gate)
+	if err != nil {
+		return usageError{err}
+	}
 	rs := rules.Default()
 	if *rulesFile != "" {
 		if rs, err = rules.Load(*rulesFile); err != nil {
@@ -122,6 +128,9 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
+	if err := copyBaseline(ctx, *baselineDB, db); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Source: "replay", Logger: log})
 	defer w.Close()
@@ -163,7 +172,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	run := report.Run{Name: *from, Gate: report.Gate{MaxMismatches: *maxMismatches, AllowErrors: *allowErrors},
+	run := report.Run{Name: *from, Gate: report.Gate{MaxMismatches: *maxMismatches, AllowErrors: *allowErrors, Mode: gateMode},
 		Skipped: map[string]report.Skipped{}, Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
 	for ep, s := range res.Skipped {
 		run.Skipped[ep] = report.Skipped{SideEffects: s.SideEffects, Unrecorded: s.Unrecorded}
