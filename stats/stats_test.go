@@ -181,3 +181,44 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+// TestDecide_ReadmeExample pins the numbers of README's worked example
+// ("Verdicts").
+func TestDecide_ReadmeExample(t *testing.T) {
+	tests := []stats.Test{stats.Paired(375, 5, 25, 595), stats.Paired(48, 52, 12, 888), stats.Paired(3, 0, 0, 997)}
+	v, q := stats.Decide(tests, stats.DefaultOptions())
+	want := []struct {
+		verdict stats.Verdict
+		p, q    float64
+	}{{stats.Regression, 2.6e-104, 7.9e-104}, {stats.Noise, 0.69, 0.69}, {stats.Undecided, 0.125, 0.19}}
+	for i, w := range want {
+		if v[i] != w.verdict || !near(tests[i].P, w.p) || !near(q[i], w.q) {
+			t.Errorf("row %d: %s p=%.2g q=%.2g, want %s p=%.2g q=%.2g", i, v[i], tests[i].P, q[i], w.verdict, w.p, w.q)
+		}
+	}
+	// Without a secondary: 48 of 800 in the baseline, bound at 95%.
+	_, bound := stats.ClopperPearson(48, 800, 0.10)
+	if !near(bound, 0.076) {
+		t.Errorf("bound %.3g, want 0.076", bound)
+	}
+	for _, tc := range []struct {
+		k       int64
+		p       float64
+		verdict stats.Verdict
+	}{{60, 0.98, stats.Noise}, {120, 5.4e-7, stats.Regression}} {
+		test := stats.AgainstRate(tc.k, 1000, bound)
+		v, _ := stats.Decide([]stats.Test{test}, stats.DefaultOptions())
+		if v[0] != tc.verdict || !near(test.P, tc.p) {
+			t.Errorf("%d of 1000: %s p=%.2g, want %s p=%.2g", tc.k, v[0], test.P, tc.verdict, tc.p)
+		}
+	}
+	// 0 of 50 is consistent with up to 5.8%.
+	if _, hi := stats.ClopperPearson(0, 50, 0.10); !near(hi, 0.058) {
+		t.Errorf("0 of 50: bound %.3g, want 0.058", hi)
+	}
+}
+
+// near reports whether got rounds to want at want's two significant digits.
+func near(got, want float64) bool {
+	return math.Abs(got-want) <= 0.05*math.Abs(want)
+}
