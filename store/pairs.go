@@ -51,6 +51,17 @@ func (d *derived) accountPairs(ex *tandem.Exchange, sign int64) {
 		t = &pairTotals{}
 		a.totals[ex.Endpoint] = t
 	}
+	paired := ex.Secondary != nil && ex.Secondary.Err == ""
+	if len(ex.Differences) == 0 && len(ex.NoisePatterns) == 0 {
+		// Most exchanges match: count them without the maps below, which
+		// are the writer's work per exchange at full speed.
+		if paired {
+			t.paired += sign
+		} else {
+			t.unpaired += sign
+		}
+		return
+	}
 	get := func(p string) *pairCounts {
 		k := fieldKey{ex.Endpoint, p}
 		c := a.pairs[k]
@@ -71,7 +82,7 @@ func (d *derived) accountPairs(ex *tandem.Exchange, sign int64) {
 		k[1] = k[1] || df.Kind == tandem.Type
 		kinds[df.Pattern] = k
 	}
-	if ex.Secondary == nil || ex.Secondary.Err != "" {
+	if !paired {
 		t.unpaired += sign
 		for p := range cand {
 			c := get(p)
