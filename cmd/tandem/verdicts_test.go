@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -271,4 +272,57 @@ func TestVerdicts_EndToEnd(t *testing.T) {
 			t.Errorf("rules suggest from a baseline: exit %d\n%s%s", code, out, errOut)
 		}
 	})
+}
+
+func TestBaseline_Usage(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	legacy := itemServer(t, "legacy", false)
+	traffic := itemTraffic(t, dir, 3)
+	empty := tandemDB(t)
+	down := "http://" + closedAddr(t)
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"NoFrom", []string{"baseline", "--legacy", legacy}, exitUsage, "--from SOURCE is required"},
+		{"NoLegacy", []string{"baseline", "--from", traffic}, exitUsage, "--legacy URL is required"},
+		{"NoRuns", []string{"baseline", "--from", traffic, "--legacy", legacy, "--runs", "0"}, exitUsage, "--runs 0: want at least 1"},
+		{"LegacyDown", []string{"baseline", "--from", traffic, "--legacy", down, "--db", filepath.Join(dir, "b.db")}, exitFail,
+			"answered no request twice: nothing was learned"},
+		{"ShowFormat", []string{"baseline", "show", "--db", empty, "--format", "yaml"}, exitUsage, `--format "yaml": want text or json`},
+		{"ShowMissing", []string{"baseline", "show", "--db", filepath.Join(dir, "nope.db")}, exitUsage, "no such database"},
+		{"ReplayGate", []string{"replay", "--from", traffic, "--candidate", legacy, "--gate", "strict"}, exitUsage,
+			`--gate "strict": want count or statistical`},
+		{"ReplayNoBaseline", []string{"replay", "--from", traffic, "--legacy", legacy, "--candidate", legacy, "--db", filepath.Join(dir, "r.db"),
+			"--baseline", empty}, exitUsage, "holds no baseline: learn one with tandem baseline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runTandem(t, ctx, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.stderr)
+			}
+		})
+	}
+	t.Run("ShowEmpty", func(t *testing.T) {
+		code, out, _ := runTandem(t, ctx, "baseline", "show", "--db", empty)
+		if code != 0 || !strings.Contains(out, "holds no baseline") {
+			t.Errorf("exit %d: %s", code, out)
+		}
+	})
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
