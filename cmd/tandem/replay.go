@@ -51,6 +51,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	fs.Var(&headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
 	top := fs.Int("top", report.DefaultTopFields, "differing patterns listed per endpoint")
 	gate := fs.String("gate", report.GateCount, "what fails the run: count (every failing exchange) or statistical (only patterns judged regressions)")
+	fdr := fdrFlag(fs)
 	baselineDB := fs.String("baseline", "", "tandem `file`.db holding a baseline (tandem baseline): legacy's own noise where no --secondary runs")
 	filters := addFilterFlags(fs)
 	if err := parse(fs, args, false); err != nil {
@@ -96,6 +97,9 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	gateMode, err := report.ParseGateMode(*gate)
 	if err != nil {
 		return usageError{err}
+	}
+	if err := checkFDR(*fdr); err != nil {
+		return err
 	}
 	rs := rules.Default()
 	if *rulesFile != "" {
@@ -172,6 +176,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	judgeAt(r, *fdr)
 	run := report.Run{Name: *from, Gate: report.Gate{MaxMismatches: *maxMismatches, AllowErrors: *allowErrors, Mode: gateMode},
 		Skipped: map[string]report.Skipped{}, Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
 	for ep, s := range res.Skipped {

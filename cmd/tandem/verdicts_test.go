@@ -186,6 +186,21 @@ func TestVerdicts_EndToEnd(t *testing.T) {
 		if f := got["$.price"]; f.Both == 0 || f.Noise == 0 {
 			t.Errorf("$.price: both %d, noise %d: want some exchanges judged noise", f.Both, f.Noise)
 		}
+		// At a false discovery rate of 10⁻⁵⁰, the hidden regression (p ≈
+		// 10⁻³⁹) is no longer one.
+		code, out, _ = runTandem(t, ctx, "report", "--db", paired, "--format", "json", "--fdr", "1e-50")
+		var strict store.Report
+		if err := json.Unmarshal([]byte(out), &strict); code != 0 || err != nil {
+			t.Fatalf("report --fdr: exit %d, %v", code, err)
+		}
+		for _, f := range strict.Endpoints[0].Fields {
+			if f.Pattern == "$.price" && f.Verdict == stats.Regression {
+				t.Errorf("$.price at --fdr 1e-50: %+v", f.FieldVerdict)
+			}
+		}
+		if strict.Verdicts.Q != 1e-50 {
+			t.Errorf("verdicts %+v: want q 1e-50", strict.Verdicts)
+		}
 		// Exchange by exchange, nonce would be noise: legacy always
 		// differs from itself there.
 		if f := got["$.nonce"]; f.OnlyCandidate != n {
@@ -296,6 +311,8 @@ func TestBaseline_Usage(t *testing.T) {
 		{"ShowMissing", []string{"baseline", "show", "--db", filepath.Join(dir, "nope.db")}, exitUsage, "no such database"},
 		{"ReplayGate", []string{"replay", "--from", traffic, "--candidate", legacy, "--gate", "strict"}, exitUsage,
 			`--gate "strict": want count or statistical`},
+		{"ReplayFDR", []string{"replay", "--from", traffic, "--candidate", legacy, "--fdr", "5"}, exitUsage, "--fdr 5: want a rate between 0 and 1"},
+		{"ReportFDR", []string{"report", "--db", empty, "--fdr", "0"}, exitUsage, "--fdr 0: want a rate between 0 and 1"},
 		{"ReplayNoBaseline", []string{"replay", "--from", traffic, "--legacy", legacy, "--candidate", legacy, "--db", filepath.Join(dir, "r.db"),
 			"--baseline", empty}, exitUsage, "holds no baseline: learn one with tandem baseline"},
 	}
