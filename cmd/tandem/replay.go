@@ -101,6 +101,9 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	if err := checkFDR(*fdr); err != nil {
 		return err
 	}
+	if *baselineDB != "" && same(*baselineDB, *dbPath) {
+		return usagef("--baseline %s is --db, which every replay replaces: keep the baseline in another file", *baselineDB)
+	}
 	rs := rules.Default()
 	if *rulesFile != "" {
 		if rs, err = rules.Load(*rulesFile); err != nil {

@@ -313,6 +313,8 @@ func TestBaseline_Usage(t *testing.T) {
 			`--gate "strict": want count or statistical`},
 		{"ReplayFDR", []string{"replay", "--from", traffic, "--candidate", legacy, "--fdr", "5"}, exitUsage, "--fdr 5: want a rate between 0 and 1"},
 		{"ReportFDR", []string{"report", "--db", empty, "--fdr", "0"}, exitUsage, "--fdr 0: want a rate between 0 and 1"},
+		{"ReplayBaselineIsDB", []string{"replay", "--from", traffic, "--candidate", legacy, "--db", empty, "--baseline", empty}, exitUsage,
+			"is --db, which every replay replaces"},
 		{"ReplayNoBaseline", []string{"replay", "--from", traffic, "--legacy", legacy, "--candidate", legacy, "--db", filepath.Join(dir, "r.db"),
 			"--baseline", empty}, exitUsage, "holds no baseline: learn one with tandem baseline"},
 	}
