@@ -187,6 +187,12 @@ func TestDecide(t *testing.T) {
 		{"too few", stats.Paired(4, 0, 0, 996), stats.Undecided},
 		// Significant (5 standard deviations), but 1.5 points over legacy's 10%: less than
 		// 20% of it.
+		// Legacy always differs from itself there, and so does the
+		// candidate: nothing to test, and nothing in excess.
+		{"always differs", stats.Paired(0, 0, 100, 0), stats.Noise},
+		{"always differs, baseline", stats.AgainstRate(100, 100, 1), stats.Noise},
+		// Fewer differences than legacy's own, over few exchanges.
+		{"less than legacy", stats.Paired(1, 2, 0, 97), stats.Noise},
 		{"small effect", stats.AgainstRate(1150, 10000, 0.1), stats.Noise},
 		{"against a rate", stats.AgainstRate(60, 1000, 0.02), stats.Regression},
 		{"never noisy", stats.AgainstRate(3, 1000, 0), stats.Regression},

@@ -11,9 +11,13 @@ const (
 	// the minimum effect.
 	Regression Verdict = "regression"
 	// Noise: the test could have shown a regression and did not, or the
-	// excess is smaller than the minimum effect.
+	// excess is smaller than the minimum effect (a pattern where legacy
+	// differs from itself on every exchange, and the candidate too, is
+	// noise however few the exchanges).
 	Noise Verdict = "noise"
-	// Undecided: too few exchanges for the test to reject at any outcome.
+	// Undecided: the candidate differs more often than legacy by the
+	// minimum effect, but over too few exchanges for the test to reject
+	// at any outcome.
 	Undecided Verdict = "undecided"
 )
 
@@ -98,7 +102,9 @@ func Decide(tests []Test, o Options) (verdicts []Verdict, adjusted []float64) {
 		switch {
 		case reject[i] && o.Effect(t):
 			verdicts[i] = Regression
-		case t.MinP > o.Q:
+		case o.Effect(t) && t.MinP > o.Q:
+			// It looks like a regression, and no outcome of so few
+			// exchanges could have shown it is one.
 			verdicts[i] = Undecided
 		default:
 			verdicts[i] = Noise
