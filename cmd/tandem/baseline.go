@@ -172,7 +172,11 @@ func writeBaseline(w io.Writer, b *store.Baseline) error {
 		if i > 0 {
 			s.WriteByte('\n')
 		}
-		fmt.Fprintf(&s, "%s: %d comparisons of legacy with itself (%d runs of %s, %s)\n", e.Endpoint, e.Compared, e.Runs, e.Source,
+		runs := fmt.Sprintf("%d runs", e.Runs)
+		if e.Runs == 1 {
+			runs = "1 run"
+		}
+		fmt.Fprintf(&s, "%s: %d comparisons of legacy with itself (%s of %s, %s)\n", e.Endpoint, e.Compared, runs, e.Source,
 			e.Learned.Format(time.RFC3339))
 		if len(e.Patterns) == 0 {
 			s.WriteString("    legacy always agreed with itself\n")

@@ -16,6 +16,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandemproxy/tandem/stats"
 	"github.com/tandemproxy/tandem/store"
@@ -344,4 +347,28 @@ func closedAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+func TestWriteBaseline(t *testing.T) {
+	b := &store.Baseline{Endpoints: []store.BaselineEndpoint{
+		{Endpoint: "GET /items/{id}", Compared: 800, Runs: 2, Source: "traffic.ndjson", Learned: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC),
+			Patterns: []store.BaselinePattern{{Pattern: "$.nonce", Differs: 800, Rate: 1}, {Pattern: "$.opt", Differs: 40, Presence: 40, Rate: 0.05},
+				{Pattern: "$.n", Differs: 8, Type: 8, Rate: 0.01}}},
+		{Endpoint: "GET /", Compared: 10, Runs: 1, Source: "t.har", Learned: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)},
+	}}
+	var out strings.Builder
+	if err := writeBaseline(&out, b); err != nil {
+		t.Fatal(err)
+	}
+	want := `GET /items/{id}: 800 comparisons of legacy with itself (2 runs of traffic.ndjson, 2026-05-01T12:00:00Z)
+    100.00%  $.nonce                                  800 of 800
+      5.00%  $.opt                                    40 of 800 · present in one answer only 40
+      1.00%  $.n                                      8 of 800 · type changed 8
+
+GET /: 10 comparisons of legacy with itself (1 run of t.har, 2026-05-01T12:00:00Z)
+    legacy always agreed with itself
+`
+	if d := cmp.Diff(want, out.String()); d != "" {
+		t.Errorf("baseline text (-want +got):\n%s", d)
+	}
 }
