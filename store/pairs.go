@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/tandemproxy/tandem"
 )
@@ -71,46 +72,54 @@ func (d *derived) accountPairs(ex *tandem.Exchange, sign int64) {
 		}
 		return c
 	}
-	// cand: pattern → whether every candidate difference there is noise.
-	cand := map[string]bool{}
-	kinds := map[string][2]bool{} // removed, type
+	// The candidate's patterns, each with whether every difference there is
+	// noise and whether one removes a value or changes its type. A slice,
+	// not maps: an exchange has few patterns, and this runs on the writer
+	// for every exchange.
+	type candPattern struct {
+		pattern                string
+		allNoise, removed, typ bool
+	}
+	var cand []candPattern
 	for _, df := range ex.Differences {
-		all, seen := cand[df.Pattern]
-		cand[df.Pattern] = (all || !seen) && df.Noise
-		k := kinds[df.Pattern]
-		k[0] = k[0] || df.Kind == tandem.Removed
-		k[1] = k[1] || df.Kind == tandem.Type
-		kinds[df.Pattern] = k
+		i := slices.IndexFunc(cand, func(c candPattern) bool { return c.pattern == df.Pattern })
+		if i < 0 {
+			cand = append(cand, candPattern{pattern: df.Pattern, allNoise: true})
+			i = len(cand) - 1
+		}
+		c := &cand[i]
+		c.allNoise = c.allNoise && df.Noise
+		c.removed = c.removed || df.Kind == tandem.Removed
+		c.typ = c.typ || df.Kind == tandem.Type
 	}
 	if !paired {
 		t.unpaired += sign
-		for p := range cand {
-			c := get(p)
+		for _, cp := range cand {
+			c := get(cp.pattern)
 			c.unpaired += sign
-			if kinds[p][0] {
+			if cp.removed {
 				c.unpairedRemoved += sign
 			}
-			if kinds[p][1] {
+			if cp.typ {
 				c.unpairedType += sign
 			}
 		}
 		return
 	}
 	t.paired += sign
-	secondary := map[string]bool{}
-	for _, p := range ex.NoisePatterns {
-		secondary[p] = true
-	}
-	for p, allNoise := range cand {
-		switch {
-		case secondary[p] && allNoise:
-			get(p).both += sign
-		default:
-			get(p).onlyCandidate += sign
+	for _, cp := range cand {
+		if cp.allNoise && slices.Contains(ex.NoisePatterns, cp.pattern) {
+			get(cp.pattern).both += sign
+		} else {
+			get(cp.pattern).onlyCandidate += sign
 		}
 	}
-	for p := range secondary {
-		if _, ok := cand[p]; !ok {
+	for i, p := range ex.NoisePatterns {
+		// Judge lists each noisy pattern once; a hand-built exchange may not.
+		if slices.Contains(ex.NoisePatterns[:i], p) {
+			continue
+		}
+		if !slices.ContainsFunc(cand, func(c candPattern) bool { return c.pattern == p }) {
 			get(p).onlySecondary += sign
 		}
 	}
