@@ -80,7 +80,8 @@ func (d *derived) accountPairs(ex *tandem.Exchange, sign int64) {
 		pattern                string
 		allNoise, removed, typ bool
 	}
-	var cand []candPattern
+	var buf [8]candPattern // on the stack for up to 8 patterns
+	cand := buf[:0]
 	for _, df := range ex.Differences {
 		i := slices.IndexFunc(cand, func(c candPattern) bool { return c.pattern == df.Pattern })
 		if i < 0 {
