@@ -276,6 +276,11 @@ func TestJudge(t *testing.T) {
 		{name: "CandidateError", candidate: tandem.Response{Err: "connection refused"}, want: tandem.CandidateError},
 		{name: "Noise", candidate: *jsonResp(`{"id":"r2","name":"a","price":1}`), secondary: jsonResp(`{"id":"r3","name":"a","price":1}`), want: tandem.Noise, noise: []string{"$.id"}},
 		{name: "NoiseAndBug", candidate: *jsonResp(`{"id":"r2","name":"a","price":2}`), secondary: jsonResp(`{"id":"r3","name":"a","price":1}`), want: tandem.Mismatch, noise: []string{"$.id"}},
+		// Kind-aware: legacy varying id does not explain a candidate that
+		// drops it or makes it a number; a secondary that drops it too does.
+		{name: "RemovedNotNoise", candidate: *jsonResp(`{"name":"a","price":1}`), secondary: jsonResp(`{"id":"r3","name":"a","price":1}`), want: tandem.Mismatch, noise: []string{"$.id"}},
+		{name: "TypeNotNoise", candidate: *jsonResp(`{"id":7,"name":"a","price":1}`), secondary: jsonResp(`{"id":"r3","name":"a","price":1}`), want: tandem.Mismatch, noise: []string{"$.id"}},
+		{name: "RemovedByBoth", candidate: *jsonResp(`{"name":"a","price":1}`), secondary: jsonResp(`{"name":"a","price":1}`), want: tandem.Noise, noise: []string{"$.id"}},
 		{name: "SecondaryDown", candidate: *jsonResp(`{"id":"r2","name":"a","price":1}`), secondary: &tandem.Response{Err: "refused"}, want: tandem.Mismatch},
 	}
 	for _, tt := range tests {

@@ -11,7 +11,9 @@ import (
 // secondary answer (a second legacy instance), the patterns at which legacy
 // and secondary disagree are noise: a candidate difference at such a pattern
 // does not count, and an exchange whose differences are all noise has
-// outcome Noise. A secondary that failed to answer is ignored (no noise
+// outcome Noise. A difference that removes a value or changes its type is
+// noise only where the secondary differed in the same way (see
+// verdictKinds). A secondary that failed to answer is ignored (no noise
 // detection for that exchange).
 func (c *Comparer) Judge(ex *tandem.Exchange) {
 	ex.Differences, ex.NoisePatterns, ex.Error = nil, nil, ""
@@ -26,6 +28,7 @@ func (c *Comparer) Judge(ex *tandem.Exchange) {
 		ex.Error = err.Error()
 		return
 	}
+	var noiseKinds map[string][]tandem.Kind
 	if s := ex.Secondary; s != nil && s.Err == "" {
 		noise, err := c.Compare(&ex.Legacy, s)
 		if err == nil {
@@ -34,10 +37,11 @@ func (c *Comparer) Judge(ex *tandem.Exchange) {
 					ex.NoisePatterns = append(ex.NoisePatterns, d.Pattern)
 				}
 			}
+			noiseKinds = kindsByPattern(noise)
 		}
 	}
 	ex.Differences = diffs
-	ex.Outcome = Verdict(diffs, ex.NoisePatterns)
+	ex.Outcome = verdictKinds(diffs, noiseKinds)
 }
 
 // Verdict marks the differences whose pattern is noisy and returns the

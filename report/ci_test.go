@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandemproxy/tandem/report"
+	"github.com/tandemproxy/tandem/stats"
 	"github.com/tandemproxy/tandem/store"
 )
 
@@ -81,6 +82,15 @@ func TestJUnitAndMarkdown(t *testing.T) {
 			Totals:    store.Totals{Requests: 10, Compared: 7, Matched: 7, LegacyErrors: 3},
 			Endpoints: []store.EndpointReport{{Endpoint: "GET /", Compared: 7, Matched: 7}},
 		}, run: report.Run{Name: "live.ndjson", LegacyError: "connection refused"}},
+		// A pattern that is noise by its verdict fails the count gate but
+		// not the statistical one; a regression fails both.
+		{name: "statistical", passed: false, report: statisticalReport(),
+			run: report.Run{Name: "traffic.har", Gate: report.Gate{Mode: report.GateStatistical}}},
+		{name: "statistical-noise", passed: true, report: func() *store.Report {
+			r := statisticalReport()
+			r.Endpoints = r.Endpoints[1:]
+			return r
+		}(), run: report.Run{Name: "traffic.har", Gate: report.Gate{Mode: report.GateStatistical}}},
 		{name: "nothing-compared", passed: false, report: &store.Report{Totals: store.Totals{Requests: 3, Skipped: 3}, Endpoints: []store.EndpointReport{}},
 			run: report.Run{Name: "posts.ndjson", Skipped: map[string]report.Skipped{"POST /markdown": {SideEffects: 3}}}},
 	}
@@ -112,6 +122,57 @@ func TestJUnitAndMarkdown(t *testing.T) {
 			}
 			golden(t, tt.name+".md", md.Bytes())
 		})
+	}
+}
+
+// statisticalReport has a regression hidden in a noisy pattern (legacy
+// differs from itself at $.price in 3% of exchanges, the candidate in 40%)
+// and a pattern where both differ about as often (noise, though 9
+// exchanges differ there only between legacy and candidate).
+func statisticalReport() *store.Report {
+	return &store.Report{
+		Totals: store.Totals{Requests: 400, Compared: 400, Matched: 234, Mismatched: 157, Noise: 9},
+		Endpoints: []store.EndpointReport{
+			{Endpoint: "GET /items/{id}", Compared: 200, Matched: 52, Mismatched: 148, SecondaryCompared: 200,
+				Fields: []store.Field{{Pattern: "$.price", Count: 74, Noise: 6, ExampleLegacy: "10", ExampleCandidate: "12",
+					FieldVerdict: store.FieldVerdict{Verdict: stats.Regression, PValue: 1.2e-19, QValue: 2.4e-19, Test: store.TestPaired,
+						OnlyCandidate: 74, Both: 6, Neither: 120}},
+					{Pattern: "$.ts", Count: 9, Noise: 1, ExampleLegacy: "1700000000", ExampleCandidate: "1700000001",
+						FieldVerdict: store.FieldVerdict{Verdict: stats.Noise, PValue: 0.59, QValue: 0.59, Test: store.TestPaired,
+							OnlyCandidate: 9, OnlySecondary: 10, Both: 1, Neither: 180}}}},
+			{Endpoint: "GET /users/{id}", Compared: 200, Matched: 182, Mismatched: 9, Noise: 9, SecondaryCompared: 200,
+				Fields: []store.Field{{Pattern: "$.ts", Count: 9, Noise: 9, ExampleLegacy: "1700000000", ExampleCandidate: "1700000001",
+					FieldVerdict: store.FieldVerdict{Verdict: stats.Noise, PValue: 0.59, QValue: 0.59, Test: store.TestPaired,
+						OnlyCandidate: 9, OnlySecondary: 10, Both: 9, Neither: 172}},
+					{Pattern: "$.nick", Count: 2, ExampleLegacy: `"a"`, ExampleCandidate: `"b"`,
+						FieldVerdict: store.FieldVerdict{Verdict: stats.Undecided, PValue: 0.25, QValue: 0.25, Test: store.TestPaired,
+							OnlyCandidate: 2, Neither: 198}}}},
+		},
+		Verdicts: store.VerdictSettings{Q: stats.DefaultQ, MinRelative: stats.DefaultMinRelative, MinAbsolute: stats.DefaultMinAbsolute},
+	}
+}
+
+func TestGate_Statistical(t *testing.T) {
+	r := statisticalReport()
+	for _, tt := range []struct {
+		name     string
+		gate     report.Gate
+		failures int64
+		passed   bool
+	}{
+		{"count", report.Gate{}, 157, false},
+		{"statistical", report.Gate{Mode: report.GateStatistical}, 74, false},
+		{"statistical allows", report.Gate{Mode: report.GateStatistical, MaxMismatches: 74}, 74, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := tt.gate.Check(r)
+			if v.Failures != tt.failures || v.Passed != tt.passed {
+				t.Errorf("failures %d passed %v (%s); want %d %v", v.Failures, v.Passed, v.Reason, tt.failures, tt.passed)
+			}
+		})
+	}
+	if _, err := report.ParseGateMode("strict"); err == nil {
+		t.Error("--gate strict accepted")
 	}
 }
 

@@ -18,13 +18,28 @@ import (
 type Gate struct {
 	MaxMismatches int64
 	AllowErrors   bool
+	// Mode is GateCount ("" too) or GateStatistical: with it, only the
+	// mismatches at patterns judged regressions fail (verdict.go).
+	Mode string
 }
 
 // EndpointFailures counts an endpoint's exchanges that fail the gate.
 func (g Gate) EndpointFailures(e *store.EndpointReport) int64 {
 	n := e.Mismatched + e.DiffErrors
+	if g.statistical() {
+		n = regressionExchanges(e) + e.DiffErrors
+	}
 	if !g.AllowErrors {
 		n += e.CandidateErrors
+	}
+	return n
+}
+
+// regressions counts the report's patterns judged regressions.
+func regressions(r *store.Report) int {
+	n := 0
+	for i := range r.Endpoints {
+		n += r.Endpoints[i].Regressions()
 	}
 	return n
 }
@@ -56,6 +71,13 @@ func (g Gate) Check(r *store.Report) Verdict {
 	default:
 		v.Passed = true
 		v.Reason = fmt.Sprintf("%d failing exchanges, at most %d allowed", v.Failures, g.MaxMismatches)
+	}
+	if g.statistical() {
+		v.Reason += fmt.Sprintf(" (--gate statistical: only regressions fail; %s judged regressions", patterns(regressions(r)))
+		if n := undecided(r); n > 0 {
+			v.Reason += fmt.Sprintf(", %s undecided for want of exchanges", patterns(n))
+		}
+		v.Reason += ")"
 	}
 	return v
 }

@@ -78,6 +78,9 @@ func JUnit(w io.Writer, r *store.Report, run Run) error {
 	suite.Properties = append(suite.Properties,
 		junitProperty{"max_mismatches", fmt.Sprint(run.Gate.MaxMismatches)},
 		junitProperty{"allow_errors", fmt.Sprint(run.Gate.AllowErrors)})
+	if run.Gate.statistical() {
+		suite.Properties = append(suite.Properties, junitProperty{"gate", run.Gate.Mode})
+	}
 	for _, e := range run.endpoints(r) {
 		c := junitCase{Name: e.Endpoint, Classname: junitClass, Time: "0"}
 		skipped := run.Skipped[e.Endpoint]
@@ -97,6 +100,9 @@ func JUnit(w io.Writer, r *store.Report, run Run) error {
 		}
 		if e.Noise > 0 {
 			out = append(out, fmt.Sprintf("%d of %d exchanges differ only where legacy differs from itself (noise)", e.Noise, e.Compared))
+		}
+		if n := e.Mismatched - regressionExchanges(&e); run.Gate.statistical() && n > 0 {
+			out = append(out, fmt.Sprintf("%d of %d exchanges differ only at patterns judged noise or undecided, which --gate statistical lets pass", n, e.Compared))
 		}
 		if e.CandidateErrors > 0 && run.Gate.AllowErrors {
 			line := fmt.Sprintf("%d candidate errors (allowed by --allow-errors)", e.CandidateErrors)
@@ -154,7 +160,11 @@ func seconds(run Run) string { return fmt.Sprintf("%.3f", run.Duration.Seconds()
 // failureMessage says in one line what fails an endpoint.
 func failureMessage(e *store.EndpointReport, g Gate) string {
 	var parts []string
-	if e.Mismatched > 0 {
+	switch {
+	case g.statistical() && e.Regressions() > 0:
+		parts = append(parts, fmt.Sprintf("%d of %d exchanges differ from legacy at %s judged regressions",
+			regressionExchanges(e), e.Compared, patterns(e.Regressions())))
+	case !g.statistical() && e.Mismatched > 0:
 		parts = append(parts, fmt.Sprintf("%d of %d exchanges differ from legacy", e.Mismatched, e.Compared))
 	}
 	if e.CandidateErrors > 0 && !g.AllowErrors {
@@ -175,7 +185,11 @@ func patternsText(e *store.EndpointReport) string {
 		if f.Count == 1 {
 			noun = "exchange"
 		}
-		fmt.Fprintf(&b, "%s: %d %s\n    legacy:    %s\n    candidate: %s\n", f.Pattern, f.Count, noun, orNone(f.ExampleLegacy), orNone(f.ExampleCandidate))
+		fmt.Fprintf(&b, "%s: %d %s", f.Pattern, f.Count, noun)
+		if f.Verdict != "" {
+			fmt.Fprintf(&b, ", %s (p=%s; %s)", f.Verdict, pvalue(f.PValue), evidence(&f))
+		}
+		fmt.Fprintf(&b, "\n    legacy:    %s\n    candidate: %s\n", orNone(f.ExampleLegacy), orNone(f.ExampleCandidate))
 	}
 	return xmlText(b.String())
 }

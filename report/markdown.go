@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/tandemproxy/tandem/stats"
 	"github.com/tandemproxy/tandem/store"
 )
 
@@ -89,17 +90,35 @@ func Markdown(w io.Writer, r *store.Report, run Run, topFields int) error {
 		if len(e.Fields) == 0 {
 			continue
 		}
-		b.WriteString("\n| Pattern | Exchanges | Legacy | Candidate |\n|---|--:|---|---|\n")
+		verdicts := hasVerdicts([]store.EndpointReport{e})
+		if verdicts {
+			b.WriteString("\n| Pattern | Exchanges | Verdict | p | Legacy | Candidate |\n|---|--:|---|--:|---|---|\n")
+		} else {
+			b.WriteString("\n| Pattern | Exchanges | Legacy | Candidate |\n|---|--:|---|---|\n")
+		}
 		for i, f := range e.Fields {
 			if i == topFields {
 				fmt.Fprintf(&b, "\n… %d more patterns.\n", len(e.Fields)-topFields)
 				break
+			}
+			if verdicts {
+				fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |\n", code(f.Pattern), f.Count, verdictCell(f.Verdict), pvalue(f.PValue),
+					example(f.ExampleLegacy), example(f.ExampleCandidate))
+				continue
 			}
 			fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", code(f.Pattern), f.Count, example(f.ExampleLegacy), example(f.ExampleCandidate))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// verdictCell marks a regression so that it stands out in the table.
+func verdictCell(v stats.Verdict) string {
+	if v == stats.Regression {
+		return "**regression**"
+	}
+	return string(v)
 }
 
 func capitalize(s string) string {

@@ -63,6 +63,11 @@ func Text(w io.Writer, r *store.Report, topFields int) error {
 			fmt.Sprintf("%d (%s)", e.Mismatched, pct(e.Mismatched, e.Compared)), fmt.Sprint(e.Noise), fmt.Sprint(e.CandidateErrors)})
 	}
 	table(&b, rows)
+	if hasVerdicts(r.Endpoints) {
+		v := r.Verdicts
+		fmt.Fprintf(&b, "\nverdicts per pattern at a false discovery rate of %g, minimum effect %g%% of legacy's own rate and %g points (README, \"Verdicts\")\n",
+			v.Q, 100*v.MinRelative, 100*v.MinAbsolute)
+	}
 	for _, e := range r.Endpoints {
 		if len(e.Fields) == 0 && len(e.NoisyFields) == 0 {
 			continue
@@ -73,7 +78,7 @@ func Text(w io.Writer, r *store.Report, topFields int) error {
 				fmt.Fprintf(&b, "    … %d more patterns\n", len(e.Fields)-topFields)
 				break
 			}
-			fmt.Fprintf(&b, "    %6d  %-40s %s → %s\n", f.Count, f.Pattern, orNone(f.ExampleLegacy), orNone(f.ExampleCandidate))
+			fmt.Fprintf(&b, "    %6d  %-40s %s%s → %s\n", f.Count, f.Pattern, verdictTag(&f), orNone(f.ExampleLegacy), orNone(f.ExampleCandidate))
 		}
 		for i, f := range e.NoisyFields {
 			if i == topFields {

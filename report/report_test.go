@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandemproxy/tandem/report"
+	"github.com/tandemproxy/tandem/stats"
 	"github.com/tandemproxy/tandem/store"
 )
 
@@ -18,13 +19,18 @@ func sample() *store.Report {
 		Endpoints: []store.EndpointReport{
 			{Endpoint: "GET /api/users/{id}", Compared: 60, Matched: 42, Mismatched: 15, Noise: 3,
 				Fields: []store.Field{
-					{Pattern: "$.items[*].price", Count: 12, ExampleLegacy: "10.5", ExampleCandidate: "10.6"},
-					{Pattern: "$.email", Count: 3, ExampleLegacy: `"a@example.com"`, ExampleCandidate: `"A@example.com"`},
+					{Pattern: "$.items[*].price", Count: 12, ExampleLegacy: "10.5", ExampleCandidate: "10.6",
+						FieldVerdict: store.FieldVerdict{Verdict: stats.Regression, PValue: 0.00024414, QValue: 0.00048828, Test: store.TestPaired,
+							OnlyCandidate: 12, Both: 0, Neither: 28}},
+					{Pattern: "$.email", Count: 3, ExampleLegacy: `"a@example.com"`, ExampleCandidate: `"A@example.com"`,
+						FieldVerdict: store.FieldVerdict{Verdict: stats.Undecided, PValue: 0.125, QValue: 0.125, Test: store.TestPaired,
+							OnlyCandidate: 3, Neither: 37}},
 				},
 				NoisyFields:       []store.NoisyField{{Pattern: "$.requestId", Count: 40, Rate: 1}},
 				SecondaryCompared: 40},
 			{Endpoint: "GET /health", Compared: 40, Matched: 38, CandidateErrors: 2, Fields: []store.Field{}, NoisyFields: []store.NoisyField{}},
 		},
+		Verdicts: store.VerdictSettings{Q: stats.DefaultQ, MinRelative: stats.DefaultMinRelative, MinAbsolute: stats.DefaultMinAbsolute},
 	}
 }
 
@@ -81,7 +87,8 @@ func TestJSON_Keys(t *testing.T) {
 			}
 		}
 	}
-	has("the report", got, "totals", "endpoints")
+	has("the report", got, "totals", "endpoints", "verdicts")
+	has("verdicts", got["verdicts"], "q", "min_relative", "min_absolute")
 	has("totals", got["totals"], "requests", "compared", "matched", "mismatched", "noise", "candidate_errors", "dropped", "skipped",
 		"diff_errors", "legacy_errors")
 	for _, e := range got["endpoints"].([]any) {
@@ -89,7 +96,10 @@ func TestJSON_Keys(t *testing.T) {
 			"fields", "noisy_fields", "secondary_compared", "latency")
 		em := e.(map[string]any)
 		for _, f := range em["fields"].([]any) {
-			has("a field", f, "pattern", "count", "noise", "example_legacy", "example_candidate")
+			has("a field", f, "pattern", "count", "noise", "example_legacy", "example_candidate",
+				// Issue 12's verdicts and the counts they rest on.
+				"verdict", "p_value", "q_value", "test", "only_candidate", "only_secondary", "both", "neither",
+				"unpaired_compared", "unpaired_differs", "baseline_rate", "baseline_bound", "unexplained")
 		}
 		for _, f := range em["noisy_fields"].([]any) {
 			has("a noisy field", f, "pattern", "count", "rate")

@@ -39,6 +39,8 @@ type Totals struct {
 type Report struct {
 	Totals    Totals           `json:"totals"`
 	Endpoints []EndpointReport `json:"endpoints"`
+	// Verdicts are the settings the fields' verdicts were reached with.
+	Verdicts VerdictSettings `json:"verdicts"`
 }
 
 // EndpointReport is one endpoint's line of a report.
@@ -68,6 +70,9 @@ type Field struct {
 	Noise            int64  `json:"noise"`
 	ExampleLegacy    string `json:"example_legacy"`
 	ExampleCandidate string `json:"example_candidate"`
+	// The statistical verdict on the pattern and its evidence (verdict.go;
+	// README, "Verdicts").
+	FieldVerdict
 }
 
 // NoisyField is a pattern where legacy disagrees with itself.
@@ -173,6 +178,9 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 		}
 		return strings.Compare(a.Endpoint, b.Endpoint)
 	})
+	if err := db.reportVerdicts(ctx, r); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

@@ -383,6 +383,7 @@ type derived struct {
 	fields   map[fieldKey]*fieldAgg
 	noise    map[fieldKey]int64
 	lat      map[latencyKey]int64
+	pairAgg  // paired counts for per-field verdicts (pairs.go)
 }
 
 func newDerived() *derived {
@@ -427,6 +428,7 @@ func (d *derived) account(ex *tandem.Exchange, sign int64) {
 	for _, p := range ex.NoisePatterns {
 		d.noise[fieldKey{ex.Endpoint, p}] += sign
 	}
+	d.accountPairs(ex, sign)
 	if ex.Legacy.Err == "" {
 		d.lat[latencyKey{ex.Endpoint, "legacy", latencyBucket(ex.Legacy.Latency)}] += sign
 	}
@@ -466,7 +468,7 @@ func (d *derived) write(ctx context.Context, tx *sql.Tx) error {
 			return fmt.Errorf("add latencies: %w", err)
 		}
 	}
-	return nil
+	return d.writePairs(ctx, tx)
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {

@@ -125,6 +125,7 @@ func loadFields(db *store.DB, endpoint string) tea.Cmd {
 			}
 		}
 		msg.fields, msg.err = db.Fields(ctx, endpoint)
+		withVerdicts(msg.fields, msg.ep.Fields)
 		return msg
 	}
 }

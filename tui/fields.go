@@ -31,6 +31,7 @@ func newFields(sh *shared, endpoint string) fieldsModel {
 		{title: "COUNT", width: 6, right: true},
 		{title: "SHARE", width: 6, right: true},
 		{title: "NOISE", width: 11},
+		{title: "VERDICT", width: 10},
 		{title: "TRIAGE", width: 8},
 		{title: "LEGACY → CANDIDATE", flex: 3},
 	}}}
@@ -126,6 +127,7 @@ func (m *fieldsModel) rebuild() {
 			fmt.Sprint(f.Count),
 			pct(f.Count, m.ep.Compared),
 			m.noisy(f),
+			string(f.Verdict),
 			string(f.Triage.State),
 			example(f.ExampleLegacy, f.ExampleCandidate),
 		}}
@@ -188,6 +190,9 @@ func (m fieldsModel) footer() string {
 	}
 	// The note before the example, which is often too long for the line.
 	s := f.Pattern + ": "
+	if f.Verdict != "" {
+		s += verdictLine(f.Field) + " · "
+	}
 	if f.Triage.Note != "" {
 		s += "note: " + f.Triage.Note + " · "
 	}

@@ -64,6 +64,8 @@ Usage:
   tandem report   --db tandem.db [--format text|json]
   tandem replay   --from SOURCE --candidate URL [--legacy URL] [flags]
                                              replay recorded traffic (db, HAR, NDJSON, .gor): a CI gate
+  tandem baseline --from SOURCE --legacy URL --db tandem.db [--runs 2] | show --db tandem.db
+                                             learn how often legacy differs from itself (noise without a secondary)
   tandem export   --db tandem.db --format ndjson|har
   tandem rules    check FILE | suggest --db tandem.db
   tandem rediff   --db tandem.db --rules rules.yaml
@@ -78,17 +80,18 @@ Run "tandem COMMAND -h" for a command's flags.
 
 func commands(e env) map[string]command {
 	return map[string]command{
-		"demo":    &demoCmd{env: e},
-		"proxy":   &proxyCmd{env: e},
-		"compare": &compareCmd{env: e},
-		"report":  &reportCmd{env: e},
-		"replay":  &replayCmd{env: e},
-		"export":  &exportCmd{env: e},
-		"rules":   &rulesCmd{env: e},
-		"rediff":  &rediffCmd{env: e},
-		"tui":     &tuiCmd{env: e},
-		"bench":   &benchCmd{env: e},
-		"version": &versionCmd{env: e},
+		"demo":     &demoCmd{env: e},
+		"proxy":    &proxyCmd{env: e},
+		"compare":  &compareCmd{env: e},
+		"report":   &reportCmd{env: e},
+		"replay":   &replayCmd{env: e},
+		"baseline": &baselineCmd{env: e},
+		"export":   &exportCmd{env: e},
+		"rules":    &rulesCmd{env: e},
+		"rediff":   &rediffCmd{env: e},
+		"tui":      &tuiCmd{env: e},
+		"bench":    &benchCmd{env: e},
+		"version":  &versionCmd{env: e},
 	}
 }
 

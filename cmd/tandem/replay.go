@@ -51,6 +51,9 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	var headers headerFlag
 	fs.Var(&headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
 	top := fs.Int("top", report.DefaultTopFields, "differing patterns listed per endpoint")
+	gate := fs.String("gate", report.GateCount, "what fails the run: count (every failing exchange) or statistical (only patterns judged regressions)")
+	fdr := fdrFlag(fs)
+	baselineDB := fs.String("baseline", "", "tandem `file`.db holding a baseline (tandem baseline): legacy's own noise where no --secondary runs")
 	filters := addFilterFlags(fs)
 	tlsOpts := addTLSFlags(fs, "legacy", "candidate", "secondary")
 	if err := parse(fs, args, false); err != nil {
@@ -98,6 +101,16 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 			return usagef("--%s %s would overwrite the traffic or the results: choose another file", flag, p)
 		}
 	}
+	gateMode, err := report.ParseGateMode(*gate)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := checkFDR(*fdr); err != nil {
+		return err
+	}
+	if *baselineDB != "" && same(*baselineDB, *dbPath) {
+		return usagef("--baseline %s is --db, which every replay replaces: keep the baseline in another file", *baselineDB)
+	}
 	rs := rules.Default()
 	if *rulesFile != "" {
 		if rs, err = rules.Load(*rulesFile); err != nil {
@@ -129,6 +142,9 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
+	if err := copyBaseline(ctx, *baselineDB, db); err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Source: "replay", Logger: log})
 	defer w.Close()
@@ -171,7 +187,8 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	run := report.Run{Name: *from, Gate: report.Gate{MaxMismatches: *maxMismatches, AllowErrors: *allowErrors},
+	judgeAt(r, *fdr)
+	run := report.Run{Name: *from, Gate: report.Gate{MaxMismatches: *maxMismatches, AllowErrors: *allowErrors, Mode: gateMode},
 		Skipped: map[string]report.Skipped{}, Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
 	for ep, s := range res.Skipped {
 		run.Skipped[ep] = report.Skipped{SideEffects: s.SideEffects, Unrecorded: s.Unrecorded, WebSocket: s.WebSocket}

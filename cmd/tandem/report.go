@@ -14,11 +14,15 @@ func (c *reportCmd) Run(ctx context.Context, args []string) error {
 	dbPath := fs.String("db", "tandem.db", "SQLite `file` to read")
 	format := fs.String("format", "text", "text or json")
 	top := fs.Int("top", report.DefaultTopFields, "differing patterns listed per endpoint (text)")
+	fdr := fdrFlag(fs)
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
 	if *format != "text" && *format != "json" {
 		return usagef("--format %q: want text or json", *format)
+	}
+	if err := checkFDR(*fdr); err != nil {
+		return err
 	}
 	db, err := store.Open(ctx, *dbPath, store.Options{MustExist: true})
 	if err != nil {
@@ -29,6 +33,7 @@ func (c *reportCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	judgeAt(r, *fdr)
 	if *format == "json" {
 		return report.JSON(c.stdout, r)
 	}

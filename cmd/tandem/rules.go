@@ -41,7 +41,7 @@ func (c *rulesCmd) Run(ctx context.Context, args []string) error {
 func (c *rulesCmd) suggest(ctx context.Context, args []string) error {
 	fs := newFlags("rules suggest", c.env, "tandem rules suggest --db tandem.db\n\n"+
 		"Prints YAML rules that ignore the patterns where legacy disagrees with itself\n"+
-		"(learned with --secondary), ready to paste into a rules file.")
+		"(learned with --secondary or tandem baseline), ready to paste into a rules file.")
 	dbPath := fs.String("db", "tandem.db", "SQLite `file`")
 	minRate := fs.Float64("min-rate", 0.01, "suggest patterns noisy in at least this fraction of exchanges compared with the secondary")
 	minCount := fs.Int64("min-count", 2, "and in at least this many exchanges")
@@ -65,5 +65,10 @@ func (c *rulesCmd) suggest(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	more, err := baselineSuggestions(ctx, db, *minRate, *minCount, sugg) // legacy's noise learned by tandem baseline
+	if err != nil {
+		return err
+	}
+	sugg = append(sugg, more...)
 	return rules.WriteSuggestions(c.stdout, *dbPath, sugg)
 }

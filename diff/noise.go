@@ -1,0 +1,46 @@
+package diff
+
+import (
+	"slices"
+
+	"github.com/tandemproxy/tandem"
+)
+
+// StrictKind reports whether a candidate difference of kind k is noise only
+// when the secondary differed in the same way at its pattern: legacy
+// varying a value does not explain a candidate that drops it or changes
+// its type (issue 12, "kind-aware").
+func StrictKind(k tandem.Kind) bool { return k == tandem.Removed || k == tandem.Type }
+
+// kindsByPattern collects the kinds of the secondary's differences by
+// pattern.
+func kindsByPattern(noise []tandem.Difference) map[string][]tandem.Kind {
+	out := map[string][]tandem.Kind{}
+	for _, d := range noise {
+		if !slices.Contains(out[d.Pattern], d.Kind) {
+			out[d.Pattern] = append(out[d.Pattern], d.Kind)
+		}
+	}
+	return out
+}
+
+// verdictKinds is Verdict with the kind-aware check: a difference is noise
+// when the secondary differed at its pattern and, for a removed or type
+// difference, did so with the same kind.
+func verdictKinds(diffs []tandem.Difference, noise map[string][]tandem.Kind) tandem.Outcome {
+	real := 0
+	for i := range diffs {
+		kinds, ok := noise[diffs[i].Pattern]
+		diffs[i].Noise = ok && (!StrictKind(diffs[i].Kind) || slices.Contains(kinds, diffs[i].Kind))
+		if !diffs[i].Noise {
+			real++
+		}
+	}
+	switch {
+	case len(diffs) == 0:
+		return tandem.Match
+	case real == 0:
+		return tandem.Noise
+	}
+	return tandem.Mismatch
+}
