@@ -61,6 +61,9 @@ type Options struct {
 	Unordered  []Path // arrays compared as multisets
 	Tolerances []Tolerance
 	Normalize  []Normalizer
+	// IgnoreValues ignores differences between two values of a class
+	// (classes.go) at its path.
+	IgnoreValues []ValueClass
 	// CompareHeaders lists the response headers compared (case-insensitive).
 	// nil means just Content-Type; "*" means every header not in
 	// IgnoreHeaders.
@@ -110,6 +113,9 @@ func New(opts Options) *Comparer {
 	}
 	for _, t := range opts.Tolerances {
 		c.sel = append(c.sel, selector{segs: t.Path.segs, act: actTolerance, tol: tolerance{abs: t.Absolute, rel: t.Relative}})
+	}
+	for _, v := range opts.IgnoreValues {
+		c.sel = append(c.sel, selector{segs: v.Path.segs, act: actClass, class: v.Class})
 	}
 	for _, h := range opts.IgnoreHeaders {
 		c.ignoreHeaders[http.CanonicalHeaderKey(h)] = true

@@ -159,8 +159,8 @@ func WriteFile(path string, data []byte) error {
 // the key, and the list item to add (or, for ignore_status, the value).
 func ignoreSetting(pattern string) (key, item string, err error) {
 	switch {
-	case strings.HasPrefix(pattern, "$"):
-		return "ignore", yamlString(pattern), nil
+	case strings.HasPrefix(pattern, "$"), strings.HasPrefix(pattern, "/"), strings.HasPrefix(pattern, "form:"):
+		return "ignore", yamlString(pattern), nil // JSON, XML and form patterns
 	case strings.HasPrefix(pattern, "header:"):
 		h := strings.TrimPrefix(pattern, "header:")
 		if !tokenRE.MatchString(h) {

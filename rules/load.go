@@ -102,7 +102,7 @@ func (l *loader) errAt(n ast.Node, format string, args ...any) {
 
 var (
 	topKeys      = []string{"version", "defaults", "endpoints"}
-	settingKeys  = []string{"ignore_headers", "compare_headers", "ignore", "unordered", "tolerance", "normalize", "redact", "ignore_status", "allow_side_effects", "sample", "sample_by"}
+	settingKeys  = []string{"ignore_headers", "compare_headers", "ignore", "unordered", "tolerance", "normalize", "ignore_values", "redact", "ignore_status", "allow_side_effects", "sample", "sample_by"}
 	endpointKeys = append([]string{"match"}, settingKeys...)
 )
 
@@ -296,6 +296,8 @@ func (l *loader) settings(n ast.Node, endpoint bool, onMatch func(*ast.MappingVa
 			c.Tolerance = l.tolerances(kv.Value)
 		case "normalize":
 			c.Normalize = l.normalizers(kv.Value)
+		case "ignore_values":
+			c.IgnoreValues = l.valueRules(kv.Value) // classes.go
 		case "ignore_status":
 			c.IgnoreStatus = l.boolean(kv.Value, "ignore_status")
 		case "allow_side_effects":

@@ -31,6 +31,7 @@ type Config struct {
 	Unordered        []string        `json:"unordered,omitempty"`
 	Tolerance        []ToleranceRule `json:"tolerance,omitempty"`
 	Normalize        []NormalizeRule `json:"normalize,omitempty"`
+	IgnoreValues     []ValueRule     `json:"ignore_values,omitempty"`
 	Redact           []string        `json:"redact,omitempty"`
 	IgnoreStatus     *bool           `json:"ignore_status,omitempty"`
 	AllowSideEffects *bool           `json:"allow_side_effects,omitempty"`
@@ -51,6 +52,13 @@ type NormalizeRule struct {
 	Replace string `json:"replace"`
 }
 
+// ValueRule ignores differences at Path between two values of Class (a
+// built-in value class: uuid, timestamp, date, jwt, hex-id).
+type ValueRule struct {
+	Path  string `json:"path"`
+	Class string `json:"class"`
+}
+
 // merge returns the defaults d with the endpoint's settings e added.
 func merge(d, e Config) Config {
 	m := Config{
@@ -60,6 +68,7 @@ func merge(d, e Config) Config {
 		Unordered:        concat(d.Unordered, e.Unordered),
 		Tolerance:        concat(d.Tolerance, e.Tolerance),
 		Normalize:        concat(d.Normalize, e.Normalize),
+		IgnoreValues:     concat(d.IgnoreValues, e.IgnoreValues),
 		Redact:           concat(d.Redact, e.Redact),
 		IgnoreStatus:     d.IgnoreStatus,
 		AllowSideEffects: d.AllowSideEffects,
@@ -293,6 +302,17 @@ func compile(c Config) (*Endpoint, error) {
 			return nil, err
 		}
 		o.Normalize = append(o.Normalize, diff.Normalizer{Pattern: re, Replace: n.Replace})
+	}
+	for _, v := range c.IgnoreValues {
+		pp, err := diff.ParsePath(v.Path)
+		if err != nil {
+			return nil, err
+		}
+		k, err := diff.ParseClass(v.Class)
+		if err != nil {
+			return nil, err
+		}
+		o.IgnoreValues = append(o.IgnoreValues, diff.ValueClass{Path: pp, Class: k})
 	}
 	o.IgnoreHeaders = c.IgnoreHeaders
 	if len(c.CompareHeaders) > 0 {
