@@ -88,6 +88,7 @@ type Comparer struct {
 	compareAll     bool
 	compareHeaders []string // canonical names
 	ignoreHeaders  map[string]bool
+	inPart         bool // comparing a part of a multipart body (multipart.go)
 }
 
 // New compiles options into a Comparer.
@@ -202,7 +203,7 @@ func (c *Comparer) compareHeaderFields(diffs []tandem.Difference, a, b tandem.He
 	}
 	for _, name := range names {
 		av, bv := a.Values(name), b.Values(name)
-		if slicesEqual(av, bv) {
+		if slicesEqual(av, bv) || (name == "Content-Type" && sameMediaType(av, bv)) { // form.go: boundaries differ
 			continue
 		}
 		d := tandem.Difference{Path: "header:" + name, Pattern: "header:" + name, Kind: tandem.Changed,
@@ -241,6 +242,9 @@ func (c *Comparer) compareBodies(diffs []tandem.Difference, a, b *tandem.Respons
 	}
 	if bytes.Equal(a.Body, b.Body) {
 		return diffs, nil // the hot path: most bodies match byte for byte
+	}
+	if d, handled := c.compareFormats(diffs, a, b); handled { // XML and forms: form.go
+		return d, nil
 	}
 	claimA, claimB := claimsJSON(a), claimsJSON(b)
 	if claimA || claimB || (looksJSON(a.Body) && looksJSON(b.Body)) {
