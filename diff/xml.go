@@ -437,7 +437,7 @@ func (w *xwalker) compareMultiset(g group, glo, ghi int, showIndex bool) bool {
 			continue
 		}
 		for j := range g.b {
-			if !usedB[j] && w.at(i, g.a[i], g.b[j], glo, ghi, showIndex) {
+			if j != i && !usedB[j] && w.at(i, g.a[i], g.b[j], glo, ghi, showIndex) {
 				usedA[i], usedB[j] = true, true
 				break
 			}
@@ -454,6 +454,11 @@ func (w *xwalker) compareMultiset(g group, glo, ghi int, showIndex bool) bool {
 		if !u {
 			restB = append(restB, j)
 		}
+	}
+	if w.quiet > 0 && (len(restA) > 0 || len(restB) > 0) {
+		// Only equality matters, and an element is left unmatched: comparing
+		// the rest pairwise again would cost as much once more at every level.
+		return false
 	}
 	eq := true
 	for k := 0; k < min(len(restA), len(restB)); k++ {

@@ -251,3 +251,27 @@ func TestParsePath_XMLAndForms(t *testing.T) {
 		}
 	}
 }
+
+// TestComparer_Compare_XMLHostile pins the outcome of bodies built to be
+// expensive: nesting under unordered rules stays polynomial, nesting past
+// MaxDepth is compared as text.
+func TestComparer_Compare_XMLHostile(t *testing.T) {
+	nest := func(n int, leaf string) string {
+		return strings.Repeat("<a>", n) + leaf + strings.Repeat("</a>", n)
+	}
+	c := diff.New(diff.Options{Unordered: paths("//*")})
+	got, err := c.Compare(xmlResp("application/xml", nest(500, "1")), xmlResp("application/xml", nest(500, "2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Kind != tandem.Changed || !strings.HasSuffix(got[0].Path, "/a/a") {
+		t.Errorf("deep unordered: %v", summary(got))
+	}
+	got, err = c.Compare(xmlResp("application/xml", nest(diff.MaxDepth+1, "1")), xmlResp("application/xml", nest(diff.MaxDepth+1, "2")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"changed text:1"}, summary(got)); d != "" {
+		t.Errorf("too deep (-want +got):\n%s", d)
+	}
+}
