@@ -2,6 +2,8 @@ package diff_test
 
 import (
 	"encoding/base64"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -144,6 +146,40 @@ func TestComparer_Compare_IgnoreValues(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestComparer_IgnoreValues_RealBodies: on real GitHub answers whose times
+// a second run of the API changes, ignore_values naming $..created_at,
+// $..updated_at and $..closed_at as timestamps
+// makes the bodies equal, and a candidate that drops one time to null is
+// caught, in both engines.
+func TestComparer_IgnoreValues_RealBodies(t *testing.T) {
+	body := loadBodies(t)["issues.json"]
+	times := regexp.MustCompile(`"(\w+_at)": "\d{4}-\d\d-\d\dT[0-9:]+Z"`)
+	later := times.ReplaceAllString(string(body), `"$1": "2026-12-02T18:00:00.123+01:00"`)
+	if later == string(body) {
+		t.Fatal("no times in the fixture")
+	}
+	var rules []diff.ValueClass
+	for _, k := range []string{"created_at", "updated_at", "closed_at"} {
+		rules = append(rules, diff.ValueClass{Path: diff.MustParsePath("$.." + k), Class: diff.ClassTimestamp})
+	}
+	nulled := strings.Replace(later, `"2026-12-02T18:00:00.123+01:00"`, "null", 1)
+	for _, engine := range engines {
+		c := diff.New(diff.Options{IgnoreValues: rules, Engine: engine})
+		got, err := c.Compare(jsonResp(string(body)), jsonResp(later))
+		if err != nil || len(got) != 0 {
+			t.Errorf("%s: times rewritten: %v %v", engine, summary(got), err)
+		}
+		got, err = c.Compare(jsonResp(string(body)), jsonResp(nulled))
+		if err != nil || len(got) != 1 || got[0].Kind != "type" {
+			t.Errorf("%s: a time dropped to null: %v %v", engine, summary(got), err)
+		}
+		got, _ = diff.New(diff.Options{Engine: engine}).Compare(jsonResp(string(body)), jsonResp(later))
+		if len(got) == 0 {
+			t.Errorf("%s: without the rule the times differ", engine)
 		}
 	}
 }

@@ -1,7 +1,7 @@
 // Package diff compares two HTTP responses (status, chosen headers and body)
 // and names every difference by a concrete path ($.items[3].price) and a
-// pattern ($.items[*].price). JSON bodies are compared as structure, other
-// text line by line, anything else as bytes. Byte-identical bodies are
+// pattern ($.items[*].price). JSON, XML and form bodies are compared as
+// structure, other text line by line, anything else as bytes. Byte-identical bodies are
 // recognised without parsing.
 package diff
 
