@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tandemproxy/tandem"
 )
@@ -47,6 +49,7 @@ var errXMLRoot = errors.New("XML: not exactly one root element")
 func parseXML(b []byte) (root *xnode, n int, err error) {
 	d := xml.NewDecoder(bytes.NewReader(b))
 	d.Strict = true
+	d.CharsetReader = charsetReader
 	var (
 		stack []*xnode
 		texts [][]byte
@@ -103,6 +106,25 @@ func parseXML(b []byte) (root *xnode, n int, err error) {
 		return nil, 0, errXMLRoot
 	}
 	return root, n, nil
+}
+
+// charsetReader decodes the non-UTF-8 encodings legacy XML services
+// declare most: ISO-8859-1 and US-ASCII (a subset of it). Others make the
+// document fail to parse, and it is compared as text.
+func charsetReader(label string, input io.Reader) (io.Reader, error) {
+	switch strings.ToLower(label) {
+	case "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii":
+		b, err := io.ReadAll(input)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, 0, len(b)+len(b)/8)
+		for _, c := range b {
+			out = utf8.AppendRune(out, rune(c)) // ISO-8859-1 is the first 256 code points
+		}
+		return bytes.NewReader(out), nil
+	}
+	return nil, fmt.Errorf("XML: unsupported encoding %q", label)
 }
 
 func clark(n xml.Name) string {

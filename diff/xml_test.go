@@ -172,6 +172,8 @@ func TestComparer_Compare_XMLFallback(t *testing.T) {
 		{name: "SniffedFromOneSide", ca: "text/xml", cb: "text/plain", a: "<a><b>1</b></a>", b: "<a>\n  <b>1</b>\n</a>", want: []string{"changed header:Content-Type"}},
 		{name: "NotXMLWithoutAClaim", ca: "text/html", cb: "text/html", a: "<p>1</p>", b: "<p>2</p>", want: []string{"changed text:1"}},
 		{name: "PlusXML", ca: "application/atom+xml", cb: "application/atom+xml", a: `<feed xmlns="http://www.w3.org/2005/Atom"><title>a</title></feed>`, b: `<a:feed xmlns:a="http://www.w3.org/2005/Atom"><a:title>b</a:title></a:feed>`, want: []string{"changed /feed/title"}},
+		{name: "Latin1", ca: "application/xml", cb: "application/xml", a: "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><n>caf\xe9</n>", b: "<n>café</n>", want: []string{}},
+		{name: "OtherEncodingIsText", ca: "application/xml", cb: "application/xml", a: "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><n>a</n>", b: "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?><n>b</n>", want: []string{"changed text:1"}},
 		{name: "EntityBomb", ca: "application/xml", cb: "application/xml", a: `<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>`, b: `<!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;&a;</x>`, want: []string{"changed text:1"}},
 	}
 	for _, tt := range tests {
