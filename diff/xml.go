@@ -147,15 +147,7 @@ func (c *Comparer) compareXML(diffs []tandem.Difference, a, b []byte, bothClaim 
 	rb, nb, errB := parseXML(b)
 	switch {
 	case errA == nil && errB == nil:
-		w := &xwalker{c: c, budget: max(c.opts.MinWork, budgetPerNode*(na+nb))}
-		w.states = c.sel.root(w.states)
-		if c.sel.flags(w.states).ignore {
-			return diffs, true // ignore: ["/"]
-		}
-		// The document is a parent with one child, its root element: a
-		// renamed root is then a removed and an added element.
-		w.compareKids(&xnode{kids: []*xnode{ra}}, &xnode{kids: []*xnode{rb}}, 0, len(w.states), false)
-		return append(diffs, w.diffs...), true
+		return append(diffs, c.compareXMLTrees(ra, rb, na+nb)...), true
 	case errA == errDepth || errB == errDepth:
 		return diffs, false
 	case (errA == nil) != (errB == nil) && bothClaim:
@@ -163,6 +155,19 @@ func (c *Comparer) compareXML(diffs []tandem.Difference, a, b []byte, bothClaim 
 			Legacy: truncate(string(a), c.opts.MaxValue), Candidate: truncate(string(b), c.opts.MaxValue)}), true
 	}
 	return diffs, false
+}
+
+// compareXMLTrees compares two parsed documents of n elements in all.
+func (c *Comparer) compareXMLTrees(ra, rb *xnode, n int) []tandem.Difference {
+	w := &xwalker{c: c, budget: max(c.opts.MinWork, budgetPerNode*n)}
+	w.states = c.sel.root(w.states)
+	if c.sel.flags(w.states).ignore {
+		return nil // ignore: ["/"]
+	}
+	// The document is a parent with one child, its root element: a renamed
+	// root is then a removed and an added element.
+	w.compareKids(&xnode{kids: []*xnode{ra}}, &xnode{kids: []*xnode{rb}}, 0, len(w.states), false)
+	return w.diffs
 }
 
 type xwalker struct {
