@@ -222,13 +222,14 @@ func parseFormPath(s string, p *Path) error {
 		return fail(i, "form: must be followed by a field name or *")
 	}
 	var name string
+	quoted := false
 	switch s[i] {
 	case '\'', '"':
 		n, next, err := parseQuoted(s, i)
 		if err != nil {
 			return err
 		}
-		name, i = n, next
+		name, i, quoted = n, next, true
 	default:
 		j := strings.IndexByte(s[i:], ':')
 		if j < 0 {
@@ -236,8 +237,8 @@ func parseFormPath(s string, p *Path) error {
 		}
 		name, i = s[i:i+j], i+j
 	}
-	if name == "" {
-		return fail(i, "empty field name (quote odd names: form:'a:b')")
+	if name == "" && !quoted {
+		return fail(i, "empty field name (write form:'' for a field without a name; quote odd names: form:'a:b')")
 	}
 	p.segs = append(p.segs, segment{kind: segField, name: name})
 	if i == len(s) {
