@@ -421,6 +421,12 @@ func (w *xwalker) compareList(g group, glo, ghi int, showIndex bool) bool {
 		}
 		return eq
 	}
+	if w.quiet > 0 && !w.c.hasAction(actIgnore) {
+		// Only equality matters and, with nothing ignored, lists of other
+		// lengths differ: aligning them would cost three comparisons of
+		// each nested list, at every level.
+		return false
+	}
 	w.quiet++
 	pre := 0
 	for pre < len(g.a) && pre < len(g.b) && w.at(pre, g.a[pre], g.b[pre], glo, ghi, showIndex) {

@@ -269,6 +269,14 @@ func TestComparer_Compare_XMLHostile(t *testing.T) {
 	if len(got) != 1 || got[0].Kind != tandem.Changed || !strings.HasSuffix(got[0].Path, "/a/a") {
 		t.Errorf("deep unordered: %v", summary(got))
 	}
+	// Lists of other lengths at every level, the change at the bottom.
+	grow := func(n int, leaf, extra string) string {
+		return strings.Repeat("<a>", n) + leaf + strings.Repeat(extra+"</a>", n)
+	}
+	got, err = diff.New(diff.Options{}).Compare(xmlResp("application/xml", grow(40, "1", "")), xmlResp("application/xml", grow(40, "2", "<a/>")))
+	if err != nil || len(got) == 0 {
+		t.Errorf("deep lists of other lengths: %v, %v", summary(got), err)
+	}
 	got, err = c.Compare(xmlResp("application/xml", nest(diff.MaxDepth+1, "1")), xmlResp("application/xml", nest(diff.MaxDepth+1, "2")))
 	if err != nil {
 		t.Fatal(err)
