@@ -131,6 +131,10 @@ func (k Class) form(v string) int {
 	return formNone
 }
 
+// numeric reports whether JSON numbers can be of class k: only Unix
+// times are; 1234567890123456 is a number, not a hex-id.
+func (k Class) numeric() bool { return k == ClassTimestamp }
+
 // Is reports whether v is a value of class k (for tests and tools).
 func (k Class) Is(v string) bool { return k.form(v) != formNone }
 
@@ -319,7 +323,7 @@ func (c *Comparer) classDiffs(k Class, steps []step, a, b string) (diffs []tande
 // pair (an, bn) under class k, reporting JWT claim differences itself. ok
 // is false when the class does not decide.
 func (w *walker) classEqual(k Class, an, bn *jnode) (eq, ok bool) {
-	if an.kind != bn.kind || (an.kind != kString && an.kind != kNumber) {
+	if an.kind != bn.kind || (an.kind != kString && !(an.kind == kNumber && k.numeric())) {
 		return false, false
 	}
 	a, b := w.scalarText(w.a, an), w.scalarText(w.b, bn)
@@ -370,7 +374,7 @@ func (c *Comparer) classOptions(at func(cmp.Path) flags) []cmp.Option {
 				cmp.Comparer(func(x, y string) bool { return x == y || k.Equal(x, y) })),
 			cmp.FilterPath(func(p cmp.Path) bool { f := at(p); return f.class == k && f.tolerance == nil },
 				cmp.Comparer(func(x, y json.Number) bool {
-					return numbersEqual([]byte(x), []byte(y)) || k.Equal(string(x), string(y))
+					return numbersEqual([]byte(x), []byte(y)) || k.numeric() && k.Equal(string(x), string(y))
 				})))
 		for j := range c.sel {
 			if c.sel[j].act != actTolerance {
@@ -379,7 +383,7 @@ func (c *Comparer) classOptions(at func(cmp.Path) flags) []cmp.Option {
 			t := &c.sel[j].tol
 			opts = append(opts, cmp.FilterPath(func(p cmp.Path) bool { f := at(p); return f.class == k && f.tolerance == t },
 				cmp.Comparer(func(x, y json.Number) bool {
-					return numbersEqual([]byte(x), []byte(y)) || withinTolerance([]byte(x), []byte(y), t.abs, t.rel) || k.Equal(string(x), string(y))
+					return numbersEqual([]byte(x), []byte(y)) || withinTolerance([]byte(x), []byte(y), t.abs, t.rel) || k.numeric() && k.Equal(string(x), string(y))
 				})))
 		}
 	}

@@ -117,6 +117,8 @@ func TestComparer_Compare_IgnoreValues(t *testing.T) {
 		{name: "Dates", opts: class("$..day", diff.ClassDate), a: `[{"day":"2024-01-02"}]`, b: `[{"day":"2024-02-29"}]`, want: []string{}},
 		{name: "BadDate", opts: class("$..day", diff.ClassDate), a: `[{"day":"2024-01-02"}]`, b: `[{"day":"2024-13-01"}]`, want: []string{"changed $[0].day"}},
 		{name: "HexIDs", opts: class("$.trace", diff.ClassHexID), a: `{"trace":"4bf92f3577b34da6a3ce929d0e0e4736"}`, b: `{"trace":"00f067aa0ba902b7"}`, want: []string{}},
+		{name: "HexIDIsNotANumber", opts: class("$.n", diff.ClassHexID), a: `{"n":1234567890123456}`, b: `{"n":6543210987654321}`, want: []string{"changed $.n"}},
+		{name: "HexIDDigitsInAString", opts: class("$.n", diff.ClassHexID), a: `{"n":"1234567890123456"}`, b: `{"n":"6543210987654321"}`, want: []string{}},
 		{name: "HexIDVersusEmpty", opts: class("$.trace", diff.ClassHexID), a: `{"trace":"4bf92f3577b34da6a3ce929d0e0e4736"}`, b: `{"trace":""}`, want: []string{"changed $.trace"}},
 		{name: "JWTVolatileOnly", opts: class("$.token", diff.ClassJWT), a: `{"token":"` + tokA + `"}`, b: `{"token":"` + tokB + `"}`, want: []string{}},
 		{name: "JWTOtherSubject", opts: class("$.token", diff.ClassJWT), a: `{"token":"` + tokA + `"}`, b: `{"token":"` + tokSub + `"}`, want: []string{"changed $.token.sub"}},
