@@ -131,6 +131,26 @@ func (k Class) form(v string) int {
 	return formNone
 }
 
+// Pattern returns a regular expression for the values of class k inside
+// text (for normalize rules that name a class): the shape of the values,
+// without the checks Is makes (a real calendar day, a JWT that decodes).
+// Unix times are 10-digit seconds or 13-digit milliseconds.
+func (k Class) Pattern() string {
+	switch k {
+	case ClassUUID:
+		return `\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`
+	case ClassTimestamp:
+		return `\b\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})|\b\d{10}(\d{3})?\b`
+	case ClassDate:
+		return `\b\d{4}-\d{2}-\d{2}\b`
+	case ClassJWT:
+		return `\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`
+	case ClassHexID:
+		return `\b[0-9a-fA-F]{16,}\b`
+	}
+	return `$^`
+}
+
 // numeric reports whether JSON numbers can be of class k: only Unix
 // times are; 1234567890123456 is a number, not a hex-id.
 func (k Class) numeric() bool { return k == ClassTimestamp }

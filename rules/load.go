@@ -507,13 +507,18 @@ func (l *loader) normalizers(n ast.Node) []NormalizeRule {
 			continue
 		}
 		var r NormalizeRule
-		var patNode ast.Node
+		var patNode, classNode ast.Node
+		replaced := false
 		for _, kv := range kvs {
-			switch l.key(kv, []string{"pattern", "replace"}) {
+			switch l.key(kv, []string{"pattern", "class", "replace"}) {
 			case "pattern":
 				patNode = kv.Value
 				r.Pattern = l.str(kv.Value, "pattern")
+			case "class": // classes.go
+				classNode = kv.Value
+				r.Class = l.str(kv.Value, "class")
 			case "replace":
+				replaced = true
 				if _, null := l.value(kv.Value).(*ast.NullNode); !null {
 					if s, ok := l.value(kv.Value).(*ast.StringNode); ok {
 						r.Replace = s.Value // may be empty: delete the match
@@ -522,6 +527,12 @@ func (l *loader) normalizers(n ast.Node) []NormalizeRule {
 					}
 				}
 			}
+		}
+		if classNode != nil {
+			if rr, ok := l.classNormalizer(item, patNode, classNode, r, replaced); ok {
+				out = append(out, rr)
+			}
+			continue
 		}
 		if patNode == nil {
 			l.errAt(item, "normalize rule without a pattern")

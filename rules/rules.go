@@ -47,8 +47,11 @@ type ToleranceRule struct {
 }
 
 // NormalizeRule rewrites matches of Pattern to Replace before comparing.
+// With Class (a value class, instead of a Pattern), the values of that
+// class are rewritten (to "<class>" unless Replace says otherwise).
 type NormalizeRule struct {
 	Pattern string `json:"pattern"`
+	Class   string `json:"class,omitempty"`
 	Replace string `json:"replace"`
 }
 
@@ -297,7 +300,15 @@ func compile(c Config) (*Endpoint, error) {
 		o.Tolerances = append(o.Tolerances, dt)
 	}
 	for _, n := range c.Normalize {
-		re, err := regexp.Compile(n.Pattern)
+		pattern := n.Pattern
+		if n.Class != "" {
+			k, err := diff.ParseClass(n.Class)
+			if err != nil {
+				return nil, err
+			}
+			pattern = k.Pattern()
+		}
+		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return nil, err
 		}
