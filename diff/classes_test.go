@@ -185,3 +185,31 @@ func TestComparer_IgnoreValues_RealBodies(t *testing.T) {
 		}
 	}
 }
+
+// Each class's text pattern (for normalize rules) finds a typical value
+// inside text, whole, and leaves a near miss alone.
+func TestClass_Pattern(t *testing.T) {
+	tests := []struct {
+		class    diff.Class
+		value    string
+		nearMiss string
+	}{
+		{diff.ClassUUID, "123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-42661417400"},
+		{diff.ClassTimestamp, "2024-01-02T10:00:00.5+01:00", "2024-01-02 10:00"},
+		{diff.ClassTimestamp, "1700000000000", "17000000000"},
+		{diff.ClassDate, "2024-02-29", "2024-2-29"},
+		{diff.ClassJWT, jwt(`{"alg":"HS256"}`, `{"sub":"u"}`, "s"), "eyJhbGciOi"},
+		{diff.ClassHexID, "4bf92f3577b34da6a3ce929d0e0e4736", "4bf92f3577b34da"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.class), func(t *testing.T) {
+			re := regexp.MustCompile(tt.class.Pattern())
+			if got := re.FindString("at " + tt.value + " ok"); got != tt.value {
+				t.Errorf("found %q in text holding %q", got, tt.value)
+			}
+			if got := re.FindString("at " + tt.nearMiss + " ok"); got != "" {
+				t.Errorf("found %q in %q", got, tt.nearMiss)
+			}
+		})
+	}
+}
