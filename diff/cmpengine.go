@@ -81,7 +81,7 @@ func (c *Comparer) cmpOptions(prefix []step, r *reporter) []cmp.Option {
 	at := func(p cmp.Path) flags { return c.flagsAt(append(slicesClone(prefix), cmpSteps(p)...)) }
 	opts := []cmp.Option{
 		cmp.FilterPath(func(p cmp.Path) bool { return at(p).ignore }, cmp.Ignore()),
-		cmp.FilterPath(func(p cmp.Path) bool { return at(p).tolerance == nil },
+		cmp.FilterPath(func(p cmp.Path) bool { f := at(p); return f.tolerance == nil && f.class == "" },
 			cmp.Comparer(func(x, y json.Number) bool { return numbersEqual([]byte(x), []byte(y)) })),
 	}
 	// One Comparer per tolerance, each behind a filter that selects the
@@ -92,11 +92,12 @@ func (c *Comparer) cmpOptions(prefix []step, r *reporter) []cmp.Option {
 			continue
 		}
 		t := &c.sel[i].tol
-		opts = append(opts, cmp.FilterPath(func(p cmp.Path) bool { return at(p).tolerance == t },
+		opts = append(opts, cmp.FilterPath(func(p cmp.Path) bool { f := at(p); return f.tolerance == t && f.class == "" },
 			cmp.Comparer(func(x, y json.Number) bool {
 				return numbersEqual([]byte(x), []byte(y)) || withinTolerance([]byte(x), []byte(y), t.abs, t.rel)
 			})))
 	}
+	opts = append(opts, c.classOptions(at)...)
 	if r != nil {
 		opts = append(opts, cmp.Reporter(r))
 	}
@@ -163,6 +164,9 @@ func (r *reporter) Report(rs cmp.Result) {
 		if jsonType(ex) != jsonType(ey) {
 			kind = tandem.Type
 		}
+	}
+	if !r.text && kind == tandem.Changed && r.reportClass(vx, vy) {
+		return
 	}
 	var d tandem.Difference
 	if r.text {

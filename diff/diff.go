@@ -1,7 +1,7 @@
 // Package diff compares two HTTP responses (status, chosen headers and body)
 // and names every difference by a concrete path ($.items[3].price) and a
-// pattern ($.items[*].price). JSON bodies are compared as structure, other
-// text line by line, anything else as bytes. Byte-identical bodies are
+// pattern ($.items[*].price). JSON, XML and form bodies are compared as
+// structure, other text line by line, anything else as bytes. Byte-identical bodies are
 // recognised without parsing.
 package diff
 
@@ -61,6 +61,9 @@ type Options struct {
 	Unordered  []Path // arrays compared as multisets
 	Tolerances []Tolerance
 	Normalize  []Normalizer
+	// IgnoreValues ignores differences between two values of a class
+	// (classes.go) at its path.
+	IgnoreValues []ValueClass
 	// CompareHeaders lists the response headers compared (case-insensitive).
 	// nil means just Content-Type; "*" means every header not in
 	// IgnoreHeaders.
@@ -85,6 +88,7 @@ type Comparer struct {
 	compareAll     bool
 	compareHeaders []string // canonical names
 	ignoreHeaders  map[string]bool
+	inPart         bool // comparing a part of a multipart body (multipart.go)
 }
 
 // New compiles options into a Comparer.
@@ -110,6 +114,9 @@ func New(opts Options) *Comparer {
 	}
 	for _, t := range opts.Tolerances {
 		c.sel = append(c.sel, selector{segs: t.Path.segs, act: actTolerance, tol: tolerance{abs: t.Absolute, rel: t.Relative}})
+	}
+	for _, v := range opts.IgnoreValues {
+		c.sel = append(c.sel, selector{segs: v.Path.segs, act: actClass, class: v.Class})
 	}
 	for _, h := range opts.IgnoreHeaders {
 		c.ignoreHeaders[http.CanonicalHeaderKey(h)] = true
@@ -196,7 +203,7 @@ func (c *Comparer) compareHeaderFields(diffs []tandem.Difference, a, b tandem.He
 	}
 	for _, name := range names {
 		av, bv := a.Values(name), b.Values(name)
-		if slicesEqual(av, bv) {
+		if slicesEqual(av, bv) || (name == "Content-Type" && sameMediaType(av, bv)) { // form.go: boundaries differ
 			continue
 		}
 		d := tandem.Difference{Path: "header:" + name, Pattern: "header:" + name, Kind: tandem.Changed,
@@ -235,6 +242,9 @@ func (c *Comparer) compareBodies(diffs []tandem.Difference, a, b *tandem.Respons
 	}
 	if bytes.Equal(a.Body, b.Body) {
 		return diffs, nil // the hot path: most bodies match byte for byte
+	}
+	if d, handled := c.compareFormats(diffs, a, b); handled { // XML and forms: form.go
+		return d, nil
 	}
 	claimA, claimB := claimsJSON(a), claimsJSON(b)
 	if claimA || claimB || (looksJSON(a.Body) && looksJSON(b.Body)) {

@@ -135,6 +135,11 @@ func TestFastEngineAgreesWithGoCmp(t *testing.T) {
 		{Tolerances: []diff.Tolerance{{Path: diff.MustParsePath("$..*"), Relative: 0.01}}},
 		{Unordered: paths("$..*", "$")},
 		{Unordered: paths("$[*].labels", "$.items"), Ignore: paths("$..node_id"), Tolerances: []diff.Tolerance{{Path: diff.MustParsePath("$..score"), Absolute: 0.5}}},
+		{IgnoreValues: []diff.ValueClass{
+			{Path: diff.MustParsePath("$..created_at"), Class: diff.ClassTimestamp},
+			{Path: diff.MustParsePath("$..*"), Class: diff.ClassHexID},
+			{Path: diff.MustParsePath("$..id"), Class: diff.ClassTimestamp},
+		}, Tolerances: []diff.Tolerance{{Path: diff.MustParsePath("$..id"), Absolute: 2}}},
 	}
 	n := 0
 	for name, body := range bodies {

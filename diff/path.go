@@ -51,8 +51,14 @@ func ParsePath(s string) (Path, error) {
 	if s == "" {
 		return fail(0, "empty path")
 	}
-	if s[0] != '$' {
-		return fail(0, "a path starts with $")
+	switch {
+	case s[0] == '/' || strings.HasPrefix(s, "form:"):
+		if err := parseExtPath(&p); err != nil {
+			return Path{}, err
+		}
+		return p, nil
+	case s[0] != '$':
+		return fail(0, "a path starts with $ (JSON), / (XML) or form: (forms)")
 	}
 	i := 1
 	for i < len(s) {
@@ -259,8 +265,10 @@ func (seg *segment) matches(st step) bool {
 		return true
 	case segName:
 		return st.index < 0 && string(st.key) == seg.name
-	default:
+	case segIndex:
 		return st.index >= 0 && st.index == seg.index
+	default:
+		return seg.matchesExt(st) // XML and forms (xpath.go)
 	}
 }
 
@@ -320,14 +328,11 @@ func parseConcrete(s string) ([]step, error) {
 	}
 	steps := make([]step, 0, len(p.segs))
 	for _, seg := range p.segs {
-		if seg.desc || seg.kind == segWild {
+		st, ok := seg.concreteStep()
+		if seg.desc || !ok {
 			return nil, fmt.Errorf("%q is not a concrete path", s)
 		}
-		if seg.kind == segIndex {
-			steps = append(steps, step{index: seg.index})
-		} else {
-			steps = append(steps, step{key: []byte(seg.name), index: -1})
-		}
+		steps = append(steps, st)
 	}
 	return steps, nil
 }
@@ -398,6 +403,9 @@ func formatPath(steps []step) (path, pattern string) {
 func PatternOf(concrete string) string {
 	if strings.HasPrefix(concrete, "text:") {
 		return "text"
+	}
+	if p, ok := patternOfExt(concrete); ok {
+		return p
 	}
 	steps, err := parseConcrete(concrete)
 	if err != nil {

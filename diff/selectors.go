@@ -12,14 +12,16 @@ const (
 	actIgnore action = iota
 	actUnordered
 	actTolerance
+	actClass // ignore_values (classes.go)
 )
 
 type tolerance struct{ abs, rel float64 }
 
 type selector struct {
-	segs []segment
-	act  action
-	tol  tolerance
+	segs  []segment
+	act   action
+	tol   tolerance
+	class Class
 }
 
 type state struct{ sel, pos uint32 }
@@ -29,6 +31,7 @@ type selectors []selector
 type flags struct {
 	ignore, unordered bool
 	tolerance         *tolerance
+	class             Class // "" when no class applies; the first rule's wins
 }
 
 // root appends the states of the document root.
@@ -84,6 +87,10 @@ func (s selectors) flags(states []state) flags {
 		case actTolerance:
 			if f.tolerance == nil {
 				f.tolerance = &sel.tol
+			}
+		case actClass:
+			if f.class == "" {
+				f.class = sel.class
 			}
 		}
 	}

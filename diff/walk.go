@@ -105,6 +105,11 @@ func (w *walker) compare(ai, bi int32, lo, hi int) bool {
 	if len(ar) == len(br) && bytes.Equal(ar, br) {
 		return true // identical bytes are equal under every rule
 	}
+	if flags.class != "" {
+		if eq, ok := w.classEqual(flags.class, an, bn); ok { // classes.go
+			return eq
+		}
+	}
 	switch an.kind {
 	case kNull:
 		return true

@@ -159,7 +159,7 @@ func WriteFile(path string, data []byte) error {
 // the key, and the list item to add (or, for ignore_status, the value).
 func ignoreSetting(pattern string) (key, item string, err error) {
 	switch {
-	case strings.HasPrefix(pattern, "$"):
+	case isPathPattern(pattern): // JSON, XML and form patterns (paths.go)
 		return "ignore", yamlString(pattern), nil
 	case strings.HasPrefix(pattern, "header:"):
 		h := strings.TrimPrefix(pattern, "header:")
@@ -169,7 +169,7 @@ func ignoreSetting(pattern string) (key, item string, err error) {
 		return "ignore_headers", h, nil
 	case pattern == "status":
 		return "ignore_status", "true", nil
-	case pattern == "text" || pattern == "body":
+	case pattern == "text" || pattern == "body" || strings.HasPrefix(pattern, "form:") && strings.HasSuffix(pattern, ":text"):
 		return "", "", ErrNotIgnorable
 	}
 	return "", "", fmt.Errorf("%q is not a difference pattern", pattern)

@@ -102,7 +102,7 @@ func (l *loader) errAt(n ast.Node, format string, args ...any) {
 
 var (
 	topKeys      = []string{"version", "defaults", "endpoints"}
-	settingKeys  = []string{"ignore_headers", "compare_headers", "ignore", "unordered", "tolerance", "normalize", "redact", "ignore_status", "allow_side_effects", "sample", "sample_by"}
+	settingKeys  = []string{"ignore_headers", "compare_headers", "ignore", "unordered", "tolerance", "normalize", "ignore_values", "redact", "ignore_status", "allow_side_effects", "sample", "sample_by"}
 	endpointKeys = append([]string{"match"}, settingKeys...)
 )
 
@@ -296,6 +296,8 @@ func (l *loader) settings(n ast.Node, endpoint bool, onMatch func(*ast.MappingVa
 			c.Tolerance = l.tolerances(kv.Value)
 		case "normalize":
 			c.Normalize = l.normalizers(kv.Value)
+		case "ignore_values":
+			c.IgnoreValues = l.valueRules(kv.Value) // classes.go
 		case "ignore_status":
 			c.IgnoreStatus = l.boolean(kv.Value, "ignore_status")
 		case "allow_side_effects":
@@ -505,13 +507,18 @@ func (l *loader) normalizers(n ast.Node) []NormalizeRule {
 			continue
 		}
 		var r NormalizeRule
-		var patNode ast.Node
+		var patNode, classNode ast.Node
+		replaced := false
 		for _, kv := range kvs {
-			switch l.key(kv, []string{"pattern", "replace"}) {
+			switch l.key(kv, []string{"pattern", "class", "replace"}) {
 			case "pattern":
 				patNode = kv.Value
 				r.Pattern = l.str(kv.Value, "pattern")
+			case "class": // classes.go
+				classNode = kv.Value
+				r.Class = l.str(kv.Value, "class")
 			case "replace":
+				replaced = true
 				if _, null := l.value(kv.Value).(*ast.NullNode); !null {
 					if s, ok := l.value(kv.Value).(*ast.StringNode); ok {
 						r.Replace = s.Value // may be empty: delete the match
@@ -520,6 +527,12 @@ func (l *loader) normalizers(n ast.Node) []NormalizeRule {
 					}
 				}
 			}
+		}
+		if classNode != nil {
+			if rr, ok := l.classNormalizer(item, patNode, classNode, r, replaced); ok {
+				out = append(out, rr)
+			}
+			continue
 		}
 		if patNode == nil {
 			l.errAt(item, "normalize rule without a pattern")

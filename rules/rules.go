@@ -31,6 +31,7 @@ type Config struct {
 	Unordered        []string        `json:"unordered,omitempty"`
 	Tolerance        []ToleranceRule `json:"tolerance,omitempty"`
 	Normalize        []NormalizeRule `json:"normalize,omitempty"`
+	IgnoreValues     []ValueRule     `json:"ignore_values,omitempty"`
 	Redact           []string        `json:"redact,omitempty"`
 	IgnoreStatus     *bool           `json:"ignore_status,omitempty"`
 	AllowSideEffects *bool           `json:"allow_side_effects,omitempty"`
@@ -46,9 +47,19 @@ type ToleranceRule struct {
 }
 
 // NormalizeRule rewrites matches of Pattern to Replace before comparing.
+// With Class (a value class, instead of a Pattern), the values of that
+// class are rewritten (to "<class>" unless Replace says otherwise).
 type NormalizeRule struct {
 	Pattern string `json:"pattern"`
+	Class   string `json:"class,omitempty"`
 	Replace string `json:"replace"`
+}
+
+// ValueRule ignores differences at Path between two values of Class (a
+// built-in value class: uuid, timestamp, date, jwt, hex-id).
+type ValueRule struct {
+	Path  string `json:"path"`
+	Class string `json:"class"`
 }
 
 // merge returns the defaults d with the endpoint's settings e added.
@@ -60,6 +71,7 @@ func merge(d, e Config) Config {
 		Unordered:        concat(d.Unordered, e.Unordered),
 		Tolerance:        concat(d.Tolerance, e.Tolerance),
 		Normalize:        concat(d.Normalize, e.Normalize),
+		IgnoreValues:     concat(d.IgnoreValues, e.IgnoreValues),
 		Redact:           concat(d.Redact, e.Redact),
 		IgnoreStatus:     d.IgnoreStatus,
 		AllowSideEffects: d.AllowSideEffects,
@@ -288,11 +300,30 @@ func compile(c Config) (*Endpoint, error) {
 		o.Tolerances = append(o.Tolerances, dt)
 	}
 	for _, n := range c.Normalize {
-		re, err := regexp.Compile(n.Pattern)
+		pattern := n.Pattern
+		if n.Class != "" {
+			k, err := diff.ParseClass(n.Class)
+			if err != nil {
+				return nil, err
+			}
+			pattern = k.Pattern()
+		}
+		re, err := regexp.Compile(pattern)
 		if err != nil {
 			return nil, err
 		}
 		o.Normalize = append(o.Normalize, diff.Normalizer{Pattern: re, Replace: n.Replace})
+	}
+	for _, v := range c.IgnoreValues {
+		pp, err := diff.ParsePath(v.Path)
+		if err != nil {
+			return nil, err
+		}
+		k, err := diff.ParseClass(v.Class)
+		if err != nil {
+			return nil, err
+		}
+		o.IgnoreValues = append(o.IgnoreValues, diff.ValueClass{Path: pp, Class: k})
 	}
 	o.IgnoreHeaders = c.IgnoreHeaders
 	if len(c.CompareHeaders) > 0 {

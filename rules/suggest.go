@@ -76,7 +76,7 @@ func WriteSuggestions(w io.Writer, source string, sugg []Suggestion) error {
 		status := false
 		for _, s := range by[ep] {
 			switch {
-			case strings.HasPrefix(s.Pattern, "$"):
+			case isPathPattern(s.Pattern): // JSON, XML and form patterns
 				paths = append(paths, s)
 			case strings.HasPrefix(s.Pattern, "header:"):
 				headers = append(headers, s)
@@ -108,7 +108,7 @@ func WriteSuggestions(w io.Writer, source string, sugg []Suggestion) error {
 // written as an ignore setting (not "text" or "body").
 func ignorable(ss []Suggestion) bool {
 	for _, s := range ss {
-		if strings.HasPrefix(s.Pattern, "$") || strings.HasPrefix(s.Pattern, "header:") || s.Pattern == "status" {
+		if isPathPattern(s.Pattern) || strings.HasPrefix(s.Pattern, "header:") || s.Pattern == "status" {
 			return true
 		}
 	}

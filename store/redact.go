@@ -149,7 +149,36 @@ func secretPath(p string, names []string) bool {
 	lp := strings.ToLower(p)
 	for _, n := range names {
 		n = strings.ToLower(n)
+		if secretFormOrXMLPath(lp, n) {
+			return true
+		}
 		if strings.HasSuffix(lp, "."+n) || strings.HasSuffix(lp, "['"+n+"']") || strings.Contains(lp, "."+n+"[") || strings.Contains(lp, "."+n+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// secretFormOrXMLPath reports whether a lower-cased difference path names
+// the secret n as a form field (form:password, form:creds:$.password is
+// JSON's) or as an XML element or attribute (/login/password,
+// /login/user[2]/@password, /{urn:x}password).
+func secretFormOrXMLPath(lp, n string) bool {
+	if f, ok := strings.CutPrefix(lp, "form:"); ok {
+		return f == n || f == "'"+n+"'" || strings.HasPrefix(f, n+":")
+	}
+	if !strings.HasPrefix(lp, "/") {
+		return false
+	}
+	for _, step := range strings.Split(lp, "/") {
+		step = strings.TrimPrefix(step, "@")
+		if i := strings.IndexByte(step, '['); i >= 0 {
+			step = step[:i]
+		}
+		if i := strings.LastIndexByte(step, '}'); i >= 0 {
+			step = step[i+1:]
+		}
+		if step == n {
 			return true
 		}
 	}
