@@ -77,6 +77,10 @@ type Config struct {
 	// MaxBody caps the bytes of a body that are compared and stored; larger
 	// bodies are compared by length and SHA-256 and marked truncated.
 	MaxBody int
+	// StreamCompareAfter: an answer without a length that lasts longer is
+	// a stream, counted and not compared unless its rule sets
+	// compare_streams (see stream.go).
+	StreamCompareAfter time.Duration
 	// RewriteHost sends each upstream its own host in the Host header
 	// instead of the client's.
 	RewriteHost bool
@@ -108,6 +112,12 @@ type Stats struct {
 	SecondaryErrors int64
 	QueueDepth      int64 // waiting and in flight now
 	QueueBytes      int64
+
+	Streamed int64 // not compared: a stream (event stream, or long without a length)
+	// LegacyBodyErrors are the legacy errors after legacy's header: the
+	// client's answer was cut. They are in LegacyErrors too.
+	LegacyBodyErrors int64
+	ClientAborts     int64 // mirror copies given up: the client left before legacy's body ended
 }
 
 // Proxy is the mirroring reverse proxy. Serve it with Serve or use Handler
@@ -130,6 +140,7 @@ type Proxy struct {
 	requests, legacyErrors, skipped, sampledOut, mirrored, dropped atomic.Int64
 	compared, matched, mismatched, noise, candErrors, diffErrors   atomic.Int64
 	secErrors, inFlight, inFlightBytes                             atomic.Int64
+	streamed, legacyBodyErrors, clientAborts                       atomic.Int64
 	secFailing                                                     atomic.Bool
 
 	// For a stop that runs out of time: the job each worker holds, whether
@@ -173,6 +184,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.StreamCompareAfter <= 0 {
+		cfg.StreamCompareAfter = DefaultStreamCompareAfter
+	}
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
@@ -190,10 +204,11 @@ func New(cfg Config) (*Proxy, error) {
 	var err error
 	// Legacy's answer header must reach the client whatever its cookies;
 	// a mirror connection's buffer need not hold it (256 connections at
-	// 256 KiB were most of the proxy's memory), and mirror answers stream
-	// so that a huge or endless one costs a bounded buffer.
+	// 256 KiB were most of the proxy's memory), and every answer streams
+	// so that a huge or endless one costs a bounded buffer (legacy's
+	// reaches the client as it comes: stream.go).
 	if p.legacy, err = upstream.New(upstream.Options{Name: "legacy", URL: cfg.Legacy, Timeout: cfg.LegacyTimeout,
-		HeaderBytes: upstreamHeaderBytes, RetryIdempotent: true, TLS: cfg.LegacyTLS}); err != nil {
+		HeaderBytes: upstreamHeaderBytes, RetryIdempotent: true, Stream: true, TLS: cfg.LegacyTLS}); err != nil {
 		return nil, err
 	}
 	mirror := func(name string, u *url.URL, o upstream.TLSOptions) (*upstream.Client, error) {
@@ -247,10 +262,11 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	p.legacy.Target(req, target, p.cfg.RewriteHost)
 
 	start := time.Now()
-	err := p.legacy.Do(req, &ctx.Response)
-	latency := time.Since(start)
-	p.metrics.legacyAll.observe(latency)
+	resp := fasthttp.AcquireResponse() // legacy's; its body streams (stream.go)
+	err := p.legacy.Do(req, resp)
 	if err != nil {
+		fasthttp.ReleaseResponse(resp)
+		p.metrics.legacyAll.observe(time.Since(start))
 		p.legacyErrors.Add(1)
 		p.logUpstreamError(&p.legacyErrLog, "legacy", err)
 		ctx.Response.Reset()
@@ -264,13 +280,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	upstream.RemoveResponseHop(&ctx.Response.Header)
-	if j == nil {
-		return
-	}
-	j.start, j.latency = start, latency
-	p.copyLegacy(j, &ctx.Response)
-	p.enqueue(j)
+	p.serveLegacy(ctx, resp, j, start)
 }
 
 // chosen decides whether a request is mirrored: side effects only where a
@@ -351,7 +361,8 @@ func (p *Proxy) Stats() Stats {
 		SampledOut: p.sampledOut.Load(), Mirrored: p.mirrored.Load(), Dropped: p.dropped.Load(),
 		Compared: p.compared.Load(), Matched: p.matched.Load(), Mismatched: p.mismatched.Load(),
 		Noise: p.noise.Load(), CandidateErrors: p.candErrors.Load(), DiffErrors: p.diffErrors.Load(),
-		SecondaryErrors: p.secErrors.Load(), QueueDepth: p.inFlight.Load(), QueueBytes: p.inFlightBytes.Load(),
+		SecondaryErrors: p.secErrors.Load(), Streamed: p.streamed.Load(), LegacyBodyErrors: p.legacyBodyErrors.Load(),
+		ClientAborts: p.clientAborts.Load(), QueueDepth: p.inFlight.Load(), QueueBytes: p.inFlightBytes.Load(),
 	}
 }
 
@@ -379,6 +390,7 @@ func (p *Proxy) flushCounts() {
 		string(tandem.Skipped):     p.skipped.Load(),
 		string(tandem.LegacyError): p.legacyErrors.Load(),
 		"sampled_out":              p.sampledOut.Load(),
+		"streamed":                 p.streamed.Load(),
 	}
 	var counts []tandem.Count
 	for name, n := range now {
