@@ -29,6 +29,9 @@ type Totals struct {
 	// SecondaryErrors are the exchanges judged without noise detection
 	// because the secondary did not answer.
 	SecondaryErrors int64 `json:"secondary_errors,omitempty"`
+	// Streamed are the requests not compared because legacy's answer was a
+	// stream (text/event-stream, or long without a length).
+	Streamed int64 `json:"streamed"`
 }
 
 // Report summarises the database: totals, and per endpoint the outcomes and
@@ -107,6 +110,8 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 				r.Totals.Skipped += n
 			case tandem.LegacyError:
 				r.Totals.LegacyErrors += n
+			case "streamed":
+				r.Totals.Streamed += n
 			}
 			continue
 		}
