@@ -92,7 +92,7 @@ func (p *Proxy) serveLegacy(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, j
 	if j != nil {
 		resp.Header.CopyTo(&j.legacy.Header)
 		s.compareAll = j.ep.CompareStreams()
-		if !s.compareAll && bytes.HasPrefix(bytes.ToLower(resp.Header.ContentType()), eventStream) {
+		if ct := resp.Header.ContentType(); !s.compareAll && len(ct) >= len(eventStream) && bytes.EqualFold(ct[:len(eventStream)], eventStream) {
 			s.notCompared()
 		} else {
 			s.capture = upstream.Capture{Head: j.legacyBody[:0], Max: p.cfg.MaxBody}
@@ -142,7 +142,11 @@ type legacyStream struct {
 	// compared, unless compareAll (the rule's compare_streams).
 	noLength, compareAll bool
 	capture              upstream.Capture
-	readErr              error // legacy failed mid-body
+	// reserved is what the capture holds, counted against QueueBytes while
+	// the body streams: a thousand large downloads mirrored at once must
+	// not hold a thousand --max-body heads beyond the queue's bound.
+	reserved int64
+	readErr  error // legacy failed mid-body
 	eof                  bool
 }
 
@@ -153,6 +157,8 @@ func (s *legacyStream) Read(b []byte) (int, error) {
 		s.capture.Write(b[:n])
 		if s.noLength && !s.compareAll && time.Since(s.header) > s.p.cfg.StreamCompareAfter {
 			s.notCompared()
+		} else {
+			s.reserve()
 		}
 	}
 	switch {
@@ -196,9 +202,36 @@ func (s *legacyStream) WriteTo(w io.Writer) (int64, error) {
 // counted as such.
 func (s *legacyStream) notCompared() {
 	s.p.streamed.Add(1)
+	s.giveUp()
+}
+
+// giveUp releases the mirror copy and what its capture holds.
+func (s *legacyStream) giveUp() {
+	s.unreserve()
 	s.p.release(s.j)
 	s.j = nil
 	s.capture = upstream.Capture{}
+}
+
+// reserve counts the capture's growth against QueueBytes; beyond the
+// bound the copy is dropped (and counted), as a full queue drops one.
+func (s *legacyStream) reserve() {
+	grown := int64(len(s.capture.Head)) - s.reserved
+	if grown <= 0 {
+		return
+	}
+	if s.p.inFlightBytes.Add(grown) > s.p.cfg.QueueBytes {
+		s.p.inFlightBytes.Add(-grown)
+		s.p.dropped.Add(1)
+		s.giveUp()
+		return
+	}
+	s.reserved += grown
+}
+
+func (s *legacyStream) unreserve() {
+	s.p.inFlightBytes.Add(-s.reserved)
+	s.reserved = 0
 }
 
 // CloseWithError is fasthttp's server done with the body: werr is its
@@ -223,6 +256,7 @@ func (s *legacyStream) CloseWithError(werr error) error {
 		p.legacyBodyFailed(s.ctx, s.readErr, true)
 	}
 	if j != nil {
+		s.unreserve() // enqueue counts the copy whole
 		if reason != nil {
 			if s.readErr == nil {
 				p.clientAborts.Add(1)

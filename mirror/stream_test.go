@@ -375,3 +375,28 @@ func TestProxy_StreamedConnectionsReused(t *testing.T) {
 		t.Errorf("legacy saw %d connections for 5 sequential streamed answers, want 1", len(conns))
 	}
 }
+
+// What a streaming answer's capture holds counts against QueueBytes: past
+// it the copy is dropped and counted, and the client still gets it all.
+func TestProxy_StreamCaptureBoundedByQueueBytes(t *testing.T) {
+	body, sum := bigBody(2 << 20)
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.(http.Flusher).Flush() // no length: streamed
+		w.Write(body)
+	}))
+	defer legacy.Close()
+	var cand seen
+	candidate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cand.add(r) }))
+	defer candidate.Close()
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, candidate.URL), Sample: 1,
+		MaxBody: 1 << 20, QueueBytes: 256 << 10})
+	_, r := streamingGet(t, addr+"/download")
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil || hex.EncodeToString(h.Sum(nil)) != sum {
+		t.Fatalf("the client's download is not legacy's: %v", err)
+	}
+	s := waitFor(t, p, "dropped", func(s mirror.Stats) bool { return s.Dropped == 1 })
+	if s.Mirrored != 0 || s.QueueBytes != 0 || len(cand.list()) != 0 {
+		t.Errorf("stats %+v: want the copy dropped and its bytes given back", s)
+	}
+}
