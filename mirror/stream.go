@@ -147,7 +147,7 @@ type legacyStream struct {
 	// not hold a thousand --max-body heads beyond the queue's bound.
 	reserved int64
 	readErr  error // legacy failed mid-body
-	eof                  bool
+	eof      bool
 }
 
 // Read reads legacy's body for the client, keeping what is compared.
