@@ -400,3 +400,39 @@ func TestProxy_StreamCaptureBoundedByQueueBytes(t *testing.T) {
 		t.Errorf("stats %+v: want the copy dropped and its bytes given back", s)
 	}
 }
+
+// --legacy-timeout bounds each wait for legacy's next bytes once the body
+// streams, not the whole answer: a lively stream that lasts longer than
+// the timeout gets through whole, and one that goes silent is cut.
+func TestProxy_StreamTimeoutIsPerRead(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	silent := make(chan struct{})
+	t.Cleanup(func() { close(silent) })
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 10 {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(timeout / 5) // 10 of them: the answer lasts longer than the timeout
+		}
+		if r.URL.Path == "/silent" {
+			select { // stops sending, without ending the answer
+			case <-silent:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer legacy.Close()
+	candidate := constant(t, "text/plain", "")
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, candidate.URL), LegacyTimeout: timeout})
+
+	_, r := streamingGet(t, addr+"/lively")
+	if b, err := io.ReadAll(r); err != nil || strings.Count(string(b), "data: ") != 10 {
+		t.Fatalf("a lively stream longer than the timeout: %q, %v", b, err)
+	}
+	_, r = streamingGet(t, addr+"/silent")
+	if b, err := io.ReadAll(r); !errors.Is(err, io.ErrUnexpectedEOF) || strings.Count(string(b), "data: ") != 10 {
+		t.Fatalf("a stream gone silent: %d events, %v: want all 10, then the answer cut", strings.Count(string(b), "data: "), err)
+	}
+	waitFor(t, p, "legacy body error", func(s mirror.Stats) bool { return s.LegacyBodyErrors == 1 && s.LegacyErrors == 1 })
+}
