@@ -47,7 +47,7 @@ const (
 var eventStream = []byte("text/event-stream")
 
 var (
-	streams    = sync.Pool{New: func() any { return new(legacyStream) }}
+	streamPool = sync.Pool{New: func() any { return new(legacyStream) }}
 	streamBufs = sync.Pool{New: func() any { return new([streamBuf]byte) }}
 )
 
@@ -61,9 +61,14 @@ func (p *Proxy) serveLegacy(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, j
 	length := resp.Header.ContentLength()
 	upstream.RemoveResponseHop(&resp.Header)
 	resp.Header.CopyTo(&ctx.Response.Header)
-	body := upstream.StreamBody(resp, p.cfg.LegacyTimeout)
-	if body == nil || length >= 0 && length <= smallBody {
-		err := readWhole(body, &ctx.Response, resp)
+	body, streams := upstream.StreamBody(resp)
+	if !streams || length >= 0 && length <= smallBody {
+		var err error
+		if streams {
+			err = readWhole(&body, &ctx.Response)
+		} else {
+			ctx.Response.SetBody(resp.Body())
+		}
 		fasthttp.ReleaseResponse(resp)
 		latency := time.Since(start)
 		p.metrics.legacyAll.observe(latency)
@@ -87,7 +92,8 @@ func (p *Proxy) serveLegacy(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, j
 		}
 		return
 	}
-	s := streams.Get().(*legacyStream)
+	body.SetIdle(p.cfg.LegacyTimeout)
+	s := streamPool.Get().(*legacyStream)
 	*s = legacyStream{p: p, ctx: ctx, resp: resp, body: body, j: j, start: start, header: time.Now(), noLength: length < 0}
 	if j != nil {
 		resp.Header.CopyTo(&j.legacy.Header)
@@ -105,13 +111,8 @@ func (p *Proxy) serveLegacy(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, j
 	ctx.Response.SetBodyStream(s, int(body.Length()))
 }
 
-// readWhole reads a small body into dst (or copies the body fasthttp read,
-// when there is no stream).
-func readWhole(body *upstream.Body, dst, src *fasthttp.Response) error {
-	if body == nil {
-		dst.SetBody(src.Body())
-		return nil
-	}
+// readWhole reads a small body into dst.
+func readWhole(body *upstream.Body, dst *fasthttp.Response) error {
 	pb := streamBufs.Get().(*[streamBuf]byte)
 	defer streamBufs.Put(pb)
 	for {
@@ -134,7 +135,7 @@ type legacyStream struct {
 	p      *Proxy
 	ctx    *fasthttp.RequestCtx
 	resp   *fasthttp.Response // legacy's, released at close
-	body   *upstream.Body
+	body   upstream.Body
 	j      *job // nil: not mirrored, or no longer
 	start  time.Time
 	header time.Time // when legacy's header came
@@ -270,7 +271,7 @@ func (s *legacyStream) CloseWithError(werr error) error {
 		}
 	}
 	*s = legacyStream{}
-	streams.Put(s)
+	streamPool.Put(s)
 	return nil
 }
 

@@ -33,24 +33,29 @@ type Body struct {
 	eof      bool
 }
 
-// StreamBody returns resp's body stream, or nil when the answer has none to
-// stream (a HEAD, a 204, a body fasthttp read whole). idle > 0 moves the
-// read deadline so that it bounds the wait for each read, not the whole
-// body.
-func StreamBody(resp *fasthttp.Response, idle time.Duration) *Body {
+// StreamBody returns resp's body stream, and false when the answer has
+// none to stream (a HEAD, a 204, a body fasthttp read whole). It is a value,
+// so that the proxy's path allocates none.
+func StreamBody(resp *fasthttp.Response) (Body, bool) {
 	s := resp.BodyStream()
 	if s == nil {
-		return nil
+		return Body{}, false
 	}
-	b := &Body{stream: s, idle: idle, length: int64(resp.Header.ContentLength())}
+	b := Body{stream: s, length: int64(resp.Header.ContentLength())}
 	if b.length < 0 {
 		b.length = -1
 	}
 	if a, ok := resp.LocalAddr().(*connAddr); ok {
 		b.conn = a.c
 	}
-	return b
+	return b, true
 }
+
+// SetIdle makes the read deadline bound each wait for the body's next
+// bytes, d, rather than the whole answer. Without it the client's timeout
+// bounds the whole, as for a body read at once (no deadline to move: the
+// cost of a timer update is saved).
+func (b *Body) SetIdle(d time.Duration) { b.idle = d }
 
 // Length is the body's Content-Length, or -1 when it has none (chunked, or
 // ended by the connection's close).
