@@ -436,3 +436,51 @@ func TestProxy_StreamTimeoutIsPerRead(t *testing.T) {
 	}
 	waitFor(t, p, "legacy body error", func(s mirror.Stats) bool { return s.LegacyBodyErrors == 1 && s.LegacyErrors == 1 })
 }
+
+// A client that leaves mid-stream ends legacy's answer too (its connection
+// is closed, not left streaming into nothing or pooled mid-body), and the
+// mirror copy is given up.
+func TestProxy_ClientLeavesMidStream(t *testing.T) {
+	next := make(chan struct{}, 1)
+	cancelled := make(chan bool, 1)
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-next
+		// tandem's write to the gone client fails on this piece, or the
+		// next: keep writing until legacy's connection is closed.
+		for i := 0; i < 100; i++ {
+			if _, err := io.WriteString(w, "more\n"); err != nil {
+				break
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				cancelled <- true
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		cancelled <- r.Context().Err() != nil
+	}))
+	defer legacy.Close()
+	candidate := constant(t, "text/plain", "")
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, candidate.URL), Sample: 1})
+	resp, r := streamingGet(t, addr+"/progress")
+	readUntil(t, r, "first\n")
+	resp.Body.Close() // the client leaves
+	next <- struct{}{}
+	select {
+	case ok := <-cancelled:
+		if !ok {
+			t.Fatal("legacy kept streaming to tandem after the client left")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("legacy's answer did not end after the client left")
+	}
+	s := waitFor(t, p, "client abort", func(s mirror.Stats) bool { return s.ClientAborts == 1 })
+	if s.Mirrored != 0 || s.LegacyErrors != 0 {
+		t.Errorf("stats %+v: want the copy given up, no legacy error", s)
+	}
+}
