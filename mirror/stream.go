@@ -176,8 +176,15 @@ func (s *legacyStream) Read(b []byte) (int, error) {
 func (s *legacyStream) SupportsBodyWriteTo() bool { return true }
 
 // WriteTo copies legacy's body to the client, each piece as it comes:
-// fasthttp's chunked writer flushes every write.
+// fasthttp's chunked writer flushes every write. Its writer for a body with
+// a Content-Length does not (it flushes a full 4 KiB buffer), but it reads
+// from a reader straight into the connection when its buffer is empty, as
+// the header's flush leaves it: the connection (a *net.TCPConn) then writes
+// each piece read, as it comes.
 func (s *legacyStream) WriteTo(w io.Writer) (int64, error) {
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(readerOnly{s})
+	}
 	pb := streamBufs.Get().(*[streamBuf]byte)
 	defer streamBufs.Put(pb)
 	var total int64
@@ -198,6 +205,10 @@ func (s *legacyStream) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 }
+
+// readerOnly hides legacyStream's WriteTo from io.Copy, which would call
+// it back.
+type readerOnly struct{ io.Reader }
 
 // notCompared stops keeping the answer for a comparison: it is a stream,
 // counted as such.

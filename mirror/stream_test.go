@@ -484,3 +484,30 @@ func TestProxy_ClientLeavesMidStream(t *testing.T) {
 		t.Errorf("stats %+v: want the copy given up, no legacy error", s)
 	}
 }
+
+// An answer with a Content-Length too large to be read whole streams too:
+// a small piece written first reaches the client while legacy waits.
+func TestProxy_StreamsContentLengthPieces(t *testing.T) {
+	rest := strings.Repeat("y", 100<<10)
+	next := make(chan struct{}, 1)
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len("first\n")+len(rest)))
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-next:
+		case <-time.After(20 * time.Second):
+		}
+		io.WriteString(w, rest)
+	}))
+	defer legacy.Close()
+	candidate := constant(t, "text/plain", "")
+	_, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, candidate.URL)})
+	resp, r := streamingGet(t, addr+"/slow-download")
+	if resp.ContentLength != int64(len("first\n")+len(rest)) {
+		t.Errorf("Content-Length %d", resp.ContentLength)
+	}
+	readUntil(t, r, "first\n")
+	next <- struct{}{}
+	readUntil(t, r, rest)
+}
