@@ -46,6 +46,12 @@ const (
 // the sense a comparison needs.
 var eventStream = []byte("text/event-stream")
 
+// isEventStream reports whether a Content-Type is text/event-stream (with
+// parameters or not, in any case), without allocating.
+func isEventStream(ct []byte) bool {
+	return len(ct) >= len(eventStream) && bytes.EqualFold(ct[:len(eventStream)], eventStream)
+}
+
 var (
 	streamPool = sync.Pool{New: func() any { return new(legacyStream) }}
 	streamBufs = sync.Pool{New: func() any { return new([streamBuf]byte) }}
@@ -61,6 +67,12 @@ func (p *Proxy) serveLegacy(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, j
 	length := resp.Header.ContentLength()
 	upstream.RemoveResponseHop(&resp.Header)
 	resp.Header.CopyTo(&ctx.Response.Header)
+	if j != nil && !j.ep.CompareStreams() && isEventStream(resp.Header.ContentType()) {
+		// An event stream, however short this one: counted, not compared.
+		p.streamed.Add(1)
+		p.release(j)
+		j = nil
+	}
 	body, streams := upstream.StreamBody(resp)
 	if !streams || length >= 0 && length <= smallBody {
 		var err error
@@ -98,11 +110,7 @@ func (p *Proxy) serveLegacy(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, j
 	if j != nil {
 		resp.Header.CopyTo(&j.legacy.Header)
 		s.compareAll = j.ep.CompareStreams()
-		if ct := resp.Header.ContentType(); !s.compareAll && len(ct) >= len(eventStream) && bytes.EqualFold(ct[:len(eventStream)], eventStream) {
-			s.notCompared()
-		} else {
-			s.capture = upstream.Capture{Head: j.legacyBody[:0], Max: p.cfg.MaxBody}
-		}
+		s.capture = upstream.Capture{Head: j.legacyBody[:0], Max: p.cfg.MaxBody}
 	}
 	// The client sees the header when legacy sends it, not with the first
 	// bytes of a body that may come much later (an event stream's first

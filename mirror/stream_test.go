@@ -511,3 +511,20 @@ func TestProxy_StreamsContentLengthPieces(t *testing.T) {
 	next <- struct{}{}
 	readUntil(t, r, rest)
 }
+
+// A short event stream with a Content-Length (read whole) is an event
+// stream all the same: counted, not compared.
+func TestProxy_ShortEventStreamIsStreamed(t *testing.T) {
+	legacy := constant(t, "text/event-stream; charset=utf-8", "data: only\n\n")
+	var cand seen
+	candidate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cand.add(r) }))
+	defer candidate.Close()
+	p, addr := start(t, mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, candidate.URL), Sample: 1})
+	if _, body := get(t, "GET", addr+"/events", "", nil); body != "data: only\n\n" {
+		t.Fatalf("client got %q", body)
+	}
+	s := waitFor(t, p, "streamed", func(s mirror.Stats) bool { return s.Streamed == 1 })
+	if s.Mirrored != 0 || len(cand.list()) != 0 {
+		t.Errorf("stats %+v: a short event stream was mirrored", s)
+	}
+}
