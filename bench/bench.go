@@ -56,6 +56,10 @@ type Config struct {
 	// goes without (the built-in generator; no nginx rows).
 	Wrk, Nginx string
 	Log        io.Writer // progress; nil discards it
+	// Download is the size of the download streamed through tandem for
+	// its peak RSS; StreamSamples the event streams timed per target.
+	Download      int64
+	StreamSamples int
 	// Only, when not empty, limits the run to these rows, by key: direct,
 	// tandem, tandem-sample0, nginx, nginx-mirror, tandem-slow,
 	// nginx-mirror-slow, tandem-down, nginx-mirror-down, stall.
@@ -64,7 +68,7 @@ type Config struct {
 
 // Keys names the rows for Config.Only.
 var Keys = []string{"direct", "bare", "bare-nocopy", "tandem", "tandem-sample0", "tandem-reordered", "nginx", "nginx-mirror", "tandem-slow",
-	"nginx-mirror-slow", "tandem-down", "nginx-mirror-down", "interleaved", "stall"}
+	"nginx-mirror-slow", "tandem-down", "nginx-mirror-down", "interleaved", "stall", "stream", "stream-rss"}
 
 func (c *Config) wants(key string) bool {
 	return len(c.Only) == 0 || slices.Contains(c.Only, key)
@@ -97,6 +101,12 @@ func (c *Config) defaults() {
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
+	}
+	if c.Download <= 0 {
+		c.Download = DefaultDownload
+	}
+	if c.StreamSamples <= 0 {
+		c.StreamSamples = DefaultStreamSamples
 	}
 	c.Wrk = lookPath(c.Wrk, "wrk")
 	c.Nginx = lookPath(c.Nginx, "nginx")
@@ -172,6 +182,10 @@ type Result struct {
 	// and down candidate measured in turns, Rounds times (see
 	// interleave): what the latency goals are judged on.
 	Interleaved map[string][]time.Duration
+	// Streams are the streaming latency rows; Download the large download
+	// through tandem (stream.go).
+	Streams  []StreamRow
+	Download *Download
 }
 
 // MedianP99 returns the median of the interleaved p99s of tandem with a
@@ -281,6 +295,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return res, fmt.Errorf("hung candidate: %w", err)
 		}
 		res.Stall = st
+	}
+	if cfg.wants("stream") {
+		if res.Streams, err = streams(ctx, cfg); err != nil {
+			return res, fmt.Errorf("streaming rows: %w", err)
+		}
+	}
+	if cfg.wants("stream-rss") {
+		if res.Download, err = download(ctx, cfg); err != nil {
+			return res, fmt.Errorf("download row: %w", err)
+		}
 	}
 	return res, nil
 }

@@ -192,3 +192,24 @@ func TestStaller(t *testing.T) {
 		t.Errorf("read %d bytes (%v), want a timeout", n, err)
 	}
 }
+
+// The streaming rows' nginx turns proxy buffering off for the event
+// stream only, in a configuration nginx accepts.
+func TestNginxStreamConfig(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx is not installed (.ci/run installs it)")
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "nginx.conf")
+	text := bench.NginxStreamConfig(dir, "127.0.0.1:18081", "http://127.0.0.1:9001")
+	if !strings.Contains(text, "location = /sse {\n\t\t\tproxy_buffering off;") || !strings.Contains(text, "location / {") {
+		t.Errorf("no unbuffered /sse location:\n%s", text)
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(nginx, "-t", "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")).CombinedOutput(); err != nil {
+		t.Errorf("nginx -t: %v\n%s\n%s", err, out, text)
+	}
+}

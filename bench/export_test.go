@@ -5,3 +5,5 @@ var (
 	ParseWrk    = parseWrk
 	NginxConfig = nginxConfig
 )
+
+var NginxStreamConfig = nginxStreamConfig

@@ -72,7 +72,14 @@ func Targets(r *Result) []Target {
 		met2 := c.Accounted() && c.Dropped > 0
 		acct.Met = &met2
 	}
-	return append(ts, mem, acct)
+	dl := Target{Name: "a download streamed through tandem: peak RSS above idle", Goal: "< 64 MiB", Measured: "not measured"}
+	if d := r.Download; d != nil {
+		dl.Name = fmt.Sprintf("a %d MiB download streamed through tandem, intact: peak RSS above idle", d.Bytes>>20)
+		dl.Measured = fmt.Sprintf("%.0f MiB", float64(d.PeakRSS-d.IdleRSS)/(1<<20))
+		met := d.Intact && d.PeakRSS > 0 && d.PeakRSS-d.IdleRSS < 64<<20
+		dl.Met = &met
+	}
+	return append(ts, mem, acct, dl)
 }
 
 // Markdown writes the result as the tables of BENCHMARKS.md.
@@ -142,6 +149,7 @@ func Markdown(w io.Writer, r *Result, command string) {
 		}
 		fmt.Fprintf(w, "\nRSS of tandem each second with the candidate hung (MiB): %s\n", strings.Join(parts, " "))
 	}
+	streamMarkdown(w, r)
 }
 
 func ms(d time.Duration) string {

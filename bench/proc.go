@@ -24,12 +24,13 @@ type Counters struct {
 	Requests, Mirrored, Compared, Matched, Mismatched int64
 	CandidateErrors, Dropped, Skipped, SampledOut     int64
 	LegacyErrors, Stored, Lost                        int64
+	Streamed                                          int64
 }
 
 // Accounted reports whether every request is in exactly one of the
 // counters that say what became of it.
 func (c Counters) Accounted() bool {
-	return c.Requests == c.Mirrored+c.Dropped+c.Skipped+c.SampledOut+c.LegacyErrors
+	return c.Requests == c.Mirrored+c.Dropped+c.Skipped+c.SampledOut+c.LegacyErrors+c.Streamed
 }
 
 // proc is a server process under test: tandem or nginx.
@@ -175,6 +176,12 @@ func startNginx(ctx context.Context, nginx, dir, legacy, candidate string) (*pro
 	if err := os.WriteFile(conf, []byte(nginxConfig(dir, addr, legacy, candidate)), 0o600); err != nil {
 		return nil, err
 	}
+	return runNginx(ctx, nginx, dir, conf, addr)
+}
+
+// runNginx runs nginx with the configuration file conf and waits until it
+// listens on addr.
+func runNginx(ctx context.Context, nginx, dir, conf, addr string) (*proc, error) {
 	cmd := exec.Command(nginx, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
 	p := &proc{cmd: cmd, addr: addr, stderr: &tailBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
@@ -280,7 +287,7 @@ func (p *proc) counters() (Counters, int64, error) {
 		"tandem_candidate_errors_total": &c.CandidateErrors, "tandem_dropped_total": &c.Dropped,
 		"tandem_skipped_total": &c.Skipped, "tandem_sampled_out_total": &c.SampledOut,
 		"tandem_legacy_errors_total": &c.LegacyErrors, "tandem_store_stored_total": &c.Stored,
-		"tandem_store_lost_total": &c.Lost, "tandem_queue_depth": &depth,
+		"tandem_store_lost_total": &c.Lost, "tandem_queue_depth": &depth, "tandem_streamed_total": &c.Streamed,
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {

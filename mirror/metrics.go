@@ -103,7 +103,10 @@ func (p *Proxy) WriteMetrics(w io.Writer) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %d\n", name, help, name, name, v)
 	}
 	counter("tandem_requests_total", "Client requests served from legacy.", s.Requests)
-	counter("tandem_legacy_errors_total", "Client requests answered 502/504 because legacy failed.", s.LegacyErrors)
+	counter("tandem_legacy_errors_total", "Client requests answered 502/504, or cut mid-answer, because legacy failed.", s.LegacyErrors)
+	counter("tandem_legacy_body_errors_total", "Client answers cut because legacy failed after its header.", s.LegacyBodyErrors)
+	counter("tandem_streamed_total", "Requests not compared because legacy's answer is a stream (text/event-stream, or long without a length).", s.Streamed)
+	counter("tandem_client_aborts_total", "Mirror copies given up because the client left before legacy's answer ended.", s.ClientAborts)
 	counter("tandem_mirrored_total", "Requests queued for the candidate.", s.Mirrored)
 	counter("tandem_skipped_total", "Requests not mirrored because of their side effects.", s.Skipped)
 	counter("tandem_sampled_out_total", "Requests not mirrored because they were not in the sample.", s.SampledOut)

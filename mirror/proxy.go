@@ -78,6 +78,10 @@ type Config struct {
 	// MaxBody caps the bytes of a body that are compared and stored; larger
 	// bodies are compared by length and SHA-256 and marked truncated.
 	MaxBody int
+	// StreamCompareAfter: an answer without a length that lasts longer is
+	// a stream, counted and not compared unless its rule sets
+	// compare_streams (see stream.go).
+	StreamCompareAfter time.Duration
 	// RewriteHost sends each upstream its own host in the Host header
 	// instead of the client's.
 	RewriteHost bool
@@ -126,6 +130,12 @@ type Stats struct {
 	Upgraded        int64 // upgraded connections tunnelled to legacy, never mirrored
 	TunnelsOpen     int64 // upgraded connections open now
 	TunnelsRefused  int64 // upgrades answered 503: MaxTunnels were open
+
+	Streamed int64 // not compared: a stream (event stream, or long without a length)
+	// LegacyBodyErrors are the legacy errors after legacy's header: the
+	// client's answer was cut. They are in LegacyErrors too.
+	LegacyBodyErrors int64
+	ClientAborts     int64 // mirror copies given up: the client left before legacy's body ended
 }
 
 // Proxy is the mirroring reverse proxy. Serve it with Serve or use Handler
@@ -149,6 +159,7 @@ type Proxy struct {
 	requests, legacyErrors, skipped, sampledOut, mirrored, dropped atomic.Int64
 	compared, matched, mismatched, noise, candErrors, diffErrors   atomic.Int64
 	secErrors, inFlight, inFlightBytes                             atomic.Int64
+	streamed, legacyBodyErrors, clientAborts                       atomic.Int64
 	secFailing                                                     atomic.Bool
 	tun                                                            tunnels // upgrade.go
 	// fetchFrom is legacy's client for the workers of a Target (nil: the
@@ -196,6 +207,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.StreamCompareAfter <= 0 {
+		cfg.StreamCompareAfter = DefaultStreamCompareAfter
+	}
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
@@ -222,10 +236,11 @@ func New(cfg Config) (*Proxy, error) {
 	var err error
 	// Legacy's answer header must reach the client whatever its cookies;
 	// a mirror connection's buffer need not hold it (256 connections at
-	// 256 KiB were most of the proxy's memory), and mirror answers stream
-	// so that a huge or endless one costs a bounded buffer.
+	// 256 KiB were most of the proxy's memory), and every answer streams
+	// so that a huge or endless one costs a bounded buffer (legacy's
+	// reaches the client as it comes: stream.go).
 	if p.legacy, err = upstream.New(upstream.Options{Name: "legacy", URL: cfg.Legacy, Timeout: cfg.LegacyTimeout,
-		HeaderBytes: upstreamHeaderBytes, RetryIdempotent: true, TLS: cfg.LegacyTLS}); err != nil {
+		HeaderBytes: upstreamHeaderBytes, RetryIdempotent: true, Stream: true, TLS: cfg.LegacyTLS}); err != nil {
 		return nil, err
 	}
 	mirror := func(name string, u *url.URL, o upstream.TLSOptions) (*upstream.Client, error) {
@@ -286,10 +301,11 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	p.legacy.Target(req, target, p.cfg.RewriteHost)
 
 	start := time.Now()
-	err := p.legacy.Do(req, &ctx.Response)
-	latency := time.Since(start)
-	p.metrics.legacyAll.observe(latency)
+	resp := fasthttp.AcquireResponse() // legacy's; its body streams (stream.go)
+	err := p.legacy.Do(req, resp)
 	if err != nil {
+		fasthttp.ReleaseResponse(resp)
+		p.metrics.legacyAll.observe(time.Since(start))
 		p.legacyErrors.Add(1)
 		p.logUpstreamError(&p.legacyErrLog, "legacy", err)
 		ctx.Response.Reset()
@@ -303,13 +319,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	upstream.RemoveResponseHop(&ctx.Response.Header)
-	if j == nil {
-		return
-	}
-	j.start, j.latency = start, latency
-	p.copyLegacy(j, &ctx.Response)
-	p.enqueue(j)
+	p.serveLegacy(ctx, resp, j, start)
 }
 
 // chosen decides whether a request is mirrored: side effects only where a
@@ -392,6 +402,7 @@ func (p *Proxy) Stats() Stats {
 		Noise: p.noise.Load(), CandidateErrors: p.candErrors.Load(), DiffErrors: p.diffErrors.Load(),
 		SecondaryErrors: p.secErrors.Load(), QueueDepth: p.inFlight.Load(), QueueBytes: p.inFlightBytes.Load(),
 		Upgraded: p.tun.upgraded.Load(), TunnelsOpen: p.tun.active.Load(), TunnelsRefused: p.tun.refused.Load(),
+		Streamed: p.streamed.Load(), LegacyBodyErrors: p.legacyBodyErrors.Load(), ClientAborts: p.clientAborts.Load(),
 	}
 }
 
@@ -420,6 +431,7 @@ func (p *Proxy) flushCounts() {
 		string(tandem.LegacyError): p.legacyErrors.Load(),
 		"sampled_out":              p.sampledOut.Load(),
 		"upgraded":                 p.tun.upgraded.Load(),
+		"streamed":                 p.streamed.Load(),
 	}
 	var counts []tandem.Count
 	for name, n := range now {

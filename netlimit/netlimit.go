@@ -7,6 +7,7 @@ package netlimit
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -149,4 +150,15 @@ func (c *limitedConn) Close() error {
 		c.open.Add(-1)
 	}
 	return c.Conn.Close()
+}
+
+// ReadFrom passes a body copied from a reader straight to the connection
+// when it can take one (a *net.TCPConn does, with splice or one write per
+// read): without it, the wrapper would hide that from bufio and a streamed
+// body with a Content-Length would wait in a 4 KiB buffer.
+func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }

@@ -44,7 +44,11 @@ func Text(w io.Writer, r *store.Report, topFields int) error {
 	if t.DiffErrors > 0 {
 		fmt.Fprintf(&b, " · diff errors %d", t.DiffErrors)
 	}
-	fmt.Fprintf(&b, "\nnot compared: skipped %d (side effects) · dropped %d (queue full) · legacy errors %d\n", t.Skipped, t.Dropped, t.LegacyErrors)
+	fmt.Fprintf(&b, "\nnot compared: skipped %d (side effects) · dropped %d (queue full) · legacy errors %d", t.Skipped, t.Dropped, t.LegacyErrors)
+	if t.Streamed > 0 {
+		fmt.Fprintf(&b, " · streamed %d (event streams and long answers, see compare_streams)", t.Streamed)
+	}
+	b.WriteString("\n")
 	if t.Upgraded > 0 {
 		fmt.Fprintf(&b, "upgraded %d (WebSocket and other upgrades: tunnelled to legacy, never mirrored)\n", t.Upgraded)
 	}

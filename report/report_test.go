@@ -90,7 +90,7 @@ func TestJSON_Keys(t *testing.T) {
 	has("the report", got, "totals", "endpoints", "verdicts")
 	has("verdicts", got["verdicts"], "q", "min_relative", "min_absolute")
 	has("totals", got["totals"], "requests", "compared", "matched", "mismatched", "noise", "candidate_errors", "dropped", "skipped",
-		"diff_errors", "legacy_errors")
+		"diff_errors", "legacy_errors", "streamed")
 	for _, e := range got["endpoints"].([]any) {
 		has("an endpoint", e, "endpoint", "compared", "matched", "mismatched", "noise", "candidate_errors", "diff_errors",
 			"fields", "noisy_fields", "secondary_compared", "latency")

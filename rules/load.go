@@ -102,7 +102,7 @@ func (l *loader) errAt(n ast.Node, format string, args ...any) {
 
 var (
 	topKeys      = []string{"version", "defaults", "endpoints"}
-	settingKeys  = []string{"ignore_headers", "compare_headers", "ignore", "unordered", "tolerance", "normalize", "ignore_values", "redact", "ignore_status", "allow_side_effects", "sample", "sample_by"}
+	settingKeys  = []string{"ignore_headers", "compare_headers", "ignore", "unordered", "tolerance", "normalize", "ignore_values", "redact", "ignore_status", "allow_side_effects", "sample", "sample_by", "compare_streams"}
 	endpointKeys = append([]string{"match"}, settingKeys...)
 )
 
@@ -302,6 +302,8 @@ func (l *loader) settings(n ast.Node, endpoint bool, onMatch func(*ast.MappingVa
 			c.IgnoreStatus = l.boolean(kv.Value, "ignore_status")
 		case "allow_side_effects":
 			c.AllowSideEffects = l.boolean(kv.Value, "allow_side_effects")
+		case "compare_streams":
+			c.CompareStreams = l.boolean(kv.Value, "compare_streams")
 		case "sample":
 			if f := l.number(kv.Value, "sample"); f != nil {
 				if *f < 0 || *f > 1 {

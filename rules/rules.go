@@ -37,6 +37,9 @@ type Config struct {
 	AllowSideEffects *bool           `json:"allow_side_effects,omitempty"`
 	Sample           *float64        `json:"sample,omitempty"`
 	SampleBy         string          `json:"sample_by,omitempty"`
+	// CompareStreams compares answers that are streams (text/event-stream,
+	// or long without a length), which are otherwise only counted.
+	CompareStreams *bool `json:"compare_streams,omitempty"`
 }
 
 // ToleranceRule lets numbers at Path differ by Absolute or Relative.
@@ -77,6 +80,7 @@ func merge(d, e Config) Config {
 		AllowSideEffects: d.AllowSideEffects,
 		Sample:           d.Sample,
 		SampleBy:         d.SampleBy,
+		CompareStreams:   d.CompareStreams,
 	}
 	if e.IgnoreStatus != nil {
 		m.IgnoreStatus = e.IgnoreStatus
@@ -89,6 +93,9 @@ func merge(d, e Config) Config {
 	}
 	if e.SampleBy != "" {
 		m.SampleBy = e.SampleBy
+	}
+	if e.CompareStreams != nil {
+		m.CompareStreams = e.CompareStreams
 	}
 	return m
 }
@@ -207,6 +214,12 @@ func (e *Endpoint) MirrorsMethod(method []byte) bool {
 		return true
 	}
 	return e.Config.AllowSideEffects != nil && *e.Config.AllowSideEffects
+}
+
+// CompareStreams reports whether answers that are streams are compared
+// (bounded by the body cap) rather than only counted.
+func (e *Endpoint) CompareStreams() bool {
+	return e.Config.CompareStreams != nil && *e.Config.CompareStreams
 }
 
 // SampleRate returns the fraction of this endpoint's requests to mirror:

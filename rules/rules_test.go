@@ -473,3 +473,32 @@ func TestActingMethod(t *testing.T) {
 		}
 	}
 }
+
+func TestLoad_CompareStreams(t *testing.T) {
+	s := MustParse(t, `
+version: 1
+defaults:
+  compare_streams: true
+endpoints:
+  - match: GET /events
+    compare_streams: false
+  - match: GET /progress
+`)
+	for _, tt := range []struct {
+		name string
+		e    *rules.Endpoint
+		want bool
+	}{
+		{"own false", s.Endpoints()[0], false},
+		{"the defaults' true", s.Endpoints()[1], true},
+		{"built-in default", rules.Default().Match([]byte("GET"), []byte("/x")), false},
+	} {
+		if got := tt.e.CompareStreams(); got != tt.want {
+			t.Errorf("%s: CompareStreams() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if _, err := rules.Parse("r.yaml", []byte("version: 1\ndefaults:\n  compare_streams: yes please\n")); err == nil ||
+		!strings.Contains(err.Error(), "compare_streams: expected true or false") {
+		t.Errorf("a bad compare_streams: %v", err)
+	}
+}

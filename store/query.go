@@ -32,6 +32,9 @@ type Totals struct {
 	// Upgraded are the upgraded connections (WebSocket) tunnelled to
 	// legacy: never mirrored, never compared.
 	Upgraded int64 `json:"upgraded,omitempty"`
+	// Streamed are the requests not compared because legacy's answer was a
+	// stream (text/event-stream, or long without a length).
+	Streamed int64 `json:"streamed"`
 }
 
 // Report summarises the database: totals, and per endpoint the outcomes and
@@ -117,6 +120,8 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 				r.Totals.LegacyErrors += n
 			case "upgraded":
 				r.Totals.Upgraded += n
+			case "streamed":
+				r.Totals.Streamed += n
 			}
 			continue
 		}

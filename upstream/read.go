@@ -110,34 +110,58 @@ func ReadBody(stream io.Reader, head []byte, maxBody int) (_ []byte, size int64,
 	pb := readBufs.Get().(*[32 << 10]byte)
 	defer readBufs.Put(pb)
 	buf := pb[:]
-	var h hash.Hash
+	c := Capture{Head: head, Max: maxBody}
 	for {
 		n, rerr := stream.Read(buf)
-		if n > 0 {
-			size += int64(n)
-			chunk := buf[:n]
-			if h == nil && len(head)+n > maxBody {
-				h = sha256.New()
-				h.Write(head)
-			}
-			if h != nil {
-				h.Write(chunk)
-				if room := maxBody - len(head); room > 0 {
-					head = append(head, chunk[:min(room, n)]...)
-				}
-			} else {
-				head = append(head, chunk...)
-			}
-		}
+		c.Write(buf[:n])
 		if errors.Is(rerr, io.EOF) {
 			break
 		}
 		if rerr != nil {
-			return head, 0, "", rerr
+			return c.Head, 0, "", rerr
 		}
 	}
-	if h != nil {
-		sum = hex.EncodeToString(h.Sum(nil))
-	}
+	head, size, sum = c.Result()
 	return head, size, sum, nil
+}
+
+// Capture keeps what is compared of a body that goes past it in pieces:
+// its first Max bytes (appended to Head) and, once it is over Max, the
+// SHA-256 of the whole, so that a body of any size costs Max bytes. The
+// zero hash is not started until it is needed: most bodies fit.
+type Capture struct {
+	Head []byte
+	Max  int
+	size int64
+	h    hash.Hash
+}
+
+// Write takes the next piece of the body.
+func (c *Capture) Write(chunk []byte) {
+	n := len(chunk)
+	if n == 0 {
+		return
+	}
+	c.size += int64(n)
+	if c.h == nil && len(c.Head)+n > c.Max {
+		c.h = sha256.New()
+		c.h.Write(c.Head)
+	}
+	if c.h == nil {
+		c.Head = append(c.Head, chunk...)
+		return
+	}
+	c.h.Write(chunk)
+	if room := c.Max - len(c.Head); room > 0 {
+		c.Head = append(c.Head, chunk[:min(room, n)]...)
+	}
+}
+
+// Result returns the body's first Max bytes, its size, and the SHA-256 of
+// the whole when it was over Max ("" otherwise).
+func (c *Capture) Result() (head []byte, size int64, sum string) {
+	if c.h != nil {
+		sum = hex.EncodeToString(c.h.Sum(nil))
+	}
+	return c.Head, c.size, sum
 }

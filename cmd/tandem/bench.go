@@ -35,6 +35,9 @@ func (c *benchCmd) Run(ctx context.Context, args []string) error {
 	nginx := fs.String("nginx", "", "nginx `program` (default: nginx on PATH; -: no nginx rows)")
 	out := fs.String("out", "", "also write the tables to this `file`")
 	only := fs.String("only", "", "run only these rows (comma-separated): "+strings.Join(bench.Keys, ", "))
+	download := sizeFlag(bench.DefaultDownload)
+	fs.Var(&download, "download", "size of the download streamed through tandem for its peak RSS (row stream-rss)")
+	streamSamples := fs.Int("stream-samples", bench.DefaultStreamSamples, "event streams and downloads timed per target (row stream)")
 	check := fs.Bool("check", false, "exit with status 1 when a goal is missed")
 	// The bare proxy row runs this binary again as its own process.
 	bare := fs.Bool("bare-proxy", false, "(internal) serve the bare fasthttp proxy + copy on a loopback port")
@@ -50,8 +53,8 @@ func (c *benchCmd) Run(ctx context.Context, args []string) error {
 		}
 		return bench.BareProxy(ctx, ln, *legacy, *candidate)
 	}
-	if *duration <= 0 || *rate <= 0 || *conns <= 0 || body <= 0 || *mismatch <= 0 {
-		return usagef("--duration, --rate, --connections, --body and --mismatch-every must be positive")
+	if *duration <= 0 || *rate <= 0 || *conns <= 0 || body <= 0 || *mismatch <= 0 || download <= 0 || *streamSamples <= 0 {
+		return usagef("--duration, --rate, --connections, --body, --mismatch-every, --download and --stream-samples must be positive")
 	}
 	argv := c.tandem
 	if argv == nil {
@@ -62,7 +65,8 @@ func (c *benchCmd) Run(ctx context.Context, args []string) error {
 		argv = []string{exe}
 	}
 	cfg := bench.Config{Tandem: argv, Duration: *duration, Rate: *rate, Connections: *conns, BodySize: int(body),
-		SlowDelay: *slow, Stall: *stall, Rounds: *rounds, MismatchEvery: *mismatch, Wrk: *wrk, Nginx: *nginx, Log: c.stderr}
+		SlowDelay: *slow, Stall: *stall, Rounds: *rounds, MismatchEvery: *mismatch, Wrk: *wrk, Nginx: *nginx, Log: c.stderr,
+		Download: int64(download), StreamSamples: *streamSamples}
 	if *only != "" {
 		for _, k := range strings.Split(*only, ",") {
 			if !slices.Contains(bench.Keys, k) {

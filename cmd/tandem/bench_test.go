@@ -22,7 +22,7 @@ func TestBench(t *testing.T) {
 	c := &benchCmd{env: env{stdout: &stdout, stderr: &stderr}, tandem: []string{bin}}
 	err := c.Run(context.Background(), []string{"--duration", "400ms", "--stall", "2s", "--rate", "100",
 		"--connections", "4", "--body", "2KiB", "--mismatch-every", "10", "--out", out, "--rounds", "2",
-		"--wrk", "-"}) // wrk has a 1s minimum; bench's own tests run it
+		"--wrk", "-", "--download", "8MiB", "--stream-samples", "3"}) // wrk has a 1s minimum; bench's own tests run it
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
 	}
@@ -83,6 +83,14 @@ func TestBench(t *testing.T) {
 		if !regexp.MustCompile(`- ` + st + `: [\d.]+ ms, [\d.]+ ms \(median [\d.]+ ms\)`).MatchString(md) {
 			t.Errorf("no interleaved p99s for the %s candidate:\n%s", st, md)
 		}
+	}
+	for _, target := range []string{"direct to legacy", "tandem (mirror + compare)"} {
+		if !regexp.MustCompile(`\| ` + regexp.QuoteMeta(target) + ` \| [\d.]+ ms \([\d.]+ ms\) \| [\d.]+ ms \([\d.]+ ms\) \| [\d.]+ ms \([\d.]+ ms\) \| 0 \|`).MatchString(md) {
+			t.Errorf("no streaming row without errors for %s:\n%s", target, md)
+		}
+	}
+	if !regexp.MustCompile(`\| a 8 MiB download streamed through tandem, intact: peak RSS above idle \| -?\d+ MiB \| < 64 MiB \| met \|`).MatchString(md) {
+		t.Errorf("the download through tandem was not intact, or held in memory:\n%s", md)
 	}
 	if _, err := exec.LookPath("nginx"); err == nil {
 		for _, row := range []string{"nginx proxy_pass / —", "nginx mirror / healthy", "nginx mirror / slow", "nginx mirror / down"} {

@@ -55,6 +55,8 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	retention := fs.Duration("retention", 0, "prune stored exchanges older than this (0: keep)")
 	maxExchanges := fs.Int64("max-exchanges", 0, "keep at most this many stored exchanges, the newest (0: no limit)")
 	adminAddr := fs.String("admin", "", "serve /metrics, /healthz and /debug/pprof on this `address` (a bare :PORT binds 127.0.0.1)")
+	streamAfter := fs.Duration("stream-compare-after", mirror.DefaultStreamCompareAfter,
+		"an answer without a length that lasts longer is a stream: counted streamed, not compared (unless its rule sets compare_streams)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	tlsOpts := addTLSFlags(fs, "legacy", "candidate", "secondary")
 	edgeF := addEdgeFlags(fs)
@@ -118,7 +120,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
 		RewriteHost: *rewriteHost, MaxHeaderBytes: int(maxHeader), Rules: rs, Recorder: w, Logger: log,
 		LegacyTLS: tlsFor["legacy"], CandidateTLS: tlsFor["candidate"], SecondaryTLS: tlsFor["secondary"],
-		Edge: edgeCfg,
+		Edge: edgeCfg, StreamCompareAfter: *streamAfter,
 	}
 	fwdCfg.apply(&cfg)
 	p, err := mirror.New(cfg)
