@@ -290,14 +290,11 @@ func get(t *testing.T, url string) string {
 // waitMetric polls /metrics until it holds line (verdicts are asynchronous).
 func waitMetric(t *testing.T, p *proc, line string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(get(t, "http://"+p.admin+"/metrics"), line) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("metrics never showed %q", line)
+	var page string
+	poll(t, fmt.Sprintf("%q in /metrics", line), func() bool {
+		page = get(t, "http://"+p.admin+"/metrics")
+		return strings.Contains(page, line)
+	}, func() string { return page })
 }
 
 // Legacy down: a clean 502. Legacy slow: a slow answer holds up nobody

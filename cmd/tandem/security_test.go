@@ -60,7 +60,7 @@ func TestSecurity_NotAnOpenProxy(t *testing.T) {
 	elsewhere := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { foreign.Add(1) })
 	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "legacy") })
 	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "legacy") })
-	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", filepath.Join(t.TempDir(), "o.db"))
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", filepath.Join(t.TempDir(), "o.db"), "--admin", "127.0.0.1:0")
 	u, _ := url.Parse(elsewhere.URL)
 	for _, head := range []string{
 		"GET " + elsewhere.URL + "/x HTTP/1.1\r\nHost: " + u.Host + "\r\n",
@@ -109,7 +109,13 @@ func TestSecurity_NotAnOpenProxy(t *testing.T) {
 		t.Errorf("after CONNECT: got %q, want legacy's answer", b)
 	}
 	c.Close()
-	time.Sleep(200 * time.Millisecond) // mirror copies are asynchronous
+	// Mirror copies are asynchronous: wait until the four GETs' have been
+	// compared, then stop the proxy, so that no copy is still on its way
+	// to anyone when the upstreams are counted.
+	waitMetricAtLeast(t, p, "tandem_compared_total", 4)
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.log())
+	}
 	if foreign.Load() != 0 {
 		t.Errorf("a host that is not an upstream got %d requests", foreign.Load())
 	}
