@@ -186,10 +186,7 @@ func TestProxyEndToEnd(t *testing.T) {
 		t.Errorf("candidate requests %q lack the query", got)
 	}
 
-	s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, db)
 	defer s.Close()
 	r, err := s.Report(context.Background())
 	if err != nil {

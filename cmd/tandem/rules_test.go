@@ -189,10 +189,7 @@ func waitOutcome(t *testing.T, base, db, want string) {
 // "" when there is none).
 func newest(t *testing.T, db string) (int64, string) {
 	t.Helper()
-	s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, db)
 	defer s.Close()
 	var id int64
 	var outcome string

@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -604,8 +603,8 @@ func TestStoreDiskFull(t *testing.T) {
 			if _, err := db.SQL().Exec(strings.Replace(tt.fail, "%d", fmt.Sprint(pages+2), 1)); err != nil {
 				t.Fatal(err)
 			}
-			var logBuf bytes.Buffer
-			log := slog.New(slog.NewTextHandler(&syncWriter{w: &logBuf}, nil))
+			var logBuf syncBuffer // the proxy logs while the test reads
+			log := slog.New(slog.NewTextHandler(&logBuf, nil))
 			w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Logger: log, BatchSize: 10})
 			lu, _ := url.Parse(legacy.URL)
 			cu, _ := url.Parse(candidate.URL)
@@ -664,15 +663,4 @@ func TestStoreDiskFull(t *testing.T) {
 			}
 		})
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
 }
