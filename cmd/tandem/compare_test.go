@@ -181,11 +181,8 @@ func TestCompare_BehindNginxMirror(t *testing.T) {
 	do("POST", "/orders")
 	// The copies are compared asynchronously: the candidate's ten requests
 	// are the event to wait for.
-	for deadline := time.Now().Add(20 * time.Second); len(candidate.requests()) < 10; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("candidate got %d of 10 copies:\n%s", len(candidate.requests()), tc.log())
-		}
-	}
+	poll(t, "the candidate to get the 10 copies", func() bool { return len(candidate.requests()) >= 10 },
+		func() string { return fmt.Sprintf("candidate got %d:\n%s", len(candidate.requests()), tc.log()) })
 	if code := tc.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("tandem compare exit %d:\n%s", code, tc.log())
 	}

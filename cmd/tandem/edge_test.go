@@ -154,10 +154,7 @@ func TestEdge_FloodAcceptErrors(t *testing.T) {
 		t.Fatalf("only %d flood connections connected", connected)
 	}
 	// Wait until tandem has met EMFILE: it logs the first accept error.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(p.log(), "accept failed; retrying") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog(t, p.log, "accept failed; retrying", 1)
 	alive(t, p)
 	release()
 	if v := waitMetricAtLeast(t, p, "tandem_accept_errors_total", 1); v < 1 {

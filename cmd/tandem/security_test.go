@@ -624,11 +624,8 @@ func TestStoreDiskFull(t *testing.T) {
 			send(0, 200)
 			// Mirror copies are asynchronous: wait for all of them to reach
 			// the writer, then for its batches.
-			for deadline := time.Now().Add(10 * time.Second); p.Stats().Compared < 200; time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("compared %d of 200", p.Stats().Compared)
-				}
-			}
+			poll(t, "200 comparisons", func() bool { return p.Stats().Compared >= 200 },
+				func() string { return fmt.Sprintf("compared %d", p.Stats().Compared) })
 			w.Flush()
 			ws := w.Stats()
 			if ws.Lost == 0 || ws.Stored+ws.Lost != 200 {
