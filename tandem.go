@@ -37,11 +37,6 @@ func (o Outcome) Compared() bool {
 	return false
 }
 
-// Valid reports whether o is one of the known outcomes.
-func (o Outcome) Valid() bool {
-	return o.Compared() || o == Skipped || o == Dropped || o == LegacyError
-}
-
 // SecretHeaders are the headers whose values are never stored or shown:
 // they are replaced before an exchange reaches the store.
 var SecretHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"}

@@ -9,6 +9,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -274,10 +275,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		fmt.Fprintf(cfg.Log, "bench: %s, candidate %s\n", p.target, or(p.candidate, "-"))
+		fmt.Fprintf(cfg.Log, "bench: %s, candidate %s\n", p.target, cmp.Or(p.candidate, "-"))
 		row, err := measure(ctx, cfg, legacy, candidates[p.candidate], backends[p.candidate], p.target)
 		if err != nil {
-			return res, fmt.Errorf("%s (candidate %s): %w", p.target, or(p.candidate, "-"), err)
+			return res, fmt.Errorf("%s (candidate %s): %w", p.target, cmp.Or(p.candidate, "-"), err)
 		}
 		row.Candidate = p.candidate
 		res.Rows = append(res.Rows, *row)
@@ -307,13 +308,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	return res, nil
-}
-
-func or(s, alt string) string {
-	if s == "" {
-		return alt
-	}
-	return s
 }
 
 // measure runs one target: saturation, then the fixed rate.

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -101,7 +102,7 @@ func Markdown(w io.Writer, r *Result, command string) {
 	fmt.Fprintln(w, "| target | candidate | requests/s | p50 | p99 | p99.9 | client errors | mirrored | compared | dropped | candidate errors | peak RSS | CPU/request |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, row := range r.Rows {
-		cand := or(row.Candidate, "—")
+		cand := cmp.Or(row.Candidate, "—")
 		mirrored, compared, dropped, cerr, rss := "—", "—", "—", "—", "—"
 		if c := row.Counters; c != nil {
 			mirrored, compared, dropped, cerr = fmt.Sprint(c.Mirrored), fmt.Sprint(c.Compared), fmt.Sprint(c.Dropped), fmt.Sprint(c.CandidateErrors)

@@ -115,9 +115,7 @@ func BenchmarkCompare(b *testing.B) {
 				if engine == diff.Cmp && s.size > 16<<10 {
 					continue // the oracle: reflection over decoded JSON, shown for scale at small sizes
 				}
-				opts := tc.opts
-				opts.Engine = engine
-				c := diff.New(opts)
+				c := diff.NewEngine(tc.opts, engine)
 				b.Run(fmt.Sprintf("%s/%s/%s", engine, s.name, tc.name), func(b *testing.B) {
 					runCompare(b, c, tc.pair, tc.wantDiffs)
 				})

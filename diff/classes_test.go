@@ -134,8 +134,7 @@ func TestComparer_Compare_IgnoreValues(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(string(engine)+"/"+tt.name, func(t *testing.T) {
 				opts := tt.opts
-				opts.Engine = engine
-				got, err := diff.New(opts).Compare(jsonResp(tt.a), jsonResp(tt.b))
+				got, err := diff.NewEngine(opts, engine).Compare(jsonResp(tt.a), jsonResp(tt.b))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -170,7 +169,7 @@ func TestComparer_IgnoreValues_RealBodies(t *testing.T) {
 	}
 	nulled := strings.Replace(later, `"2026-12-02T18:00:00.123+01:00"`, "null", 1)
 	for _, engine := range engines {
-		c := diff.New(diff.Options{IgnoreValues: rules, Engine: engine})
+		c := diff.NewEngine(diff.Options{IgnoreValues: rules}, engine)
 		got, err := c.Compare(jsonResp(string(body)), jsonResp(later))
 		if err != nil || len(got) != 0 {
 			t.Errorf("%s: times rewritten: %v %v", engine, summary(got), err)
@@ -179,7 +178,7 @@ func TestComparer_IgnoreValues_RealBodies(t *testing.T) {
 		if err != nil || len(got) != 1 || got[0].Kind != "type" {
 			t.Errorf("%s: a time dropped to null: %v %v", engine, summary(got), err)
 		}
-		got, _ = diff.New(diff.Options{Engine: engine}).Compare(jsonResp(string(body)), jsonResp(later))
+		got, _ = diff.NewEngine(diff.Options{}, engine).Compare(jsonResp(string(body)), jsonResp(later))
 		if len(got) == 0 {
 			t.Errorf("%s: without the rule the times differ", engine)
 		}

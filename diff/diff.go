@@ -15,6 +15,7 @@ import (
 	"path"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -26,16 +27,6 @@ import (
 const (
 	DefaultMaxDiffs = 100 // differences kept per exchange
 	DefaultMaxValue = 256 // bytes kept of each differing value
-)
-
-// Engine selects the implementation that compares JSON structure.
-type Engine string
-
-// Engines. Fast is the default; Cmp runs the same comparison through
-// github.com/google/go-cmp and is the oracle Fast is tested against.
-const (
-	Fast Engine = "fast"
-	Cmp  Engine = "cmp"
 )
 
 // Tolerance lets two numbers at Path differ by up to Absolute, or by up to
@@ -76,8 +67,7 @@ type Options struct {
 	// before it gives up with ErrBudget (more for large bodies: 64 per
 	// value). 0 means DefaultMinWork.
 	MinWork  int
-	MaxValue int    // 0 means DefaultMaxValue
-	Engine   Engine // "" means Fast
+	MaxValue int // 0 means DefaultMaxValue
 }
 
 // Comparer compares responses under fixed options. It is safe for
@@ -89,6 +79,9 @@ type Comparer struct {
 	compareHeaders []string // canonical names
 	ignoreHeaders  map[string]bool
 	inPart         bool // comparing a part of a multipart body (multipart.go)
+	// viaCmp compares JSON through github.com/google/go-cmp instead: the
+	// oracle the fast comparison is tested against (export_test.go).
+	viaCmp bool
 }
 
 // New compiles options into a Comparer.
@@ -101,9 +94,6 @@ func New(opts Options) *Comparer {
 	}
 	if opts.MinWork <= 0 {
 		opts.MinWork = DefaultMinWork
-	}
-	if opts.Engine == "" {
-		opts.Engine = Fast
 	}
 	c := &Comparer{opts: opts, ignoreHeaders: map[string]bool{}}
 	for _, p := range opts.Ignore {
@@ -203,7 +193,7 @@ func (c *Comparer) compareHeaderFields(diffs []tandem.Difference, a, b tandem.He
 	}
 	for _, name := range names {
 		av, bv := a.Values(name), b.Values(name)
-		if slicesEqual(av, bv) || (name == "Content-Type" && sameMediaType(av, bv)) { // form.go: boundaries differ
+		if slices.Equal(av, bv) || (name == "Content-Type" && sameMediaType(av, bv)) { // form.go: boundaries differ
 			continue
 		}
 		d := tandem.Difference{Path: "header:" + name, Pattern: "header:" + name, Kind: tandem.Changed,
@@ -217,18 +207,6 @@ func (c *Comparer) compareHeaderFields(diffs []tandem.Difference, a, b tandem.He
 		diffs = append(diffs, d)
 	}
 	return diffs
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *Comparer) compareBodies(diffs []tandem.Difference, a, b *tandem.Response) ([]tandem.Difference, error) {
@@ -247,7 +225,7 @@ func (c *Comparer) compareBodies(diffs []tandem.Difference, a, b *tandem.Respons
 		return d, nil
 	}
 	claimA, claimB := claimsJSON(a), claimsJSON(b)
-	if claimA || claimB || (looksJSON(a.Body) && looksJSON(b.Body)) {
+	if claimA || claimB || (LooksJSON(a.Body) && LooksJSON(b.Body)) {
 		d, handled, err := c.compareJSON(diffs, a.Body, b.Body, claimA && claimB)
 		if handled || err != nil {
 			return d, err
@@ -264,7 +242,7 @@ func (c *Comparer) compareBodies(diffs []tandem.Difference, a, b *tandem.Respons
 // is JSON (the caller then compares them as text). When only one side
 // parses and both claim to be JSON, that is a difference at $ of kind type.
 func (c *Comparer) compareJSON(diffs []tandem.Difference, a, b []byte, bothClaim bool) ([]tandem.Difference, bool, error) {
-	if c.opts.Engine == Cmp {
+	if c.viaCmp {
 		d, err := c.compareJSONCmp(a, b)
 		switch {
 		case err == nil:
@@ -300,9 +278,10 @@ func claimsJSON(r *tandem.Response) bool {
 	return err == nil && (strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"))
 }
 
-// looksJSON sniffs a body: legacy systems often send JSON as text/plain or
-// text/html, and such bodies are still best compared as structure.
-func looksJSON(b []byte) bool {
+// LooksJSON sniffs a body: it starts, after JSON whitespace, with an object
+// or an array. Legacy systems often send JSON as text/plain or text/html,
+// and such bodies are still best compared (and shown) as structure.
+func LooksJSON(b []byte) bool {
 	i := skipSpace(b, 0)
 	return i < len(b) && (b[i] == '{' || b[i] == '[')
 }

@@ -115,9 +115,7 @@ func TestComparer_Compare_JSON(t *testing.T) {
 	for _, engine := range engines {
 		for _, tt := range tests {
 			t.Run(string(engine)+"/"+tt.name, func(t *testing.T) {
-				opts := tt.opts
-				opts.Engine = engine
-				c := diff.New(opts)
+				c := diff.NewEngine(tt.opts, engine)
 				got, err := c.Compare(jsonResp(tt.a), jsonResp(tt.b))
 				if err != nil {
 					t.Fatal(err)
@@ -150,7 +148,7 @@ func TestComparer_Compare_ArrayLengths(t *testing.T) {
 	if d := cmp.Diff([]string{"removed $.a[1]"}, summary(got)); d != "" {
 		t.Errorf("removal (-want +got):\n%s", d)
 	}
-	oracle := diff.New(diff.Options{Engine: diff.Cmp})
+	oracle := diff.NewEngine(diff.Options{}, diff.Cmp)
 	got, _ = oracle.Compare(jsonResp(`[1,2,3,4]`), jsonResp(`[1,2,9,3,4]`))
 	if d := cmp.Diff([]string{"added $[2]"}, summary(got)); d != "" {
 		t.Errorf("go-cmp insertion (-want +got):\n%s", d)
@@ -251,7 +249,7 @@ func TestComparer_MaxDiffs(t *testing.T) {
 	a.WriteString("]")
 	b.WriteString("]")
 	for _, engine := range engines {
-		got, err := diff.New(diff.Options{MaxDiffs: 10, Engine: engine}).Compare(jsonResp(a.String()), jsonResp(b.String()))
+		got, err := diff.NewEngine(diff.Options{MaxDiffs: 10}, engine).Compare(jsonResp(a.String()), jsonResp(b.String()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -309,7 +307,7 @@ func TestComparer_PanicIsDiffError(t *testing.T) {
 			{"Text", "a\n", "b\n"},
 		} {
 			t.Run(string(engine)+"/"+tt.name, func(t *testing.T) {
-				c := diff.New(diff.Options{Engine: engine, Normalize: []diff.Normalizer{{Pattern: nil, Replace: "x"}}})
+				c := diff.NewEngine(diff.Options{Normalize: []diff.Normalizer{{Pattern: nil, Replace: "x"}}}, engine)
 				legacy, candidate := jsonResp(tt.a), jsonResp(tt.b)
 				if tt.name == "Text" {
 					legacy.Header, candidate.Header = nil, nil
@@ -383,7 +381,7 @@ func TestComparer_HostileInput(t *testing.T) {
 	for _, engine := range engines {
 		for _, tt := range tests {
 			t.Run(string(engine)+"/"+tt.name, func(t *testing.T) {
-				got, err := diff.New(diff.Options{Engine: engine}).Compare(jsonResp(tt.a), jsonResp(tt.b))
+				got, err := diff.NewEngine(diff.Options{}, engine).Compare(jsonResp(tt.a), jsonResp(tt.b))
 				if err != nil {
 					t.Fatal(err)
 				}

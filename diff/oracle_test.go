@@ -151,13 +151,9 @@ func TestFastEngineAgreesWithGoCmp(t *testing.T) {
 				t.Fatal(err)
 			}
 			for oi, opts := range optionSets {
-				fast := opts
-				fast.Engine = diff.Fast
-				slow := opts
-				slow.Engine = diff.Cmp
 				a, c := jsonResp(string(body)), jsonResp(string(b))
-				fd, err1 := diff.New(fast).Compare(a, c)
-				sd, err2 := diff.New(slow).Compare(a, c)
+				fd, err1 := diff.NewEngine(opts, diff.Fast).Compare(a, c)
+				sd, err2 := diff.NewEngine(opts, diff.Cmp).Compare(a, c)
 				if err1 != nil || err2 != nil {
 					t.Fatalf("%s round %d: errors %v / %v", name, round, err1, err2)
 				}
@@ -184,11 +180,9 @@ func TestFastEngineAgreesWithGoCmp(t *testing.T) {
 					cb, _ = json.Marshal(shuffle(r, decode(t, body)))
 				}
 				opts := diff.Options{Unordered: paths("$..*", "$")}
-				fast, slow := opts, opts
-				fast.Engine, slow.Engine = diff.Fast, diff.Cmp
 				a, c := jsonResp(string(body)), jsonResp(string(cb))
-				fd, err1 := diff.New(fast).Compare(a, c)
-				sd, err2 := diff.New(slow).Compare(a, c)
+				fd, err1 := diff.NewEngine(opts, diff.Fast).Compare(a, c)
+				sd, err2 := diff.NewEngine(opts, diff.Cmp).Compare(a, c)
 				if err1 != nil || err2 != nil {
 					t.Fatalf("%s round %d shuffled: errors %v / %v", name, round, err1, err2)
 				}
@@ -236,10 +230,8 @@ func FuzzCompare(f *testing.F) {
 	opts := []diff.Options{{}, {Unordered: paths("$..*")}, {Ignore: paths("$..a")}}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		for _, o := range opts {
-			fo, so := o, o
-			fo.Engine, so.Engine = diff.Fast, diff.Cmp
-			fd, err1 := diff.New(fo).Compare(jsonResp(string(a)), jsonResp(string(b)))
-			sd, err2 := diff.New(so).Compare(jsonResp(string(a)), jsonResp(string(b)))
+			fd, err1 := diff.NewEngine(o, diff.Fast).Compare(jsonResp(string(a)), jsonResp(string(b)))
+			sd, err2 := diff.NewEngine(o, diff.Cmp).Compare(jsonResp(string(a)), jsonResp(string(b)))
 			if err1 != nil || err2 != nil {
 				t.Fatalf("errors: %v / %v", err1, err2)
 			}

@@ -269,9 +269,6 @@ func New(cfg Config) (*Proxy, error) {
 // keep the rules they were queued under.
 func (p *Proxy) SetRules(s *rules.Set) { p.rules.Store(s) }
 
-// Rules returns the rules in force.
-func (p *Proxy) Rules() *rules.Set { return p.rules.Load() }
-
 // Handler is the client path: it serves the request from legacy and, when
 // the request is chosen, queues a copy for mirroring. It never waits on the
 // candidate.

@@ -86,7 +86,7 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 				return err
 			}
 		}
-		if sameVerdict(&old, ex) {
+		if tandem.SameVerdict(&old, ex) {
 			continue
 		}
 		res.Changed++
@@ -156,9 +156,4 @@ func scrub(ctx context.Context, tx *sql.Tx, ex *tandem.Exchange) error {
 		return fmt.Errorf("scrub exchange %d: %w", ex.ID, err)
 	}
 	return nil
-}
-
-func sameVerdict(a, b *tandem.Exchange) bool {
-	return a.Outcome == b.Outcome && a.Endpoint == b.Endpoint && a.Error == b.Error &&
-		slices.Equal(a.Differences, b.Differences) && slices.Equal(a.NoisePatterns, b.NoisePatterns)
 }

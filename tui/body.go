@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/diff"
 )
 
 // bodyLine is one line of a body as shown: its text and, for JSON, the
@@ -34,7 +35,7 @@ func bodyLines(r *tandem.Response) []bodyLine {
 	switch {
 	case len(r.Body) == 0:
 		return append(out, bodyLine{text: "(empty body)"})
-	case !r.Truncated && looksJSON(r.Body):
+	case !r.Truncated && diff.LooksJSON(r.Body):
 		if lines, ok := prettyJSON(r.Body); ok {
 			return append(out, lines...)
 		}
@@ -46,11 +47,6 @@ func bodyLines(r *tandem.Response) []bodyLine {
 		out = append(out, bodyLine{text: strings.TrimSuffix(l, "\r")})
 	}
 	return out
-}
-
-func looksJSON(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
 }
 
 // prettyJSON prints a JSON document two spaces per level, keys sorted and

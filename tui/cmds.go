@@ -2,7 +2,6 @@ package tui
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -99,9 +98,9 @@ const listLimit = 1000
 // trendSpans is the width of the endpoints' trend sparkline.
 const trendSpans = 8
 
-func loadEndpoints(db *store.DB) tea.Cmd {
+func loadEndpoints(sh *shared) tea.Cmd {
 	return func() tea.Msg {
-		ctx := context.Background()
+		ctx, db := sh.ctx, sh.db
 		r, err := db.Report(ctx)
 		if err != nil {
 			return endpointsLoaded{err: err}
@@ -111,9 +110,9 @@ func loadEndpoints(db *store.DB) tea.Cmd {
 	}
 }
 
-func loadFields(db *store.DB, endpoint string) tea.Cmd {
+func loadFields(sh *shared, endpoint string) tea.Cmd {
 	return func() tea.Msg {
-		ctx := context.Background()
+		ctx, db := sh.ctx, sh.db
 		r, err := db.Report(ctx)
 		if err != nil {
 			return fieldsLoaded{endpoint: endpoint, err: err}
@@ -130,9 +129,9 @@ func loadFields(db *store.DB, endpoint string) tea.Cmd {
 	}
 }
 
-func loadExchanges(db *store.DB, sc scope) tea.Cmd {
+func loadExchanges(sh *shared, sc scope) tea.Cmd {
 	return func() tea.Msg {
-		rows, err := db.Summaries(context.Background(), store.Filter{Endpoint: sc.endpoint, Pattern: sc.pattern, Desc: true, Limit: listLimit})
+		rows, err := sh.db.Summaries(sh.ctx, store.Filter{Endpoint: sc.endpoint, Pattern: sc.pattern, Desc: true, Limit: listLimit})
 		return exchangesLoaded{scope: sc, rows: rows, err: err}
 	}
 }
@@ -142,7 +141,7 @@ func loadExchanges(db *store.DB, sc scope) tea.Cmd {
 // never change.
 func loadDetail(sh *shared, shown detailModel) tea.Cmd {
 	return func() tea.Msg {
-		ctx := context.Background()
+		ctx := sh.ctx
 		ex, err := sh.db.Exchange(ctx, shown.id)
 		if err != nil {
 			return detailLoaded{err: err}
@@ -151,7 +150,7 @@ func loadDetail(sh *shared, shown detailModel) tea.Cmd {
 		if err != nil {
 			return detailLoaded{ex: ex, err: err}
 		}
-		if shown.ex != nil && sameVerdict(shown.ex, ex) && sameTriage(shown.triage, t) {
+		if shown.ex != nil && tandem.SameVerdict(shown.ex, ex) && sameTriage(shown.triage, t) {
 			return detailLoaded{ex: ex, unchanged: true}
 		}
 		d := detailModel{sh: sh, id: shown.id, ex: ex, triage: t}
@@ -164,7 +163,8 @@ func loadDetail(sh *shared, shown detailModel) tea.Cmd {
 // re-judges the stored exchanges under the new rules: the endpoint's, or
 // all of them when a new rule was appended (it may take requests that no
 // rule matched before).
-func ignore(db *store.DB, rulesPath, endpoint, pattern string) tea.Cmd {
+func ignore(sh *shared, endpoint, pattern string) tea.Cmd {
+	rulesPath := sh.rulesPath
 	return func() tea.Msg {
 		msg := ignoredMsg{endpoint: endpoint, pattern: pattern, file: rulesPath}
 		if rulesPath == "" {
@@ -182,14 +182,14 @@ func ignore(db *store.DB, rulesPath, endpoint, pattern string) tea.Cmd {
 			return msg
 		}
 		msg.before, msg.after, msg.changed, msg.newRule, msg.line = before, ed.Data, ed.Changed, ed.NewRule, ed.Line
-		msg.res, msg.err = rediff(db, ed.Set, endpoint, ed.NewRule)
+		msg.res, msg.err = rediff(sh, ed.Set, endpoint, ed.NewRule)
 		return msg
 	}
 }
 
 // undoIgnore puts back the rules file as it was before the last ignore, if
 // nobody changed it since, and re-judges again.
-func undoIgnore(db *store.DB, last ignoredMsg) tea.Cmd {
+func undoIgnore(sh *shared, last ignoredMsg) tea.Cmd {
 	return func() tea.Msg {
 		msg := last
 		msg.undo, msg.res, msg.err = true, nil, nil
@@ -211,17 +211,20 @@ func undoIgnore(db *store.DB, last ignoredMsg) tea.Cmd {
 			msg.err = fmt.Errorf("undo: %w", err)
 			return msg
 		}
-		msg.res, msg.err = rediff(db, rs, last.endpoint, last.newRule)
+		msg.res, msg.err = rediff(sh, rs, last.endpoint, last.newRule)
 		return msg
 	}
 }
 
-func rediff(db *store.DB, rs *rules.Set, endpoint string, all bool) (*store.RediffResult, error) {
+// rediff runs under the program's context: quitting the UI stops it
+// (batches already committed stay re-judged; the one in flight is rolled
+// back).
+func rediff(sh *shared, rs *rules.Set, endpoint string, all bool) (*store.RediffResult, error) {
 	f := store.Filter{Endpoint: endpoint}
 	if all {
 		f = store.Filter{}
 	}
-	res, err := db.Rediff(context.Background(), f, rs.Judge, 0)
+	res, err := sh.db.Rediff(sh.ctx, f, rs.Judge, 0)
 	if err != nil {
 		return res, fmt.Errorf("re-judge: %w", err)
 	}
@@ -259,16 +262,16 @@ func (m ignoredMsg) summary() string {
 	return b.String()
 }
 
-func triageExchange(db *store.DB, id int64, t store.Triage) tea.Cmd {
+func triageExchange(sh *shared, id int64, t store.Triage) tea.Cmd {
 	return func() tea.Msg {
-		err := db.SetExchangeTriage(context.Background(), id, t)
+		err := sh.db.SetExchangeTriage(sh.ctx, id, t)
 		return triagedMsg{what: fmt.Sprintf("exchange #%d: %s", id, describe(t)), err: err}
 	}
 }
 
-func triagePattern(db *store.DB, endpoint, pattern string, t store.Triage) tea.Cmd {
+func triagePattern(sh *shared, endpoint, pattern string, t store.Triage) tea.Cmd {
 	return func() tea.Msg {
-		err := db.SetPatternTriage(context.Background(), endpoint, pattern, t)
+		err := sh.db.SetPatternTriage(sh.ctx, endpoint, pattern, t)
 		return triagedMsg{what: fmt.Sprintf("%s in %s: %s", pattern, endpoint, describe(t)), err: err}
 	}
 }
@@ -282,16 +285,16 @@ func describe(t store.Triage) string {
 
 // copyExchange loads an exchange (when ex is nil) and copies its curl
 // command.
-func copyExchange(db *store.DB, clip func(string) error, id int64, ex *tandem.Exchange) tea.Cmd {
+func copyExchange(sh *shared, id int64, ex *tandem.Exchange) tea.Cmd {
 	return func() tea.Msg {
 		if ex == nil {
 			var err error
-			if ex, err = db.Exchange(context.Background(), id); err != nil {
+			if ex, err = sh.db.Exchange(sh.ctx, id); err != nil {
 				return copiedMsg{err: err}
 			}
 		}
 		lines := curlLines(&ex.Request)
 		c := strings.Join(lines, " ")
-		return copiedMsg{curl: c, shown: strings.Join(lines, " \\\n"), err: clip(c)}
+		return copiedMsg{curl: c, shown: strings.Join(lines, " \\\n"), err: sh.clip(c)}
 	}
 }

@@ -1,9 +1,9 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,11 +96,11 @@ func (m detailModel) update(msg tea.Msg) (detailModel, tea.Cmd) {
 			}
 			return m, navigate(ignoreRequest{m.ex.Endpoint, m.ex.Differences[m.sel].Pattern})
 		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
-			return m, triageExchange(m.sh.db, m.id, store.Triage{State: stateFor(msg, k), Note: m.triage.Note})
+			return m, triageExchange(m.sh, m.id, store.Triage{State: stateFor(msg, k), Note: m.triage.Note})
 		case key.Matches(msg, k.Note):
-			return m, askNote(m.triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh.db, m.id, t) })
+			return m, askNote(m.triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh, m.id, t) })
 		case key.Matches(msg, k.Copy):
-			return m, copyExchange(m.sh.db, m.sh.clip, m.id, m.ex)
+			return m, copyExchange(m.sh, m.id, m.ex)
 		}
 		m.clamp()
 	case tea.MouseMsg:
@@ -108,12 +108,6 @@ func (m detailModel) update(msg tea.Msg) (detailModel, tea.Cmd) {
 		m.clamp()
 	}
 	return m, nil
-}
-
-// sameVerdict reports whether two loads of an exchange were judged the
-// same.
-func sameVerdict(a, b *tandem.Exchange) bool {
-	return a.Outcome == b.Outcome && a.Error == b.Error && slices.Equal(a.Differences, b.Differences) && slices.Equal(a.NoisePatterns, b.NoisePatterns)
 }
 
 func sameTriage(a, b store.Triage) bool {
@@ -200,7 +194,7 @@ func (m *detailModel) build() {
 	statusLine := len(m.lines)
 	m.add(fmt.Sprintf("Status %s → %s · latency legacy %s, candidate %s", statusOf(&ex.Legacy), statusOf(&ex.Candidate), dur(ex.Legacy.Latency), dur(ex.Candidate.Latency)), &st.section)
 	if s := ex.Secondary; s != nil {
-		m.add(fmt.Sprintf("  secondary legacy: %s, %s; noisy patterns: %s", statusOf(s), dur(s.Latency), orNone(strings.Join(ex.NoisePatterns, " "))), &st.dim)
+		m.add(fmt.Sprintf("  secondary legacy: %s, %s; noisy patterns: %s", statusOf(s), dur(s.Latency), cmp.Or(strings.Join(ex.NoisePatterns, " "), "none")), &st.dim)
 	}
 	m.add("", nil)
 	m.add(fmt.Sprintf("Differences (%d)", len(ex.Differences)), &st.section)
@@ -324,13 +318,6 @@ func statusOf(r *tandem.Response) string {
 		return "error"
 	}
 	return fmt.Sprint(r.Status)
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }
 
 // dur formats a latency in milliseconds.

@@ -60,11 +60,11 @@ func (m exchangesModel) update(msg tea.Msg) (exchangesModel, tea.Cmd) {
 		case key.Matches(msg, k.Open):
 			return m, navigate(openDetail{id: s.ID})
 		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
-			return m, triageExchange(m.sh.db, s.ID, store.Triage{State: stateFor(msg, k), Note: s.Triage.Note})
+			return m, triageExchange(m.sh, s.ID, store.Triage{State: stateFor(msg, k), Note: s.Triage.Note})
 		case key.Matches(msg, k.Note):
-			return m, askNote(s.Triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh.db, s.ID, t) })
+			return m, askNote(s.Triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh, s.ID, t) })
 		case key.Matches(msg, k.Copy):
-			return m, copyExchange(m.sh.db, m.sh.clip, s.ID, nil)
+			return m, copyExchange(m.sh, s.ID, nil)
 		default:
 			m.table.keys(msg, k)
 		}

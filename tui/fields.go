@@ -60,9 +60,9 @@ func (m fieldsModel) update(msg tea.Msg) (fieldsModel, tea.Cmd) {
 		case key.Matches(msg, k.Ignore):
 			return m, navigate(ignoreRequest{m.endpoint, f.Pattern})
 		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
-			return m, triagePattern(m.sh.db, m.endpoint, f.Pattern, store.Triage{State: stateFor(msg, k), Note: f.Triage.Note})
+			return m, triagePattern(m.sh, m.endpoint, f.Pattern, store.Triage{State: stateFor(msg, k), Note: f.Triage.Note})
 		case key.Matches(msg, k.Note):
-			return m, askNote(f.Triage, func(t store.Triage) tea.Cmd { return triagePattern(m.sh.db, m.endpoint, f.Pattern, t) })
+			return m, askNote(f.Triage, func(t store.Triage) tea.Cmd { return triagePattern(m.sh, m.endpoint, f.Pattern, t) })
 		default:
 			m.table.keys(msg, k)
 		}

@@ -5,6 +5,7 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,6 +49,7 @@ const (
 	fieldsView
 	exchangesView
 	detailView
+	views // how many there are
 )
 
 // chrome is the lines around a list: title, summary, column headers,
@@ -56,6 +58,9 @@ const chrome = 5
 
 // shared is what every view reads and none changes.
 type shared struct {
+	// ctx is the program's: commands run under it, so that quitting
+	// cancels what they still do (a re-judge of many exchanges).
+	ctx       context.Context
 	db        *store.DB
 	rulesPath string
 	st        styles
@@ -77,7 +82,7 @@ type Model struct {
 	detail    detailModel
 
 	width, height int
-	loading       [4]bool // a reload of that view is in flight
+	loading       [views]bool // a reload of that view is in flight
 
 	prompt prompt
 	help   bool
@@ -102,7 +107,7 @@ func New(o Options) Model {
 	if o.Refresh == 0 {
 		o.Refresh = DefaultRefresh
 	}
-	sh := &shared{db: o.DB, rulesPath: o.RulesPath, st: newStyles(r), keys: newKeyMap(), clip: clip}
+	sh := &shared{ctx: context.Background(), db: o.DB, rulesPath: o.RulesPath, st: newStyles(r), keys: newKeyMap(), clip: clip}
 	m := Model{sh: sh, refresh: o.Refresh, endpoints: newEndpoints(sh)}
 	m.loading[endpointsView] = true
 	return m
@@ -116,23 +121,33 @@ func Run(ctx context.Context, o Options, in io.Reader, out io.Writer) error {
 	if o.Clipboard == nil {
 		o.Clipboard = func(s string) error { return osc52(out, s) }
 	}
-	p := tea.NewProgram(New(o), tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out),
-		tea.WithAltScreen(), tea.WithMouseCellMotion())
-	final, err := p.Run()
+	final, err := run(ctx, New(o), in, out)
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("tui: %w", err)
 	}
-	if m, ok := final.(Model); ok && m.err != nil {
-		return m.err
+	return final.err
+}
+
+// run runs m as a program whose commands share a context that ends with
+// it: when the user quits, a command still at work (a re-judge) stops.
+func run(ctx context.Context, m Model, in io.Reader, out io.Writer) (Model, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m.sh.ctx = ctx
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out),
+		tea.WithAltScreen(), tea.WithMouseCellMotion())
+	final, err := p.Run()
+	if f, ok := final.(Model); ok {
+		m = f
 	}
-	return nil
+	return m, err
 }
 
 // Init loads the endpoints and starts the live refresh.
-func (m Model) Init() tea.Cmd { return tea.Batch(loadEndpoints(m.sh.db), m.tick()) }
+func (m Model) Init() tea.Cmd { return tea.Batch(loadEndpoints(m.sh), m.tick()) }
 
 func (m Model) tick() tea.Cmd {
 	if m.refresh < 0 {
@@ -146,19 +161,8 @@ func (m *Model) reload() tea.Cmd {
 	if m.loading[m.state] {
 		return nil
 	}
-	var cmd tea.Cmd
-	switch m.state {
-	case endpointsView:
-		cmd = loadEndpoints(m.sh.db)
-	case fieldsView:
-		cmd = loadFields(m.sh.db, m.fields.endpoint)
-	case exchangesView:
-		cmd = loadExchanges(m.sh.db, m.exchanges.scope)
-	case detailView:
-		cmd = loadDetail(m.sh, m.detail)
-	}
 	m.loading[m.state] = true
-	return cmd
+	return m.screen(m.state).load()
 }
 
 // ignoreRequest asks the root to write an ignore rule (one at a time).
@@ -181,10 +185,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
-		m.endpoints, _ = m.endpoints.update(msg)
-		m.fields, _ = m.fields.update(msg)
-		m.exchanges, _ = m.exchanges.update(msg)
-		m.detail, _ = m.detail.update(msg)
+		for v := range views {
+			m.screen(v).handle(msg)
+		}
 		return m, nil
 	case tickMsg:
 		return m, tea.Batch(m.reload(), m.tick())
@@ -199,20 +202,14 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			return m.failed(msg.err), nil
 		}
-		m.endpoints, _ = m.endpoints.update(msg)
+		m.screen(endpointsView).handle(msg)
 		return m, nil
 	case fieldsLoaded:
-		m.loading[fieldsView] = false
-		m.fields, _ = m.fields.update(msg)
-		return m.failed(msg.err), nil
+		return m.loaded(fieldsView, msg, msg.err)
 	case exchangesLoaded:
-		m.loading[exchangesView] = false
-		m.exchanges, _ = m.exchanges.update(msg)
-		return m.failed(msg.err), nil
+		return m.loaded(exchangesView, msg, msg.err)
 	case detailLoaded:
-		m.loading[detailView] = false
-		m.detail, _ = m.detail.update(msg)
-		return m.failed(msg.err), nil
+		return m.loaded(detailView, msg, msg.err)
 	case ignoreRequest:
 		if m.busy {
 			m.status = statusMsg{text: "still re-judging the last ignore; try again when it is done", err: true}
@@ -220,7 +217,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.busy = true
 		m.status = statusMsg{text: fmt.Sprintf("ignoring %s for %s: writing the rule, re-judging stored exchanges…", msg.pattern, msg.endpoint)}
-		return m, ignore(m.sh.db, m.sh.rulesPath, msg.endpoint, msg.pattern)
+		return m, ignore(m.sh, msg.endpoint, msg.pattern)
 	case ignoredMsg:
 		m.busy = false
 		if msg.err != nil {
@@ -290,6 +287,14 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 // was opened from.
 func (m Model) exchangesParent() view { return m.from }
 
+// loaded hands a view the result of its reload (which may be for an
+// earlier scope: the view checks).
+func (m Model) loaded(v view, msg tea.Msg, err error) (tea.Model, tea.Cmd) {
+	m.loading[v] = false
+	m.screen(v).handle(msg)
+	return m.failed(err), nil
+}
+
 func (m Model) failed(err error) Model {
 	if err != nil {
 		m.status = statusMsg{text: err.Error(), err: true}
@@ -312,7 +317,7 @@ func (m *Model) reloadAll() tea.Cmd {
 	cmds := []tea.Cmd{m.reload()}
 	if m.state != endpointsView {
 		m.loading[endpointsView] = true
-		cmds = append(cmds, loadEndpoints(m.sh.db))
+		cmds = append(cmds, loadEndpoints(m.sh))
 	}
 	return tea.Batch(cmds...)
 }
@@ -336,7 +341,7 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.Help):
 		m.help = true
 		return m, nil
-	case key.Matches(msg, k.Filter) && m.state != detailView:
+	case key.Matches(msg, k.Filter) && m.filterable():
 		m.prompt = prompt{kind: filterPrompt, label: "/", value: []rune(m.filterText()), previous: m.filterText()}
 		m.prompt.pos = len(m.prompt.value)
 		return m, nil
@@ -350,7 +355,7 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.busy = true
-		return m, undoIgnore(m.sh.db, *m.last)
+		return m, undoIgnore(m.sh, *m.last)
 	case key.Matches(msg, k.Back):
 		if msg.String() == "esc" && m.filterText() != "" {
 			m.setFilter("")
@@ -379,44 +384,26 @@ func (m Model) back() (tea.Model, tea.Cmd) {
 }
 
 func (m Model) toActive(msg tea.Msg) (tea.Model, tea.Cmd) {
-	var cmd tea.Cmd
-	switch m.state {
-	case endpointsView:
-		m.endpoints, cmd = m.endpoints.update(msg)
-	case fieldsView:
-		m.fields, cmd = m.fields.update(msg)
-	case exchangesView:
-		m.exchanges, cmd = m.exchanges.update(msg)
-	case detailView:
-		m.detail, cmd = m.detail.update(msg)
-	}
+	cmd := m.screen(m.state).handle(msg)
 	return m, cmd
 }
 
-func (m Model) filterText() string {
-	switch m.state {
-	case endpointsView:
-		return m.endpoints.filterText
-	case fieldsView:
-		return m.fields.filterText
-	case exchangesView:
-		return m.exchanges.filterText
+func (m *Model) filterable() bool {
+	_, ok := m.screen(m.state).(filterable)
+	return ok
+}
+
+// filterText is the active view's filter as typed ("" for the detail).
+func (m *Model) filterText() string {
+	if f, ok := m.screen(m.state).(filterable); ok {
+		return f.typed()
 	}
 	return ""
 }
 
 func (m *Model) setFilter(s string) {
-	f := parseFilter(s)
-	switch m.state {
-	case endpointsView:
-		m.endpoints.filterText = s
-		m.endpoints.setFilter(f)
-	case fieldsView:
-		m.fields.filterText = s
-		m.fields.setFilter(f)
-	case exchangesView:
-		m.exchanges.filterText = s
-		m.exchanges.setFilter(f)
+	if f, ok := m.screen(m.state).(filterable); ok {
+		f.filterBy(s)
 	}
 }
 
@@ -432,17 +419,8 @@ func (m Model) View() string {
 	if m.help {
 		return m.frame(m.helpLines())
 	}
-	var header, body, footer string
-	switch m.state {
-	case endpointsView:
-		header, body, footer = m.endpoints.header(), m.endpoints.view(), m.endpoints.footer()
-	case fieldsView:
-		header, body, footer = m.fields.header(), m.fields.view(), m.fields.footer()
-	case exchangesView:
-		header, body, footer = m.exchanges.header(), m.exchanges.view(), m.exchanges.footer()
-	case detailView:
-		header, body, footer = m.detail.header(), m.detail.view(), m.detail.footer()
-	}
+	s := m.screen(m.state)
+	header, body, footer := s.header(), s.view(), s.footer()
 	if m.curl != "" {
 		body = m.curlBox()
 	}
@@ -467,7 +445,7 @@ func (m Model) breadcrumb() string {
 		parts = append(parts, m.fields.endpoint)
 	case exchangesView, detailView:
 		sc := m.exchanges.scope
-		parts = append(parts, sc.endpoint, cmpOr(sc.pattern, "all exchanges"))
+		parts = append(parts, sc.endpoint, cmp.Or(sc.pattern, "all exchanges"))
 		if m.state == detailView {
 			parts = append(parts, fmt.Sprintf("#%d", m.detail.id))
 		}
@@ -493,13 +471,6 @@ func (m Model) titleLine() string {
 		return fit(left, m.width, false)
 	}
 	return left + strings.Repeat(" ", gap) + right
-}
-
-func cmpOr(s, or string) string {
-	if s == "" {
-		return or
-	}
-	return s
 }
 
 func (m Model) statusLine() string {
@@ -551,7 +522,7 @@ func (m Model) helpLines() []string {
 		"Filter: " + filterHelp,
 		"Mouse: the wheel scrolls the lists and the detail.",
 		"Triage: open, bug or accepted, per exchange (a, b, o on an exchange) or per pattern (on a field); an exchange without a decision of its own takes its patterns'.",
-		"Rules file: " + orNone(m.sh.rulesPath),
+		"Rules file: " + cmp.Or(m.sh.rulesPath, "none"),
 	} {
 		for _, l := range strings.Split(ansi.Wordwrap(clean(para), m.width, " "), "\n") {
 			lines = append(lines, fit(l, m.width, false))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -26,44 +25,8 @@ var compareListenRE = regexp.MustCompile(`msg="tandem compare listening for shad
 // 127.0.0.1:0 args…` and waits until it listens.
 func startCompare(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{done: make(chan struct{})}
-	p.cmd = exec.Command(tandemBinary(t), append([]string{"compare", "--listen", "127.0.0.1:0"}, args...)...)
-	errPipe, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(errPipe)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.stderr.WriteString(line + "\n")
-			m := compareListenRE.FindStringSubmatch(line)
-			if m != nil && p.addr == "" {
-				p.addr = m[1]
-				close(ready)
-			}
-			p.mu.Unlock()
-		}
-		io.Copy(io.Discard, errPipe)
-	}()
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-	})
-	select {
-	case <-ready:
-	case <-p.done:
-		t.Fatalf("tandem compare exited before listening:\n%s", p.log())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("tandem compare did not listen in time:\n%s", p.log())
-	}
-	return p
+	cmd := exec.Command(tandemBinary(t), append([]string{"compare", "--listen", "127.0.0.1:0"}, args...)...)
+	return startListening(t, cmd, args, compareListenRE)
 }
 
 // nginxMirrorConfig is the README's nginx example ("Behind a mesh or
@@ -218,11 +181,8 @@ func TestCompare_BehindNginxMirror(t *testing.T) {
 	do("POST", "/orders")
 	// The copies are compared asynchronously: the candidate's ten requests
 	// are the event to wait for.
-	for deadline := time.Now().Add(20 * time.Second); len(candidate.requests()) < 10; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("candidate got %d of 10 copies:\n%s", len(candidate.requests()), tc.log())
-		}
-	}
+	poll(t, "the candidate to get the 10 copies", func() bool { return len(candidate.requests()) >= 10 },
+		func() string { return fmt.Sprintf("candidate got %d:\n%s", len(candidate.requests()), tc.log()) })
 	if code := tc.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("tandem compare exit %d:\n%s", code, tc.log())
 	}
@@ -243,10 +203,7 @@ func TestCompare_BehindNginxMirror(t *testing.T) {
 			t.Errorf("candidate got %q", r)
 		}
 	}
-	s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, db)
 	defer s.Close()
 	rep, err := s.Report(context.Background())
 	if err != nil {
@@ -325,10 +282,7 @@ func TestCompare_StopFinishesInFlight(t *testing.T) {
 			t.Errorf("legacy got Host %q, want the shadow suffix gone", h)
 		}
 	}
-	s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, db)
 	defer s.Close()
 	if n := countExchanges(t, s); n != 3 {
 		t.Errorf("stored %d exchanges, want the 3 in flight at the stop:\n%s", n, tc.log())

@@ -77,17 +77,12 @@ func metricsOf(t *testing.T, p *proc) string {
 // waitMetricAtLeast polls /metrics until name reaches min.
 func waitMetricAtLeast(t *testing.T, p *proc, name string, min int64) int64 {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		v := metricValue(t, metricsOf(t, p), name)
-		if v >= min || time.Now().After(deadline) {
-			if v < min {
-				t.Fatalf("%s = %d, want at least %d:\n%s", name, v, min, p.log())
-			}
-			return v
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var v int64
+	poll(t, fmt.Sprintf("%s to reach %d", name, min), func() bool {
+		v = metricValue(t, metricsOf(t, p), name)
+		return v >= min
+	}, func() string { return fmt.Sprintf("%s = %d\n%s", name, v, p.log()) })
+	return v
 }
 
 func alive(t *testing.T, p *proc) {
@@ -159,10 +154,7 @@ func TestEdge_FloodAcceptErrors(t *testing.T) {
 		t.Fatalf("only %d flood connections connected", connected)
 	}
 	// Wait until tandem has met EMFILE: it logs the first accept error.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(p.log(), "accept failed; retrying") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog(t, p.log, "accept failed; retrying", 1)
 	alive(t, p)
 	release()
 	if v := waitMetricAtLeast(t, p, "tandem_accept_errors_total", 1); v < 1 {

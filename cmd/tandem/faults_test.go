@@ -212,10 +212,7 @@ func TestFaults(t *testing.T) {
 
 func readReport(t *testing.T, db string) *store.Report {
 	t.Helper()
-	s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, db)
 	defer s.Close()
 	r, err := s.Report(context.Background())
 	if err != nil {
@@ -267,7 +264,7 @@ func TestFaults_SecondaryDown(t *testing.T) {
 	if _, out, _ := runTandem(t, context.Background(), "report", "--db", db); !strings.Contains(out, "the secondary did not answer for 5 exchanges: they were judged without noise detection") {
 		t.Errorf("the report does not say that noise detection was off:\n%s", out)
 	}
-	s, _ := store.Open(context.Background(), db, store.Options{MustExist: true})
+	s := mustOpen(t, db)
 	defer s.Close()
 	var secErr int64
 	s.SQL().QueryRow(`SELECT coalesce(sum(n), 0) FROM counters WHERE name = 'secondary_error'`).Scan(&secErr)
@@ -290,14 +287,11 @@ func get(t *testing.T, url string) string {
 // waitMetric polls /metrics until it holds line (verdicts are asynchronous).
 func waitMetric(t *testing.T, p *proc, line string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(get(t, "http://"+p.admin+"/metrics"), line) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("metrics never showed %q", line)
+	var page string
+	poll(t, fmt.Sprintf("%q in /metrics", line), func() bool {
+		page = get(t, "http://"+p.admin+"/metrics")
+		return strings.Contains(page, line)
+	}, func() string { return page })
 }
 
 // Legacy down: a clean 502. Legacy slow: a slow answer holds up nobody

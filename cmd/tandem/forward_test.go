@@ -133,10 +133,7 @@ func TestProxy_ForwardingHeadersStored(t *testing.T) {
 			if l, c := <-got, <-got; l != want || c != want {
 				t.Errorf("legacy got %q, candidate %q; want %q", l, c, want)
 			}
-			s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := mustOpen(t, db)
 			defer s.Close()
 			var stored []string
 			s.Exchanges(context.Background(), store.Filter{}, func(ex *tandem.Exchange) error {

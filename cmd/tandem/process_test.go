@@ -71,6 +71,14 @@ func startTandem(t *testing.T, args ...string) *proc {
 // shell that sets limits first), and waits until it listens.
 func startTandemCmd(t *testing.T, cmd *exec.Cmd, args []string) *proc {
 	t.Helper()
+	return startListening(t, cmd, args, listenRE)
+}
+
+// startListening runs cmd, a tandem subcommand given args, and waits until
+// its log says it listens (listen's first group is the address) and, when
+// args ask for one, that the admin does.
+func startListening(t *testing.T, cmd *exec.Cmd, args []string, listen *regexp.Regexp) *proc {
+	t.Helper()
 	p := &proc{done: make(chan struct{}), cmd: cmd}
 	errPipe, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -88,7 +96,7 @@ func startTandemCmd(t *testing.T, cmd *exec.Cmd, args []string) *proc {
 			line := sc.Text()
 			p.mu.Lock()
 			p.stderr.WriteString(line + "\n")
-			if m := listenRE.FindStringSubmatch(line); m != nil {
+			if m := listen.FindStringSubmatch(line); m != nil {
 				p.addr = m[1]
 			}
 			if m := adminRE.FindStringSubmatch(line); m != nil {

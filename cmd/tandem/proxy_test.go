@@ -49,10 +49,18 @@ func (u *upstream) requests() []string {
 // function that stops it (as SIGTERM would) and returns its exit status.
 func startProxy(t *testing.T, args ...string) (string, func() int) {
 	t.Helper()
+	base, _, stop := startProxyLog(t, args...)
+	return base, stop
+}
+
+// startProxyLog is startProxy that also returns the proxy's log, to wait
+// on what it says.
+func startProxyLog(t *testing.T, args ...string) (string, *syncBuffer, func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
-	var stderr bytes.Buffer
-	cmd := &proxyCmd{env: env{stdout: io.Discard, stderr: &stderr}, onListen: func(a string) { addr <- a }}
+	stderr := &syncBuffer{}
+	cmd := &proxyCmd{env: env{stdout: io.Discard, stderr: stderr}, onListen: func(a string) { addr <- a }}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...)) }()
 	select {
@@ -66,7 +74,7 @@ func startProxy(t *testing.T, args ...string) (string, func() int) {
 			})
 			return code
 		}
-		return "http://" + a, stop
+		return "http://" + a, stderr, stop
 	case err := <-done:
 		cancel()
 		t.Fatalf("proxy did not start: %v\n%s", err, stderr.String())
@@ -74,7 +82,7 @@ func startProxy(t *testing.T, args ...string) (string, func() int) {
 		cancel()
 		t.Fatal("proxy did not start in time")
 	}
-	return "", nil
+	return "", nil, nil
 }
 
 func TestProxyEndToEnd(t *testing.T) {
@@ -178,10 +186,7 @@ func TestProxyEndToEnd(t *testing.T) {
 		t.Errorf("candidate requests %q lack the query", got)
 	}
 
-	s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustOpen(t, db)
 	defer s.Close()
 	r, err := s.Report(context.Background())
 	if err != nil {

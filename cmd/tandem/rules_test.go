@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/store"
@@ -124,64 +123,83 @@ func TestRulesReload(t *testing.T) {
 	write(strict)
 	db := filepath.Join(dir, "reload.db")
 
-	base, stop := startProxy(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db, "--rules", rulesFile, "--rules-poll", "100ms", "--record", "all")
+	base, log, stop := startProxyLog(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db, "--rules", rulesFile, "--rules-poll", "100ms", "--record", "all")
 	defer stop()
 	waitOutcome(t, base, db, "mismatch")
 	write(lenient)
+	waitLog(t, log.String, reloaded, 1)
 	waitOutcome(t, base, db, "match")
 	write("version: 1\nendpoints:\n  - match: GET /x\n    ignore: [\"ts\"]\n") // broken: not a path
-	time.Sleep(300 * time.Millisecond)
+	waitLog(t, log.String, "rules not reloaded: the file has errors", 1)
 	waitOutcome(t, base, db, "match") // the old rules stay
 	stop()
 
 	// SIGHUP, with polling off.
 	write(lenient)
-	base, stop = startProxy(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db, "--rules", rulesFile, "--rules-poll", "0", "--record", "all")
+	base, log, stop = startProxyLog(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", db, "--rules", rulesFile, "--rules-poll", "0", "--record", "all")
 	defer stop()
 	waitOutcome(t, base, db, "match")
 	write(strict)
-	time.Sleep(200 * time.Millisecond)
-	waitOutcome(t, base, db, "match") // not reloaded yet: no polling
+	// Not reloaded yet: no polling. That nothing happens has no event to
+	// wait for; a request judged after the write under the old rules, and
+	// the single reload below, are what a poller would have broken.
+	waitOutcome(t, base, db, "match")
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	waitLog(t, log.String, reloaded, 1)
 	waitOutcome(t, base, db, "mismatch")
+	if n := strings.Count(log.String(), reloaded); n != 1 {
+		t.Errorf("%d reloads with polling off, want the one SIGHUP asked for:\n%s", n, log)
+	}
 }
 
-// waitOutcome sends requests until one is judged with the given outcome
-// (the verdict arrives asynchronously), reading verdicts from the
-// proxy's database.
+// reloaded is what the proxy logs when it puts new rules in force.
+const reloaded = `msg="rules reloaded"`
+
+// waitOutcome sends a request, waits until the proxy's database holds its
+// exchange (verdicts are judged and written asynchronously), and repeats
+// until one is judged with the given outcome: a reload takes effect for
+// the requests after it.
 func waitOutcome(t *testing.T, base, db, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var got []string
+	for range 20 {
+		before, _ := newest(t, db)
 		resp, err := http.Get(base + "/x")
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		time.Sleep(300 * time.Millisecond) // the writer flushes every 100ms
-		if last := lastOutcome(t, db); last == want {
+		var outcome string
+		poll(t, "the request's exchange in "+db, func() bool {
+			var id int64
+			id, outcome = newest(t, db)
+			return id > before
+		}, func() string { return strings.Join(got, ", ") })
+		if outcome == want {
 			return
 		}
+		got = append(got, outcome)
 	}
-	t.Fatalf("no %s outcome within 10s", want)
+	t.Fatalf("no %s outcome in 20 requests: %s", want, strings.Join(got, ", "))
 }
 
-// lastOutcome returns the outcome of the newest stored exchange.
-func lastOutcome(t *testing.T, db string) string {
+// newest returns the id and outcome of the newest stored exchange (0 and
+// "" when there is none).
+func newest(t *testing.T, db string) (int64, string) {
 	t.Helper()
-	s, err := store.Open(context.Background(), db, store.Options{MustExist: true})
-	if err != nil {
+	s := mustOpen(t, db)
+	defer s.Close()
+	var id int64
+	var outcome string
+	if err := s.Exchanges(context.Background(), store.Filter{Desc: true, Limit: 1}, func(ex *tandem.Exchange) error {
+		id, outcome = ex.ID, string(ex.Outcome)
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	var last string
-	s.Exchanges(context.Background(), store.Filter{Desc: true, Limit: 1}, func(ex *tandem.Exchange) error {
-		last = string(ex.Outcome)
-		return nil
-	})
-	return last
+	return id, outcome
 }
 
 // TestProxy_RulesSignals runs the real binary: SIGHUP without a rules file
@@ -200,19 +218,10 @@ func TestProxy_RulesSignals(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	waitLog := func(p *proc, want string) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if strings.Contains(p.log(), want) {
-				return
-			}
-		}
-		t.Fatalf("the log never said %q:\n%s", want, p.log())
-	}
 
 	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", filepath.Join(dir, "a.db"))
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(p, "no rules file to reload")
+	waitLog(t, p.log, "no rules file to reload", 1)
 	get(p)
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d after SIGHUP and SIGTERM:\n%s", code, p.log())
@@ -223,19 +232,15 @@ func TestProxy_RulesSignals(t *testing.T) {
 	p = startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", filepath.Join(dir, "b.db"),
 		"--rules", rulesFile, "--rules-poll", "20ms")
 	os.WriteFile(rulesFile, []byte("version: 1\nendpoints:\n  - match: GET /x\n    ignor: [\"$.a\"]\n"), 0o644)
-	waitLog(p, rulesFile+`:4:5: unknown key \"ignor\"`)
+	waitLog(t, p.log, rulesFile+`:4:5: unknown key \"ignor\"`, 1)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	for deadline := time.Now().Add(10 * time.Second); strings.Count(p.log(), "rules not reloaded") < 2; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("SIGHUP did not report the broken file:\n%s", p.log())
-		}
-	}
+	waitLog(t, p.log, "rules not reloaded", 2) // SIGHUP reports the broken file too
 	get(p)
 	if strings.Contains(p.log(), "rules reloaded") {
 		t.Errorf("a broken file was applied:\n%s", p.log())
 	}
 	os.WriteFile(rulesFile, []byte("version: 1\nendpoints:\n  - match: GET /x\n    ignore: [\"$.a\"]\n"), 0o644)
-	waitLog(p, "rules reloaded")
+	waitLog(t, p.log, "rules reloaded", 1)
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d:\n%s", code, p.log())
 	}

@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -60,7 +59,7 @@ func TestSecurity_NotAnOpenProxy(t *testing.T) {
 	elsewhere := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { foreign.Add(1) })
 	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "legacy") })
 	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "legacy") })
-	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", filepath.Join(t.TempDir(), "o.db"))
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", filepath.Join(t.TempDir(), "o.db"), "--admin", "127.0.0.1:0")
 	u, _ := url.Parse(elsewhere.URL)
 	for _, head := range []string{
 		"GET " + elsewhere.URL + "/x HTTP/1.1\r\nHost: " + u.Host + "\r\n",
@@ -109,7 +108,13 @@ func TestSecurity_NotAnOpenProxy(t *testing.T) {
 		t.Errorf("after CONNECT: got %q, want legacy's answer", b)
 	}
 	c.Close()
-	time.Sleep(200 * time.Millisecond) // mirror copies are asynchronous
+	// Mirror copies are asynchronous: wait until the four GETs' have been
+	// compared, then stop the proxy, so that no copy is still on its way
+	// to anyone when the upstreams are counted.
+	waitMetricAtLeast(t, p, "tandem_compared_total", 4)
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, p.log())
+	}
 	if foreign.Load() != 0 {
 		t.Errorf("a host that is not an upstream got %d requests", foreign.Load())
 	}
@@ -598,8 +603,8 @@ func TestStoreDiskFull(t *testing.T) {
 			if _, err := db.SQL().Exec(strings.Replace(tt.fail, "%d", fmt.Sprint(pages+2), 1)); err != nil {
 				t.Fatal(err)
 			}
-			var logBuf bytes.Buffer
-			log := slog.New(slog.NewTextHandler(&syncWriter{w: &logBuf}, nil))
+			var logBuf syncBuffer // the proxy logs while the test reads
+			log := slog.New(slog.NewTextHandler(&logBuf, nil))
 			w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Logger: log, BatchSize: 10})
 			lu, _ := url.Parse(legacy.URL)
 			cu, _ := url.Parse(candidate.URL)
@@ -619,11 +624,8 @@ func TestStoreDiskFull(t *testing.T) {
 			send(0, 200)
 			// Mirror copies are asynchronous: wait for all of them to reach
 			// the writer, then for its batches.
-			for deadline := time.Now().Add(10 * time.Second); p.Stats().Compared < 200; time.Sleep(10 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("compared %d of 200", p.Stats().Compared)
-				}
-			}
+			poll(t, "200 comparisons", func() bool { return p.Stats().Compared >= 200 },
+				func() string { return fmt.Sprintf("compared %d", p.Stats().Compared) })
 			w.Flush()
 			ws := w.Stats()
 			if ws.Lost == 0 || ws.Stored+ws.Lost != 200 {
@@ -658,15 +660,4 @@ func TestStoreDiskFull(t *testing.T) {
 			}
 		})
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
 }

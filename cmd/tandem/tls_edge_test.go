@@ -96,17 +96,6 @@ func serialSeen(t *testing.T, addr string, pool *x509.CertPool) (int64, string) 
 	return st.PeerCertificates[0].SerialNumber.Int64(), st.NegotiatedProtocol
 }
 
-func waitLog(t *testing.T, p *proc, s string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(p.log(), s) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("the log never said %q (%d times):\n%s", s, n, p.log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // --tls-cert/--tls-key: a client trusting the CA gets legacy's answer over
 // TLS, ALPN offers only http/1.1; after the files are replaced and SIGHUP,
 // a new connection sees the new certificate; a broken pair keeps the one
@@ -136,14 +125,14 @@ func TestEdge_TLSListenAndReload(t *testing.T) {
 
 	ca.issue(t, 200, certFile, keyFile)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, p, "TLS certificate reloaded", 1)
+	waitLog(t, p.log, "TLS certificate reloaded", 1)
 	if serial, _ := serialSeen(t, p.addr, ca.pool); serial != 200 {
 		t.Fatalf("after SIGHUP a new connection saw serial %d, want 200", serial)
 	}
 
 	writeAtomic(t, certFile, []byte("not a certificate\n"))
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	waitLog(t, p, "TLS certificate not reloaded", 1)
+	waitLog(t, p.log, "TLS certificate not reloaded", 1)
 	if serial, _ := serialSeen(t, p.addr, ca.pool); serial != 200 {
 		t.Fatalf("after a broken pair a new connection saw serial %d, want 200 (kept)", serial)
 	}

@@ -81,10 +81,7 @@ func TestTUI_EndToEnd(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("rules file:\n%s\nwant the demo's with one line added:\n%s", got, want)
 	}
-	db, err := store.Open(context.Background(), filepath.Join(dir, "demo.db"), store.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpen(t, filepath.Join(dir, "demo.db"))
 	defer db.Close()
 	r, err := db.Report(context.Background())
 	if err != nil {
