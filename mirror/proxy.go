@@ -104,6 +104,9 @@ type Config struct {
 	TunnelIdleTimeout time.Duration
 	MaxTunnels        int
 	TunnelTLS         *tls.Config
+	// ServeTimeout bounds the candidate's answer to a request it serves
+	// (cutover, serve.go); 0 means DefaultServeTimeout.
+	ServeTimeout time.Duration
 }
 
 // Stats are the proxy's counters since it started.
@@ -151,6 +154,7 @@ type Proxy struct {
 	secErrors, inFlight, inFlightBytes                             atomic.Int64
 	secFailing                                                     atomic.Bool
 	tun                                                            tunnels // upgrade.go
+	serving                                                        serving // serve.go
 	// fetchFrom is legacy's client for the workers of a Target (nil: the
 	// client path fetches legacy), target.go.
 	fetchFrom *upstream.Client
@@ -240,6 +244,9 @@ func New(cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 	}
+	if err = p.initServe(); err != nil { // serve.go
+		return nil, err
+	}
 	p.jobs.New = func() any { return new(job) }
 	p.slots = make([]atomic.Pointer[job], cfg.Workers)
 	for i := range cfg.Workers {
@@ -274,7 +281,10 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	// Hop-by-hop fields go before the copy is made, so that the copy is
 	// forwarded as it is.
 	upstream.RemoveRequestHop(&req.Header)
-	p.forward(ctx) // before the copy: every upstream gets the same headers
+	p.forward(ctx)                     // before the copy: every upstream gets the same headers
+	if p.serveFromCandidate(ctx, ep) { // serve.go: the cutover's share
+		return
+	}
 	var j *job
 	if p.chosen(ep, req) {
 		j = p.jobs.Get().(*job)

@@ -36,6 +36,7 @@ type Config struct {
 	AllowSideEffects *bool           `json:"allow_side_effects,omitempty"`
 	Sample           *float64        `json:"sample,omitempty"`
 	SampleBy         string          `json:"sample_by,omitempty"`
+	Serving                          // cutover.go
 }
 
 // ToleranceRule lets numbers at Path differ by Absolute or Relative.
@@ -78,6 +79,7 @@ func merge(d, e Config) Config {
 	if e.SampleBy != "" {
 		m.SampleBy = e.SampleBy
 	}
+	m.Serving = mergeServing(d.Serving, e.Serving)
 	return m
 }
 
@@ -220,7 +222,10 @@ func Hash01(key []byte) float64 {
 	h.Write(key)
 	// FNV's high bits barely move when only the last byte changes (user-1,
 	// user-2, …); MurmurHash3's finaliser spreads every bit over all.
-	x := h.Sum64()
+	return mix01(h.Sum64())
+}
+
+func mix01(x uint64) float64 {
 	x ^= x >> 33
 	x *= 0xff51afd7ed558ccd
 	x ^= x >> 33

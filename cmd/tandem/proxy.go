@@ -39,6 +39,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	sample := fs.Float64("sample", 1.0, "fraction of requests to mirror where no rule says")
 	record := fs.String("record", string(store.RecordMismatches), "what to store in full: mismatches (and errors), all, or none")
 	timeout := fs.Duration("timeout", mirror.DefaultCandidateTimeout, "candidate (and secondary) timeout")
+	serveTimeout := fs.Duration("serve-timeout", mirror.DefaultServeTimeout, "candidate timeout for requests it serves (cutover); a safe one then falls back to legacy")
 	legacyTimeout := fs.Duration("legacy-timeout", mirror.DefaultLegacyTimeout, "legacy timeout (the client then gets a 504)")
 	workers := fs.Int("workers", mirror.DefaultWorkers, "mirror workers (concurrent candidate requests)")
 	queue := fs.Int("queue", mirror.DefaultQueueSize, "mirror queue length; copies beyond it are dropped and counted")
@@ -114,7 +115,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	defer w.Close()
 	cfg := mirror.Config{
 		Legacy: legacy, Candidate: candidate, Secondary: secondary, Sample: *sample,
-		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers,
+		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers, ServeTimeout: *serveTimeout,
 		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
 		RewriteHost: *rewriteHost, MaxHeaderBytes: int(maxHeader), Rules: rs, Recorder: w, Logger: log,
 		LegacyTLS: tlsFor["legacy"], CandidateTLS: tlsFor["candidate"], SecondaryTLS: tlsFor["secondary"],
