@@ -107,6 +107,9 @@ type Config struct {
 	// ServeTimeout bounds the candidate's answer to a request it serves
 	// (cutover, serve.go); 0 means DefaultServeTimeout.
 	ServeTimeout time.Duration
+	// Observer sees the verdicts and fallbacks of endpoints in cutover
+	// (the cutover controller); nil: none.
+	Observer Observer
 }
 
 // Stats are the proxy's counters since it started.

@@ -69,6 +69,20 @@ func (p *Proxy) initServe() error {
 	return err
 }
 
+// Observer sees what the cutover's decisions rest on: every compared
+// exchange of an endpoint the candidate can serve (from the workers), and
+// every fallback (from the client path: it must not block).
+type Observer interface {
+	Observe(ex *tandem.Exchange)
+	Fallback(endpoint string)
+}
+
+func (p *Proxy) observeServed(ex *tandem.Exchange) {
+	if p.cfg.Observer != nil && ex.ServedBy != "" {
+		p.cfg.Observer.Observe(ex)
+	}
+}
+
 // SetShares sets the candidate's share of each named endpoint, overriding
 // the rules' serve: keys (the cutover controller's decisions). An endpoint
 // not named keeps its rule's share.
@@ -153,7 +167,7 @@ func (p *Proxy) serveFromCandidate(ctx *fasthttp.RequestCtx, ep *rules.Endpoint)
 		p.serveWrite(ctx, counts)
 		return true
 	}
-	p.serveSafe(ctx, ep, counts)
+	p.serveSafe(ctx, ep, name, counts)
 	return true
 }
 
@@ -201,7 +215,7 @@ func (p *Proxy) serveWrite(ctx *fasthttp.RequestCtx, counts *servedCounts) {
 // the candidate fails (or answers 5xx and the rule says so) the client
 // gets legacy's answer instead, and the failure is compared as a candidate
 // error.
-func (p *Proxy) serveSafe(ctx *fasthttp.RequestCtx, ep *rules.Endpoint, counts *servedCounts) {
+func (p *Proxy) serveSafe(ctx *fasthttp.RequestCtx, ep *rules.Endpoint, name string, counts *servedCounts) {
 	req := &ctx.Request
 	j := p.jobs.Get().(*job)
 	req.CopyTo(&j.req)
@@ -235,6 +249,9 @@ func (p *Proxy) serveSafe(ctx *fasthttp.RequestCtx, ep *rules.Endpoint, counts *
 		p.copyCandidate(j, &ctx.Response) // its 5xx, compared with legacy's answer
 	}
 	counts.fallback.Add(1)
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.Fallback(name)
+	}
 	counts.legacy.Add(1)
 	j.servedBy = tandem.ServedByLegacy
 

@@ -167,6 +167,7 @@ func (p *Proxy) process(j *job) {
 	}
 
 	j.ep.Compare.Judge(ex)
+	p.observeServed(ex) // serve.go
 	p.compared.Add(1)
 	switch ex.Outcome {
 	case tandem.Match:

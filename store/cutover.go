@@ -17,6 +17,7 @@ type CutoverState struct {
 	Step      int       `json:"step"`
 	State     string    `json:"state"`
 	Evidence  string    `json:"-"`
+	Plan      string    `json:"-"` // the steps, JSON: [0.01, 0.1, …]
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
@@ -39,7 +40,7 @@ type CutoverEvent struct {
 
 // CutoverStates returns every endpoint's cutover state, by endpoint.
 func (db *DB) CutoverStates(ctx context.Context) ([]CutoverState, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT endpoint, share, step, state, evidence, updated_at FROM cutover_state ORDER BY endpoint`)
+	rows, err := db.db.QueryContext(ctx, `SELECT endpoint, share, step, state, evidence, plan, updated_at FROM cutover_state ORDER BY endpoint`)
 	if err != nil {
 		return nil, fmt.Errorf("read cutover state: %w", translate(err))
 	}
@@ -48,7 +49,7 @@ func (db *DB) CutoverStates(ctx context.Context) ([]CutoverState, error) {
 	for rows.Next() {
 		var s CutoverState
 		var ts int64
-		if err := rows.Scan(&s.Endpoint, &s.Share, &s.Step, &s.State, &s.Evidence, &ts); err != nil {
+		if err := rows.Scan(&s.Endpoint, &s.Share, &s.Step, &s.State, &s.Evidence, &s.Plan, &ts); err != nil {
 			return nil, fmt.Errorf("read cutover state: %w", translate(err))
 		}
 		s.UpdatedAt = time.Unix(0, ts)
@@ -91,13 +92,16 @@ func changeCutover(ctx context.Context, tx *sql.Tx, now time.Time, s CutoverStat
 	if s.Evidence == "" {
 		s.Evidence = "{}"
 	}
+	if s.Plan == "" {
+		s.Plan = "[]"
+	}
 	if ev.Evidence == "" {
 		ev.Evidence = s.Evidence
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO cutover_state (endpoint, share, step, state, evidence, updated_at) VALUES (?,?,?,?,?,?)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO cutover_state (endpoint, share, step, state, evidence, plan, updated_at) VALUES (?,?,?,?,?,?,?)
 		ON CONFLICT (endpoint) DO UPDATE SET share = excluded.share, step = excluded.step, state = excluded.state,
-		evidence = excluded.evidence, updated_at = excluded.updated_at`,
-		s.Endpoint, s.Share, s.Step, s.State, s.Evidence, now.UnixNano()); err != nil {
+		evidence = excluded.evidence, plan = excluded.plan, updated_at = excluded.updated_at`,
+		s.Endpoint, s.Share, s.Step, s.State, s.Evidence, s.Plan, now.UnixNano()); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO cutover_events (ts, endpoint, actor, action, from_state, to_state, from_share, to_share, step, reason, evidence)

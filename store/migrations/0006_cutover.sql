@@ -9,13 +9,15 @@ ALTER TABLE exchanges ADD COLUMN served_by TEXT NOT NULL DEFAULT '';
 -- Each endpoint's cutover now: the candidate's share, the step of the plan
 -- it is at (-1: not started, shadow only), the state (shadow, serving,
 -- paused, rolled_back, done) and the evidence behind the last decision, as
--- JSON. One row per endpoint that has a plan or an operator's command.
+-- JSON, and the plan's steps (JSON list: an operator's promote reads them).
+-- One row per endpoint that has a plan or an operator's command.
 CREATE TABLE cutover_state (
 	endpoint   TEXT             NOT NULL PRIMARY KEY,
 	share      DOUBLE PRECISION NOT NULL DEFAULT 0,
 	step       INTEGER          NOT NULL DEFAULT -1,
 	state      TEXT             NOT NULL DEFAULT 'shadow',
 	evidence   TEXT             NOT NULL DEFAULT '{}',
+	plan       TEXT             NOT NULL DEFAULT '[]',
 	updated_at BIGINT           NOT NULL DEFAULT 0
 );
 
