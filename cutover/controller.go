@@ -58,15 +58,21 @@ type endpoint struct {
 	since     time.Time
 	counts    Counts
 	fallbacks []time.Time // within the plan's window, oldest first
+	noted     string      // the evidence last written
 }
 
 // NewController builds a controller; Load it, then Run it.
+// px may be nil and given later with Attach (the proxy's Config takes the
+// controller as its Observer).
 func NewController(db *store.DB, px Proxy, log *slog.Logger) *Controller {
 	if log == nil {
 		log = slog.Default()
 	}
 	return &Controller{db: db, px: px, log: log, Now: time.Now, eps: map[string]*endpoint{}, decisions: map[[2]string]int64{}}
 }
+
+// Attach gives the controller the proxy it steers, before Load.
+func (c *Controller) Attach(px Proxy) { c.px = px }
 
 // Observe counts a compared exchange of an endpoint in cutover toward its
 // current step (the mirror workers call it).
@@ -194,6 +200,13 @@ func (c *Controller) Tick(ctx context.Context) error {
 		case action == Rollback && state == Serving:
 			next.Share, next.Step, next.State = 0, -1, string(RolledBack)
 		default:
+			evJSON, _ := json.Marshal(ev)
+			if string(evJSON) != e.noted {
+				if err := c.db.NoteCutoverEvidence(ctx, name, string(evJSON)); err != nil {
+					return err
+				}
+				e.noted = string(evJSON)
+			}
 			continue
 		}
 		if err := c.changeLocked(ctx, e, next, ActorController, string(action), reason, ev, plan); err != nil {

@@ -139,3 +139,12 @@ func (db *DB) CutoverEvents(ctx context.Context, endpoint string) ([]CutoverEven
 	}
 	return out, nil
 }
+
+// NoteCutoverEvidence updates the evidence of an endpoint's current step
+// (what tandem cutover status shows), with no audit row: nothing changed.
+func (db *DB) NoteCutoverEvidence(ctx context.Context, endpoint, evidence string) error {
+	if _, err := db.db.ExecContext(ctx, `UPDATE cutover_state SET evidence = ? WHERE endpoint = ?`, evidence, endpoint); err != nil {
+		return fmt.Errorf("note cutover evidence of %s: %w", endpoint, translate(err))
+	}
+	return nil
+}

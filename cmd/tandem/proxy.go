@@ -122,10 +122,17 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		Edge: edgeCfg,
 	}
 	fwdCfg.apply(&cfg)
+	ctl := newCutover(db, log) // cutover.go
+	cfg.Observer = ctl
 	p, err := mirror.New(cfg)
 	if err != nil {
 		return usageError{err}
 	}
+	stopCutover, err := startCutover(ctx, ctl, p)
+	if err != nil {
+		return err
+	}
+	defer stopCutover()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -140,7 +147,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		c.onListen(ln.Addr().String())
 	}
 	if *adminAddr != "" {
-		srv, err := admin.Listen(*adminAddr, admin.Handler(p, w), log)
+		srv, err := admin.Listen(*adminAddr, admin.Handler(p, w, ctl), log)
 		if err != nil {
 			ln.Close()
 			return err
