@@ -55,7 +55,7 @@ func TestDecide(t *testing.T) {
 		{"NoiseNotEvidence", cutover.Counts{Match: 100, Noise: 500}, time.Hour, 0, cutover.Hold},
 		// 1 of 1000: upper bound 0.0047 < 1%.
 		{"PromoteWithAMismatch", cutover.Counts{Match: 999, Mismatch: 1}, time.Hour, 0, cutover.Promote},
-		// 5 of 100: lower bound 0.0196 > 1%, at once, before the minimum.
+		// 5 of 100: lower bound 0.0199 > 1%, at once, before the minimum.
 		{"RollbackMismatches", cutover.Counts{Match: 95, Mismatch: 5}, 0, 0, cutover.Rollback},
 		{"RollbackErrors", cutover.Counts{Match: 95, Errors: 5}, 0, 0, cutover.Rollback},
 		// 2 of 100: lower bound 0.0036 < 1% < upper 0.062: undecided.
