@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -147,4 +148,19 @@ func (db *DB) NoteCutoverEvidence(ctx context.Context, endpoint, evidence string
 		return fmt.Errorf("note cutover evidence of %s: %w", endpoint, translate(err))
 	}
 	return nil
+}
+
+// servedByCounter prefixes the per-endpoint counters of exchanges by the
+// side that served them ("served_by_candidate").
+const servedByCounter = "served_by_"
+
+func (e *EndpointReport) addServed(name string, n int64) {
+	side, ok := strings.CutPrefix(name, servedByCounter)
+	if !ok {
+		return
+	}
+	if e.ServedBy == nil {
+		e.ServedBy = map[string]int64{}
+	}
+	e.ServedBy[side] += n
 }

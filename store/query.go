@@ -61,6 +61,9 @@ type EndpointReport struct {
 	SecondaryCompared int64        `json:"secondary_compared"`
 	SecondaryErrors   int64        `json:"secondary_errors,omitempty"` // judged without noise detection
 	Latency           Latency      `json:"latency"`
+	// ServedBy counts the compared exchanges of an endpoint in cutover by
+	// the side that answered the client ("legacy", "candidate").
+	ServedBy map[string]int64 `json:"served_by,omitempty"`
 }
 
 // Field is a pattern with the number of exchanges that differed there.
@@ -140,6 +143,8 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 			e.SecondaryCompared += n
 		case "secondary_error":
 			e.SecondaryErrors += n
+		default:
+			e.addServed(name, n) // cutover.go
 		}
 	}
 	rows.Close()

@@ -404,6 +404,9 @@ func (d *derived) account(ex *tandem.Exchange, sign int64) {
 		}
 		d.counters[counterKey{ex.Endpoint, minute, name}] += sign
 	}
+	if ex.ServedBy != "" { // cutover: who answered the client
+		d.counters[counterKey{ex.Endpoint, minute, servedByCounter + ex.ServedBy}] += sign
+	}
 	seen := map[string]bool{}
 	for _, df := range ex.Differences {
 		if seen[df.Pattern] {

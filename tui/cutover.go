@@ -45,3 +45,12 @@ func operateCutover(db *store.DB, endpoint string, action cutover.Action) tea.Cm
 		return statusMsg{text: fmt.Sprintf("cutover: %s %s (a running proxy adopts it within a second)", action, endpoint)}
 	}
 }
+
+// servedMark marks, in the exchanges list, a request the candidate
+// answered (the client got its answer; legacy got the copy).
+func servedMark(servedBy string) string {
+	if servedBy == "candidate" {
+		return "[served by candidate] "
+	}
+	return ""
+}

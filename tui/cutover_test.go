@@ -41,3 +41,11 @@ func TestEndpoints_Cutover(t *testing.T) {
 		t.Errorf("audit %+v, %v", evs, err)
 	}
 }
+
+func TestServedMark(t *testing.T) {
+	for in, want := range map[string]string{"": "", "legacy": "", "candidate": "[served by candidate] "} {
+		if got := servedMark(in); got != want {
+			t.Errorf("servedMark(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -160,6 +160,21 @@ func TestCutover_EndToEnd(t *testing.T) {
 	operate(t, db, "resume")
 	until(t, p, db, "promoted again after the restart", func(s statusLine) bool { return s.Step >= 1 })
 
+	// The report counts the compared exchanges by the side that served.
+	rep, err := exec.Command(tandemBinary(t), "report", "--db", db, "--format", "json").Output()
+	if err != nil {
+		t.Fatalf("tandem report: %v", err)
+	}
+	var r struct {
+		Endpoints []struct {
+			Endpoint string           `json:"endpoint"`
+			ServedBy map[string]int64 `json:"served_by"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal(rep, &r); err != nil || len(r.Endpoints) != 1 || r.Endpoints[0].ServedBy["candidate"] == 0 || r.Endpoints[0].ServedBy["legacy"] == 0 {
+		t.Errorf("report served_by: %v %+v", err, r)
+	}
+
 	out, err := exec.Command(tandemBinary(t), "cutover", "status", "--db", db).Output()
 	if err != nil || !strings.Contains(string(out), cutoverEndpoint) {
 		t.Errorf("status text: %v\n%s", err, out)
