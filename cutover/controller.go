@@ -176,7 +176,9 @@ func (c *Controller) Tick(ctx context.Context) error {
 			continue
 		}
 		state := State(e.row.State)
-		if state != Shadow && state != Serving {
+		// Done is still watched: at the last step a regression is rolled
+		// back like at any other.
+		if state != Shadow && state != Serving && state != Done {
 			continue
 		}
 		cut := now.Add(-plan.FallbackWindow)
@@ -186,7 +188,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 		action, reason, ev := Decide(plan, e.counts, now.Sub(e.since), int64(len(e.fallbacks)))
 		next := e.row
 		switch {
-		case action == Promote:
+		case action == Promote && state != Done:
 			next.Step++
 			if next.Step >= len(plan.Steps) {
 				next.Step, next.State = len(plan.Steps)-1, string(Done)
@@ -197,7 +199,7 @@ func (c *Controller) Tick(ctx context.Context) error {
 					next.State = string(Done)
 				}
 			}
-		case action == Rollback && state == Serving:
+		case action == Rollback && state != Shadow:
 			next.Share, next.Step, next.State = 0, -1, string(RolledBack)
 		default:
 			evJSON, _ := json.Marshal(ev)

@@ -179,6 +179,10 @@ func TestController_PromotesThroughEveryStep(t *testing.T) {
 	if served := r.traffic(10); served != 10 {
 		t.Errorf("at share 1 the candidate served %d of 10", served)
 	}
+	r.tickAfter(time.Hour) // done stays done on good evidence
+	if s := r.state(); s.State != "done" {
+		t.Fatalf("done moved: %+v", s)
+	}
 	evs, err := r.db.CutoverEvents(context.Background(), ep)
 	if err != nil || len(evs) != 4 || evs[0].Action != "plan" || evs[3].Action != "promote" || evs[3].Actor != "controller" || evs[3].Reason == "" || evs[3].Evidence == "{}" {
 		t.Errorf("audit trail %+v, %v", evs, err)
@@ -209,6 +213,24 @@ func TestController_RollsBackARegression(t *testing.T) {
 	r.tickAfter(time.Hour)
 	if s := r.state(); s.State != "rolled_back" {
 		t.Errorf("a rolled-back endpoint moved by itself: %+v", s)
+	}
+}
+
+func TestController_RollsBackWhenDone(t *testing.T) {
+	bad := new(atomic.Bool)
+	r := newRig(t, filepath.Join(t.TempDir(), "t.db"), bad)
+	for range 3 {
+		r.traffic(5)
+		r.tickAfter(time.Minute)
+	}
+	if s := r.state(); s.State != "done" {
+		t.Fatalf("not done: %+v", s)
+	}
+	bad.Store(true)
+	r.traffic(5)
+	r.tickAfter(time.Second)
+	if s := r.state(); s.State != "rolled_back" || s.Share != 0 {
+		t.Errorf("a regression at 100%%: %+v, want rolled back", s)
 	}
 }
 
