@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,6 +52,7 @@ type rig struct {
 	clock atomic.Int64
 	bad   *atomic.Bool
 	px    *mirror.Proxy
+	cand  *httptest.Server
 }
 
 func newRig(t *testing.T, dbPath string, bad *atomic.Bool) *rig {
@@ -99,7 +101,7 @@ func newRig(t *testing.T, dbPath string, bad *atomic.Bool) *rig {
 		w.Close()
 		db.Close()
 	})
-	r.px, r.addr = p, "http://"+ln.Addr().String()
+	r.px, r.addr, r.cand = p, "http://"+ln.Addr().String(), cand
 	r.clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	r.ctl = cutover.NewController(db, p, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.ctl.Now = func() time.Time { return time.Unix(0, r.clock.Load()) }
@@ -231,6 +233,29 @@ func TestController_RollsBackWhenDone(t *testing.T) {
 	r.tickAfter(time.Second)
 	if s := r.state(); s.State != "rolled_back" || s.Share != 0 {
 		t.Errorf("a regression at 100%%: %+v, want rolled back", s)
+	}
+}
+
+func TestController_RollsBackOnFallbackBurst(t *testing.T) {
+	r := newRig(t, filepath.Join(t.TempDir(), "t.db"), new(atomic.Bool))
+	for range 2 {
+		r.traffic(5)
+		r.tickAfter(time.Minute)
+	}
+	if s := r.state(); s.Share != 0.5 {
+		t.Fatalf("not at 0.5: %+v", s)
+	}
+	r.cand.Close() // the candidate dies while serving half the traffic
+	if served := r.traffic(40); served != 0 {
+		t.Errorf("a dead candidate answered %d", served)
+	}
+	r.tickAfter(time.Second)
+	if s := r.state(); s.State != "rolled_back" || s.Share != 0 {
+		t.Fatalf("after the candidate died: %+v", s)
+	}
+	evs, _ := r.db.CutoverEvents(context.Background(), ep)
+	if last := evs[len(evs)-1]; last.Action != "rollback" || !strings.HasPrefix(last.Reason, "fallback burst") {
+		t.Errorf("rolled back for %q", last.Reason)
 	}
 }
 
