@@ -156,7 +156,16 @@ type Exchange struct {
 	NoisePatterns []string `json:"noise_patterns,omitempty"`
 	// Error explains DiffError and CandidateError outcomes.
 	Error string `json:"error_detail,omitempty"`
+	// ServedBy is the side whose answer the client got (ServedByLegacy,
+	// ServedByCandidate) on an endpoint in cutover; empty elsewhere.
+	ServedBy string `json:"served_by,omitempty"`
 }
+
+// The sides that serve a client (Exchange.ServedBy).
+const (
+	ServedByLegacy    = "legacy"
+	ServedByCandidate = "candidate"
+)
 
 // Count adds N to a process-wide counter ("requests", "dropped", …).
 type Count struct {

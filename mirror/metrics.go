@@ -124,6 +124,7 @@ func (p *Proxy) WriteMetrics(w io.Writer) {
 	gauge("tandem_queue_depth", "Mirror copies waiting or in flight.", s.QueueDepth)
 	gauge("tandem_queue_bytes", "Bytes held by mirror copies waiting or in flight.", s.QueueBytes)
 	p.writeEdgeMetrics(w)
+	p.writeServeMetrics(w) // serve.go
 
 	fmt.Fprintf(w, "# HELP tandem_client_legacy_latency_seconds Legacy's latency as clients saw it, all requests.\n# TYPE tandem_client_legacy_latency_seconds histogram\n")
 	writeHistogram(w, "tandem_client_legacy_latency_seconds", "", &p.metrics.legacyAll)

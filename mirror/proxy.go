@@ -108,6 +108,12 @@ type Config struct {
 	TunnelIdleTimeout time.Duration
 	MaxTunnels        int
 	TunnelTLS         *tls.Config
+	// ServeTimeout bounds the candidate's answer to a request it serves
+	// (cutover, serve.go); 0 means DefaultServeTimeout.
+	ServeTimeout time.Duration
+	// Observer sees the verdicts and fallbacks of endpoints in cutover
+	// (the cutover controller); nil: none.
+	Observer Observer
 }
 
 // Stats are the proxy's counters since it started.
@@ -162,6 +168,7 @@ type Proxy struct {
 	streamed, legacyBodyErrors, clientAborts                       atomic.Int64
 	secFailing                                                     atomic.Bool
 	tun                                                            tunnels // upgrade.go
+	serving                                                        serving // serve.go
 	// fetchFrom is legacy's client for the workers of a Target (nil: the
 	// client path fetches legacy), target.go.
 	fetchFrom *upstream.Client
@@ -255,6 +262,9 @@ func New(cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 	}
+	if err = p.initServe(); err != nil { // serve.go
+		return nil, err
+	}
 	p.jobs.New = func() any { return new(job) }
 	p.slots = make([]atomic.Pointer[job], cfg.Workers)
 	for i := range cfg.Workers {
@@ -268,6 +278,10 @@ func New(cfg Config) (*Proxy, error) {
 // SetRules replaces the rules in force (on reload). Requests already queued
 // keep the rules they were queued under.
 func (p *Proxy) SetRules(s *rules.Set) { p.rules.Store(s) }
+
+// Rules returns the rules in force (the cutover controller reads the plans
+// in them).
+func (p *Proxy) Rules() *rules.Set { return p.rules.Load() }
 
 // Handler is the client path: it serves the request from legacy and, when
 // the request is chosen, queues a copy for mirroring. It never waits on the
@@ -286,7 +300,10 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	// Hop-by-hop fields go before the copy is made, so that the copy is
 	// forwarded as it is.
 	upstream.RemoveRequestHop(&req.Header)
-	p.forward(ctx) // before the copy: every upstream gets the same headers
+	p.forward(ctx)                     // before the copy: every upstream gets the same headers
+	if p.serveFromCandidate(ctx, ep) { // serve.go: the cutover's share
+		return
+	}
 	var j *job
 	if p.chosen(ep, req) {
 		j = p.jobs.Get().(*job)

@@ -113,16 +113,18 @@ func (t *Target) Serve(ln net.Listener) error { return t.serve(ln, t.Handler) }
 // it. It reports whether legacy answered; a job it did not is counted as a
 // legacy error (the client behind the mesh had an answer from elsewhere)
 // and compared with nothing.
-func (p *Proxy) fetchLegacy(j *job) bool {
+func (p *Proxy) fetchLegacy(j *job) bool { return p.fetchLegacyWith(p.fetchFrom, j) }
+
+func (p *Proxy) fetchLegacyWith(c *upstream.Client, j *job) bool {
 	// secReq is free until the secondary's copy is made from req.
 	lreq := &j.secReq
 	j.req.CopyTo(lreq)
-	p.fetchFrom.Target(lreq, pathAndQuery(j.req.Header.RequestURI()), p.cfg.RewriteHost)
+	c.Target(lreq, pathAndQuery(j.req.Header.RequestURI()), p.cfg.RewriteHost)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.Header.SetNoDefaultContentType(true)
 	start := time.Now()
-	err := p.fetchFrom.Do(lreq, resp)
+	err := c.Do(lreq, resp)
 	if err == nil {
 		var head []byte
 		var size int64

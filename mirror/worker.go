@@ -25,6 +25,15 @@ type job struct {
 	latency    time.Duration
 	ep         *rules.Endpoint
 	size       int64 // bytes counted against QueueBytes
+	// A request given to the candidate on the client path (serve.go):
+	// its answer (cand, the body in candBody) or error, and whose answer
+	// the client got.
+	cand                   fasthttp.Response
+	candSize               int64
+	candLatency            time.Duration
+	candHash, candErr      string
+	candKnown, legacyKnown bool
+	servedBy               string
 	// used by the worker
 	secReq fasthttp.Request
 	state  atomic.Int32 // jobRunning, jobFinishing, jobAbandoned
@@ -44,6 +53,7 @@ func (j *job) reset() {
 	j.secReq.Reset()
 	j.legacySize, j.legacyHash, j.start, j.latency, j.ep, j.size = 0, "", time.Time{}, 0, nil, 0
 	j.state.Store(jobRunning)
+	j.resetServe()
 	for _, b := range []*[]byte{&j.legacyBody, &j.candBody, &j.secBody} {
 		if cap(*b) > maxPooledBody {
 			*b = nil
@@ -102,7 +112,10 @@ func (p *Proxy) process(j *job) {
 	if p.fetchFrom != nil && !p.fetchLegacy(j) { // a Target's copy: legacy is asked now
 		return
 	}
-	ex := &tandem.Exchange{Time: j.start}
+	if !p.fetchServedLegacy(j) { // serve.go: a served request's copy
+		return
+	}
+	ex := &tandem.Exchange{Time: j.start, ServedBy: servedBy(j)}
 	req := &j.req
 	ex.Request = tandem.Request{
 		Method: string(req.Header.Method()),
@@ -126,8 +139,12 @@ func (p *Proxy) process(j *job) {
 			*ex.Secondary, j.secBody = p.send(p.secondary, &p.secBreaker, &j.secReq, j.secBody)
 		}()
 	}
-	p.candidate.Target(req, target, p.cfg.RewriteHost)
-	ex.Candidate, j.candBody = p.send(p.candidate, &p.candBreaker, req, j.candBody)
+	if j.candKnown { // serve.go: the candidate answered on the client path
+		ex.Candidate = p.servedCandidate(j)
+	} else {
+		p.candidate.Target(req, target, p.cfg.RewriteHost)
+		ex.Candidate, j.candBody = p.send(p.candidate, &p.candBreaker, req, j.candBody)
+	}
 	wg.Wait()
 	p.finishing.Add(1)
 	defer p.finishing.Add(-1)
@@ -150,6 +167,7 @@ func (p *Proxy) process(j *job) {
 	}
 
 	j.ep.Compare.Judge(ex)
+	p.observeServed(ex) // serve.go
 	p.compared.Add(1)
 	switch ex.Outcome {
 	case tandem.Match:

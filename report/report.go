@@ -67,6 +67,11 @@ func Text(w io.Writer, r *store.Report, topFields int) error {
 			fmt.Sprintf("%d (%s)", e.Mismatched, pct(e.Mismatched, e.Compared)), fmt.Sprint(e.Noise), fmt.Sprint(e.CandidateErrors)})
 	}
 	table(&b, rows)
+	for _, e := range r.Endpoints {
+		if len(e.ServedBy) > 0 { // cutover
+			fmt.Fprintf(&b, "%s: served by the candidate %d, by legacy %d (compared exchanges)\n", e.Endpoint, e.ServedBy["candidate"], e.ServedBy["legacy"])
+		}
+	}
 	if hasVerdicts(r.Endpoints) {
 		v := r.Verdicts
 		fmt.Fprintf(&b, "\nverdicts per pattern at a false discovery rate of %g, minimum effect %g%% of legacy's own rate and %g points (README, \"Verdicts\")\n",

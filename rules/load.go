@@ -102,7 +102,7 @@ func (l *loader) errAt(n ast.Node, format string, args ...any) {
 
 var (
 	topKeys      = []string{"version", "defaults", "endpoints"}
-	settingKeys  = []string{"ignore_headers", "compare_headers", "ignore", "unordered", "tolerance", "normalize", "ignore_values", "redact", "ignore_status", "allow_side_effects", "sample", "sample_by", "compare_streams"}
+	settingKeys  = []string{"ignore_headers", "compare_headers", "ignore", "unordered", "tolerance", "normalize", "ignore_values", "redact", "ignore_status", "allow_side_effects", "sample", "sample_by", "compare_streams", "serve", "serve_writes", "fallback_on_5xx", "cutover"}
 	endpointKeys = append([]string{"match"}, settingKeys...)
 )
 
@@ -312,6 +312,8 @@ func (l *loader) settings(n ast.Node, endpoint bool, onMatch func(*ast.MappingVa
 					c.Sample = f
 				}
 			}
+		case "serve", "serve_writes", "fallback_on_5xx", "cutover":
+			l.serving(kv, kv.Key.GetToken().Value, &c) // cutover.go
 		case "sample_by":
 			s := l.str(kv.Value, "sample_by")
 			kind, name, ok := strings.Cut(s, ":")

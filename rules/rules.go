@@ -40,6 +40,7 @@ type Config struct {
 	// CompareStreams compares answers that are streams (text/event-stream,
 	// or long without a length), which are otherwise only counted.
 	CompareStreams *bool `json:"compare_streams,omitempty"`
+	Serving              // cutover.go
 }
 
 // ToleranceRule lets numbers at Path differ by Absolute or Relative.
@@ -97,6 +98,7 @@ func merge(d, e Config) Config {
 	if e.CompareStreams != nil {
 		m.CompareStreams = e.CompareStreams
 	}
+	m.Serving = mergeServing(d.Serving, e.Serving)
 	return m
 }
 
@@ -245,7 +247,10 @@ func Hash01(key []byte) float64 {
 	h.Write(key)
 	// FNV's high bits barely move when only the last byte changes (user-1,
 	// user-2, …); MurmurHash3's finaliser spreads every bit over all.
-	x := h.Sum64()
+	return mix01(h.Sum64())
+}
+
+func mix01(x uint64) float64 {
 	x ^= x >> 33
 	x *= 0xff51afd7ed558ccd
 	x ^= x >> 33

@@ -64,6 +64,9 @@ type EndpointReport struct {
 	SecondaryCompared int64        `json:"secondary_compared"`
 	SecondaryErrors   int64        `json:"secondary_errors,omitempty"` // judged without noise detection
 	Latency           Latency      `json:"latency"`
+	// ServedBy counts the compared exchanges of an endpoint in cutover by
+	// the side that answered the client ("legacy", "candidate").
+	ServedBy map[string]int64 `json:"served_by,omitempty"`
 }
 
 // Field is a pattern with the number of exchanges that differed there.
@@ -145,6 +148,8 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 			e.SecondaryCompared += n
 		case "secondary_error":
 			e.SecondaryErrors += n
+		default:
+			e.addServed(name, n) // cutover.go
 		}
 	}
 	rows.Close()
@@ -289,7 +294,7 @@ const exchangeColumns = `id, ts, endpoint, method, url, host, req_headers, req_b
 	legacy_status, legacy_headers, legacy_body, legacy_latency_us, legacy_error, legacy_body_size, legacy_body_hash, legacy_truncated,
 	candidate_status, candidate_headers, candidate_body, candidate_latency_us, candidate_error, candidate_body_size, candidate_body_hash, candidate_truncated,
 	has_secondary, secondary_status, secondary_headers, secondary_body, secondary_latency_us, secondary_error, secondary_body_size, secondary_body_hash, secondary_truncated,
-	outcome, error, noise_patterns, body_codec`
+	outcome, error, noise_patterns, body_codec, served_by`
 
 func (f *Filter) where() (string, []any) {
 	var conds []string
@@ -506,7 +511,7 @@ func scanExchange(s scanner) (*tandem.Exchange, error) {
 	dest = append(dest, cand.dest()...)
 	dest = append(dest, &hasSecondary)
 	dest = append(dest, sec.dest()...)
-	dest = append(dest, &outcome, &ex.Error, &noise, &codec)
+	dest = append(dest, &outcome, &ex.Error, &noise, &codec, &ex.ServedBy)
 	if err := s.Scan(dest...); err != nil {
 		if err == sql.ErrNoRows {
 			return nil, err

@@ -146,6 +146,7 @@ func TestWriter_RoundTrip(t *testing.T) {
 	in.Secondary = &tandem.Response{Status: 200, Body: []byte("{}"), Latency: time.Millisecond}
 	in.NoisePatterns = []string{"$.items[*].price"}
 	in.Legacy.Truncated, in.Legacy.BodySize, in.Legacy.BodyHash = true, 1<<30, "abc"
+	in.ServedBy = tandem.ServedByCandidate // cutover: which side answered the client
 	want := *in
 	w.Record(in, nil)
 	w.Close()

@@ -189,6 +189,9 @@ type Summary struct {
 	LegacyLatency    time.Duration
 	CandidateLatency time.Duration
 	CandidateError   string
+	// ServedBy is the side that answered the client (cutover), "" for
+	// shadow traffic.
+	ServedBy string
 	// Patterns are the distinct patterns at which it differs for real;
 	// NoisePatterns those at which it differs as noise.
 	Patterns      []string
@@ -206,7 +209,7 @@ type Summary struct {
 func (db *DB) Summaries(ctx context.Context, f Filter) ([]Summary, error) {
 	where, args := f.where()
 	q := `SELECT id, ts, endpoint, method, url, outcome, legacy_status, candidate_status, legacy_latency_us, candidate_latency_us,
-			candidate_error, coalesce(t.state, ''), coalesce(t.note, ''), coalesce(t.updated, 0)
+			candidate_error, coalesce(t.state, ''), coalesce(t.note, ''), coalesce(t.updated, 0), served_by
 		FROM exchanges LEFT JOIN exchange_triage t ON t.exchange_id = id` + where + f.order()
 	rows, err := db.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -218,7 +221,7 @@ func (db *DB) Summaries(ctx context.Context, f Filter) ([]Summary, error) {
 		var ts, legUS, candUS, updated int64
 		var outcome, state string
 		if err := rows.Scan(&s.ID, &ts, &s.Endpoint, &s.Method, &s.URL, &outcome, &s.LegacyStatus, &s.CandidateStatus, &legUS, &candUS,
-			&s.CandidateError, &state, &s.Triage.Note, &updated); err != nil {
+			&s.CandidateError, &state, &s.Triage.Note, &updated, &s.ServedBy); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("list exchanges: %w", translate(err))
 		}

@@ -404,6 +404,9 @@ func (d *derived) account(ex *tandem.Exchange, sign int64) {
 		}
 		d.counters[counterKey{ex.Endpoint, minute, name}] += sign
 	}
+	if ex.ServedBy != "" { // cutover: who answered the client
+		d.counters[counterKey{ex.Endpoint, minute, servedByCounter + ex.ServedBy}] += sign
+	}
 	seen := map[string]bool{}
 	for _, df := range ex.Differences {
 		if seen[df.Pattern] {
@@ -515,8 +518,8 @@ const insertExchangeSQL = `INSERT INTO exchanges (ts, endpoint, source, method, 
 	legacy_status, legacy_headers, legacy_body, legacy_latency_us, legacy_error, legacy_body_size, legacy_body_hash, legacy_truncated,
 	candidate_status, candidate_headers, candidate_body, candidate_latency_us, candidate_error, candidate_body_size, candidate_body_hash, candidate_truncated,
 	has_secondary, secondary_status, secondary_headers, secondary_body, secondary_latency_us, secondary_error, secondary_body_size, secondary_body_hash, secondary_truncated,
-	outcome, error, noise_patterns, body_codec)
-	VALUES (?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?, ?,?,?,?)`
+	outcome, error, noise_patterns, body_codec, served_by)
+	VALUES (?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?, ?,?,?,?,?)`
 
 // responseArgs are a response's columns, body as stored (compressed).
 func responseArgs(r *tandem.Response, body []byte) []any {
@@ -567,7 +570,7 @@ func (s *inserts) exchange(ctx context.Context, ex *tandem.Exchange, bs *bodies,
 			bs.secondary = ex.Secondary.Body
 		}
 	}
-	args := make([]any, 0, 37)
+	args := make([]any, 0, 38)
 	args = append(args, t.UnixNano(), ex.Endpoint, source, ex.Request.Method, ex.Request.URL, ex.Request.Host, headersJSON(ex.Request.Header), bs.req)
 	args = append(args, responseArgs(&ex.Legacy, bs.legacy)...)
 	args = append(args, responseArgs(&ex.Candidate, bs.candidate)...)
@@ -582,7 +585,7 @@ func (s *inserts) exchange(ctx context.Context, ex *tandem.Exchange, bs *bodies,
 		b, _ := json.Marshal(ex.NoisePatterns)
 		np = string(b)
 	}
-	args = append(args, string(ex.Outcome), ex.Error, np, codecName)
+	args = append(args, string(ex.Outcome), ex.Error, np, codecName, ex.ServedBy)
 	res, err := s.ex.ExecContext(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("insert exchange: %w", err)

@@ -27,9 +27,10 @@ type statusMsg struct {
 }
 
 type endpointsLoaded struct {
-	report *store.Report
-	trend  map[string][]int64
-	err    error
+	report  *store.Report
+	trend   map[string][]int64
+	cutover map[string]store.CutoverState // cutover.go
+	err     error
 }
 
 type fieldsLoaded struct {
@@ -106,7 +107,7 @@ func loadEndpoints(sh *shared) tea.Cmd {
 			return endpointsLoaded{err: err}
 		}
 		tr, err := db.Trend(ctx, trendSpans)
-		return endpointsLoaded{report: r, trend: tr, err: err}
+		return endpointsLoaded{report: r, trend: tr, cutover: cutoverStates(ctx, db), err: err}
 	}
 }
 

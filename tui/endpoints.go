@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/tandemproxy/tandem/cutover"
 	"github.com/tandemproxy/tandem/store"
 )
 
@@ -37,6 +38,7 @@ type endpointsModel struct {
 	sh     *shared
 	report *store.Report
 	trend  map[string][]int64
+	cut    map[string]store.CutoverState // cutover.go
 	sort   sortKey
 	asc    bool // reversed: best first
 	filter filter
@@ -68,7 +70,7 @@ func (m endpointsModel) update(msg tea.Msg) (endpointsModel, tea.Cmd) {
 		m.table.setSize(msg.Width, msg.Height-chrome)
 	case endpointsLoaded:
 		if msg.err == nil {
-			m.report, m.trend = msg.report, msg.trend
+			m.report, m.trend, m.cut = msg.report, msg.trend, msg.cutover
 			m.rebuild()
 		}
 	case tea.KeyMsg:
@@ -84,6 +86,10 @@ func (m endpointsModel) update(msg tea.Msg) (endpointsModel, tea.Cmd) {
 		case key.Matches(msg, k.Open):
 			if r, ok := m.table.selected(); ok {
 				return m, navigate(openFields{endpoint: r.key})
+			}
+		case key.Matches(msg, k.Pause), key.Matches(msg, k.Rollback): // cutover.go
+			if r, ok := m.table.selected(); ok {
+				return m, operateCutover(m.sh.db, r.key, map[bool]cutover.Action{true: cutover.Pause, false: cutover.Rollback}[key.Matches(msg, k.Pause)])
 			}
 		case key.Matches(msg, k.Exchanges):
 			if r, ok := m.table.selected(); ok {
@@ -278,6 +284,9 @@ func (m endpointsModel) footer() string {
 				if c.n != 0 {
 					parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
 				}
+			}
+			if s, ok := m.cut[e.Endpoint]; ok {
+				parts = append(parts, cutoverText(s))
 			}
 			return strings.Join(parts, " · ")
 		}

@@ -119,7 +119,7 @@ func (m *exchangesModel) rebuild() {
 			strings.ReplaceAll(strings.Replace(string(s.Outcome), "candidate", "cand", 1), "_", " "),
 			status,
 			string(s.State),
-			s.Method + " " + s.URL,
+			servedMark(s.ServedBy) + s.Method + " " + s.URL, // cutover.go
 			patterns,
 		}}
 		switch s.State {

@@ -10,6 +10,7 @@ type keyMap struct {
 	Sort, Reverse, Exchanges                             key.Binding
 	NextDiff, PrevDiff                                   key.Binding
 	Ignore, Undo, Accept, Bug, Reopen, Note, Copy        key.Binding
+	Pause, Rollback                                      key.Binding // cutover
 }
 
 func newKeyMap() keyMap {
@@ -42,6 +43,8 @@ func newKeyMap() keyMap {
 		Reopen:    b([]string{"o"}, "o", "open"),
 		Note:      b([]string{"n"}, "n", "note"),
 		Copy:      b([]string{"y"}, "y", "copy curl"),
+		Pause:     b([]string{"p"}, "p", "pause cutover"),
+		Rollback:  b([]string{"R"}, "R", "roll back cutover"),
 	}
 }
 
@@ -58,6 +61,7 @@ func (k keyMap) full() []helpGroup {
 		{"Views", []key.Binding{k.Open, k.Exchanges, k.Back, k.Quit, k.Help, k.Filter, k.Sort, k.Reverse}},
 		{"Detail", []key.Binding{k.NextDiff, k.PrevDiff, k.Copy}},
 		{"Triage", []key.Binding{k.Ignore, k.Undo, k.Accept, k.Bug, k.Reopen, k.Note}},
+		{"Cutover (endpoints)", []key.Binding{k.Pause, k.Rollback}},
 	}
 }
 

@@ -66,6 +66,8 @@ Usage:
                                              replay recorded traffic (db, HAR, NDJSON, .gor): a CI gate
   tandem baseline --from SOURCE --legacy URL --db tandem.db [--runs 2] | show --db tandem.db
                                              learn how often legacy differs from itself (noise without a secondary)
+  tandem cutover  status|promote|rollback|pause|resume --db tandem.db [--endpoint E]
+                                             serve a share from the candidate, step by step on evidence
   tandem export   --db tandem.db --format ndjson|har
   tandem rules    check FILE | suggest --db tandem.db
   tandem rediff   --db tandem.db --rules rules.yaml
@@ -86,6 +88,7 @@ func commands(e env) map[string]command {
 		"report":   &reportCmd{env: e},
 		"replay":   &replayCmd{env: e},
 		"baseline": &baselineCmd{env: e},
+		"cutover":  &cutoverCmd{env: e},
 		"export":   &exportCmd{env: e},
 		"rules":    &rulesCmd{env: e},
 		"rediff":   &rediffCmd{env: e},

@@ -39,6 +39,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	sample := fs.Float64("sample", 1.0, "fraction of requests to mirror where no rule says")
 	record := fs.String("record", string(store.RecordMismatches), "what to store in full: mismatches (and errors), all, or none")
 	timeout := fs.Duration("timeout", mirror.DefaultCandidateTimeout, "candidate (and secondary) timeout")
+	serveTimeout := fs.Duration("serve-timeout", mirror.DefaultServeTimeout, "candidate timeout for requests it serves (cutover); a safe one then falls back to legacy")
 	legacyTimeout := fs.Duration("legacy-timeout", mirror.DefaultLegacyTimeout, "legacy timeout (the client then gets a 504)")
 	workers := fs.Int("workers", mirror.DefaultWorkers, "mirror workers (concurrent candidate requests)")
 	queue := fs.Int("queue", mirror.DefaultQueueSize, "mirror queue length; copies beyond it are dropped and counted")
@@ -116,17 +117,24 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	defer w.Close()
 	cfg := mirror.Config{
 		Legacy: legacy, Candidate: candidate, Secondary: secondary, Sample: *sample,
-		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers,
+		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers, ServeTimeout: *serveTimeout,
 		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
 		RewriteHost: *rewriteHost, MaxHeaderBytes: int(maxHeader), Rules: rs, Recorder: w, Logger: log,
 		LegacyTLS: tlsFor["legacy"], CandidateTLS: tlsFor["candidate"], SecondaryTLS: tlsFor["secondary"],
 		Edge: edgeCfg, StreamCompareAfter: *streamAfter,
 	}
 	fwdCfg.apply(&cfg)
+	ctl := newCutover(db, log) // cutover.go
+	cfg.Observer = ctl
 	p, err := mirror.New(cfg)
 	if err != nil {
 		return usageError{err}
 	}
+	stopCutover, err := startCutover(ctx, ctl, p)
+	if err != nil {
+		return err
+	}
+	defer stopCutover()
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -141,7 +149,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		c.onListen(ln.Addr().String())
 	}
 	if *adminAddr != "" {
-		srv, err := admin.Listen(*adminAddr, admin.Handler(p, w), log)
+		srv, err := admin.Listen(*adminAddr, admin.Handler(p, w, ctl), log)
 		if err != nil {
 			ln.Close()
 			return err
