@@ -161,6 +161,8 @@ type Exchange struct {
 	NoisePatterns []string `json:"noise_patterns,omitempty"`
 	// Error explains DiffError and CandidateError outcomes.
 	Error string `json:"error_detail,omitempty"`
+	// Instance names the tandem that recorded it (its host by default).
+	Instance string `json:"instance,omitempty"`
 }
 
 // Count adds N to a process-wide counter ("requests", "dropped", …).
