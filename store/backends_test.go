@@ -11,24 +11,30 @@ import (
 )
 
 // TestMain starts the package's PostgreSQL server: every test that runs on
-// both engines gets its own database there.
+// both engines gets its own databases there.
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-// backends are the engines the store's tests run on.
-var backends = []struct {
+// backend is an engine the store's tests run on.
+type backend struct {
 	name string
-	dsn  func(testing.TB) string
-}{
+	// dsn returns the --db value of a new empty database.
+	dsn func(testing.TB) string
+}
+
+// open opens a new empty database, closed when the test ends.
+func (b backend) open(tb testing.TB) *store.DB { return mustOpenDSN(tb, b.dsn(tb)) }
+
+var backends = []backend{
 	{store.EngineSQLite, func(tb testing.TB) string { return filepath.Join(tb.TempDir(), "t.db") }},
 	{store.EnginePostgres, pgtest.URL},
 }
 
-// forEachBackend runs fn once per engine, as subtests named after it,
-// each with a new empty database's --db value.
-func forEachBackend(t *testing.T, fn func(t *testing.T, dsn string)) {
+// forEachBackend runs fn once per engine, as subtests named after it. A
+// test that does not use it is about SQLite's file (modes, WAL, raw bytes).
+func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
 	t.Helper()
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { fn(t, b.dsn(t)) })
+		t.Run(b.name, func(t *testing.T) { fn(t, b) })
 	}
 }
 

@@ -325,7 +325,7 @@ type fieldAgg struct {
 
 type latencyKey struct {
 	instance, endpoint, side string
-	bucket         int
+	bucket                   int
 }
 
 func (w *Writer) write(batch []message) {

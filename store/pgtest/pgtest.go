@@ -178,7 +178,7 @@ func (s *Server) NewDatabase(tb testing.TB) string {
 	if len(name) > 60 {
 		name = name[:60]
 	}
-	if _, err := s.admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
+	if _, err := s.admin.ExecContext(context.Background(), "CREATE DATABASE "+name+" STRATEGY FILE_COPY"); err != nil {
 		tb.Fatalf("create database %s: %v", name, err)
 	}
 	tb.Cleanup(func() {
