@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// instanceTables are the tables whose rows carry the instance that wrote
+// them (exchanges' differences and triage go with their exchange).
+var instanceTables = []string{"exchanges", "counters", "fields", "noise_stats", "latencies"}
+
+// DeleteInstance deletes everything one instance recorded, in one
+// transaction: what replacing a SQLite file of results is for a shared
+// database (tandem replay --db postgres://…).
+func (db *DB) DeleteInstance(ctx context.Context, instance string) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, t := range instanceTables {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE instance = ?", instance); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete instance %s: %w", instance, translate(err))
+	}
+	return nil
+}
+
+// Instances returns the instances that recorded anything, with how many
+// exchanges each has stored.
+func (db *DB) Instances(ctx context.Context) (map[string]int64, error) {
+	rows, err := db.db.QueryContext(ctx, `SELECT instance, sum(stored) FROM (
+		SELECT instance, count(*) AS stored FROM exchanges GROUP BY instance
+		UNION ALL SELECT DISTINCT instance, 0 FROM counters) i GROUP BY instance`)
+	if err != nil {
+		return nil, fmt.Errorf("instances: %w", translate(err))
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var in string
+		var n int64
+		if err := rows.Scan(&in, &n); err != nil {
+			return nil, fmt.Errorf("instances: %w", translate(err))
+		}
+		out[in] = n
+	}
+	return out, rows.Err()
+}
