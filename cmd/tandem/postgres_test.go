@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tandemproxy/tandem/store"
+	"github.com/tandemproxy/tandem/store/pgtest"
+)
+
+// TestMain starts a throw-away PostgreSQL server for the tests that share
+// a database between tandem processes.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// Two real tandem proxies, on two "hosts", record into one PostgreSQL
+// database; report sums them and --instance picks one.
+func TestProxy_TwoInstancesOnePostgres(t *testing.T) {
+	dsn := pgtest.URL(t)
+	legacy := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"price":1,"id":7}`) })
+	candidate := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/same") {
+			io.WriteString(w, `{"price":1,"id":7}`)
+			return
+		}
+		io.WriteString(w, `{"price":2,"id":7}`)
+	})
+	sent := map[string][2]int{"a": {3, 2}, "b": {4, 1}} // mismatching, matching requests
+	procs := map[string]*proc{}
+	for _, name := range []string{"a", "b"} {
+		p := startTandem(t, "--legacy", legacy.URL, "--candidate", candidate.URL, "--db", dsn, "--instance", name)
+		for i := range sent[name][0] + sent[name][1] {
+			path := fmt.Sprintf("/diff/%d", i)
+			if i >= sent[name][0] {
+				path = fmt.Sprintf("/same/%d", i)
+			}
+			resp, err := http.Get(p.url(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		procs[name] = p
+	}
+	// Both proxies ran at once; stopping them flushes what they hold.
+	for name, p := range procs {
+		if code := p.stop(t, syscall.SIGTERM); code != 0 {
+			t.Fatalf("proxy %s exited %d:\n%s", name, code, p.log())
+		}
+	}
+
+	report := func(args ...string) store.Totals {
+		t.Helper()
+		code, stdout, stderr := runTandem(t, ctxT(t), append([]string{"report", "--db", dsn, "--format", "json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("report %v: exit %d: %s", args, code, stderr)
+		}
+		var r store.Report
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("report %v: %v\n%s", args, err, stdout)
+		}
+		return r.Totals
+	}
+	if got := report(); got.Requests != 10 || got.Compared != 10 || got.Mismatched != 7 || got.Matched != 3 {
+		t.Errorf("report over both instances: %+v, want 10 requests: 7 mismatched, 3 matched", got)
+	}
+	if got := report("--instance", "a"); got.Requests != 5 || got.Mismatched != 3 || got.Matched != 2 {
+		t.Errorf("report --instance a: %+v, want 5 requests: 3 mismatched, 2 matched", got)
+	}
+	code, stdout, stderr := runTandem(t, ctxT(t), "export", "--db", dsn, "--instance", "b")
+	if code != 0 || strings.Count(stdout, "\n") != 4 {
+		t.Errorf("export --instance b: exit %d, %d lines (want b's 4 mismatches): %s", code, strings.Count(stdout, "\n"), stderr)
+	}
+}
+
+// A team that ran SQLite per instance moves to one PostgreSQL database.
+func TestMerge_IntoPostgres(t *testing.T) {
+	dsn := pgtest.URL(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	recordInto(t, a, "host-a", 3, 1)
+	recordInto(t, b, "", 2, 0)
+	for range 2 {
+		if code, _, stderr := runTandem(t, ctxT(t), "merge", "--into", dsn, a, b); code != 0 {
+			t.Fatalf("merge: exit %d: %s", code, stderr)
+		}
+	}
+	if all, stored := totalsOf(t, dsn, ""); all.Mismatched != 5 || all.Matched != 1 || stored != 5 {
+		t.Errorf("merged into PostgreSQL twice: %+v, %d stored; want 5 mismatches and 1 match, once", all, stored)
+	}
+	if bt, _ := totalsOf(t, dsn, "b"); bt.Mismatched != 2 {
+		t.Errorf("instance b: %+v, want 2 mismatches", bt)
+	}
+}
