@@ -15,7 +15,7 @@ import (
 // meanwhile is counted as lost, Record never blocks on the dead server,
 // and once the server is back the next batch is stored.
 func TestWriter_PostgresDownAndBack(t *testing.T) {
-	srv := pgtest.Private(t)
+	srv := pgtest.Private(t, pgtest.Options{})
 	ctx := context.Background()
 	db := mustOpenDSN(t, srv.NewDatabase(t))
 	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Instance: "a"})

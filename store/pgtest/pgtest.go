@@ -32,8 +32,18 @@ import (
 // installed.
 var ErrNoBinaries = errors.New("the PostgreSQL server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql, or set TANDEM_PG_BIN to their directory")
 
+// Options for StartOptions.
+type Options struct {
+	// Durable keeps PostgreSQL's defaults for writing safely (fsync,
+	// synchronous commit, full page writes), for benchmarks whose numbers
+	// must mean what they would on a real server. Tests turn them off:
+	// a throw-away cluster need not survive a crash.
+	Durable bool
+}
+
 // Server is a running throw-away cluster.
 type Server struct {
+	opts     Options
 	bin, dir string
 	port     int
 	runAs    *user.User // nil: as ourselves
@@ -70,12 +80,15 @@ func version(dir string) int {
 // Start makes and starts a cluster. PostgreSQL refuses to run as root:
 // as root, the cluster is made and run by the postgres user, in a
 // directory that user owns.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return StartOptions(Options{}) }
+
+// StartOptions is Start with options.
+func StartOptions(o Options) (*Server, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{bin: bin}
+	s := &Server{bin: bin, opts: o}
 	if os.Geteuid() == 0 {
 		if s.runAs, err = user.Lookup("postgres"); err != nil {
 			return nil, fmt.Errorf("running as root, PostgreSQL needs another user to run as: %w (the postgresql package makes one named postgres)", err)
@@ -134,8 +147,10 @@ func (s *Server) run(prog string, args ...string) ([]byte, error) {
 
 // StartServer starts the (stopped) server again, on the same port.
 func (s *Server) StartServer() error {
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
-		s.port, s.dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300", s.port, s.dir)
+	if !s.opts.Durable {
+		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	}
 	if out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
 		return fmt.Errorf("pg_ctl start: %v: %s\n%s", err, out, log)
@@ -244,9 +259,9 @@ func Unavailable(tb testing.TB) {
 
 // Private starts a server of the test's own (for tests that stop it) and
 // stops it when the test ends, skipping or failing as URL does.
-func Private(tb testing.TB) *Server {
+func Private(tb testing.TB, o Options) *Server {
 	tb.Helper()
-	s, err := Start()
+	s, err := StartOptions(o)
 	if err != nil {
 		if errors.Is(err, ErrNoBinaries) && os.Getenv("CI") != "true" {
 			tb.Skip("PostgreSQL test skipped: ", err)
