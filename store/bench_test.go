@@ -93,7 +93,7 @@ func benchExchanges(n, size int) []*tandem.Exchange {
 	return exs
 }
 
-// BenchmarkWriters_Four is the fleet's case: four writers (four proxies) at
+// BenchmarkFleet_FourProxies is the fleet's case: four writers (four proxies) at
 // once, either into one PostgreSQL database or each into its own SQLite
 // file, with the mismatch records of BenchmarkWriter_Mismatches (4 KiB
 // bodies). records/s is the four writers' sum, from the first Record to
@@ -101,8 +101,8 @@ func benchExchanges(n, size int) []*tandem.Exchange {
 // loopback with its durable defaults (fsync on): a remote server adds its
 // round trips, which the writer's batching (one COPY per batch) amortises.
 //
-//	go test -run XXX -bench Writers_Four -benchtime 40000x ./store
-func BenchmarkWriters_Four(b *testing.B) {
+//	go test -run XXX -bench Fleet -benchtime 40000x ./store
+func BenchmarkFleet_FourProxies(b *testing.B) {
 	const writers = 4
 	for _, engine := range []string{store.EngineSQLite, store.EnginePostgres} {
 		b.Run("engine="+engine, func(b *testing.B) {
