@@ -55,7 +55,7 @@ func IsURL(dsn string) bool {
 	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
 }
 
-// Redact returns a --db value fit for logs and messages: a URL's password
+// RedactDSN returns a --db value fit for logs and messages: a URL's password
 // is replaced by "xxxxx"; a path is returned as it is.
 func RedactDSN(dsn string) string {
 	if !IsURL(dsn) {

@@ -27,25 +27,3 @@ func (db *DB) DeleteInstance(ctx context.Context, instance string) error {
 	}
 	return nil
 }
-
-// Instances returns the instances that recorded anything, with how many
-// exchanges each has stored.
-func (db *DB) Instances(ctx context.Context) (map[string]int64, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT instance, sum(stored) FROM (
-		SELECT instance, count(*) AS stored FROM exchanges GROUP BY instance
-		UNION ALL SELECT DISTINCT instance, 0 FROM counters) i GROUP BY instance`)
-	if err != nil {
-		return nil, fmt.Errorf("instances: %w", translate(err))
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var in string
-		var n int64
-		if err := rows.Scan(&in, &n); err != nil {
-			return nil, fmt.Errorf("instances: %w", translate(err))
-		}
-		out[in] = n
-	}
-	return out, rows.Err()
-}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tandemproxy/tandem/demo"
 	"github.com/tandemproxy/tandem/store"
 	"github.com/tandemproxy/tandem/store/pgtest"
 )
@@ -97,5 +98,50 @@ func TestMerge_IntoPostgres(t *testing.T) {
 	}
 	if bt, _ := totalsOf(t, dsn, "b"); bt.Mismatched != 2 {
 		t.Errorf("instance b: %+v, want 2 mismatches", bt)
+	}
+}
+
+// Replay reads its source from PostgreSQL and writes its results there:
+// a second run replaces its own instance's results, never a proxy's.
+func TestReplay_Postgres(t *testing.T) {
+	ctx := ctxT(t)
+	recorded, results := pgtest.URL(t), pgtest.URL(t)
+	legacy := demoServer(t, demo.Legacy)
+	base, stop := startProxy(t, "--legacy", legacy, "--candidate", legacy, "--db", recorded, "--record", "all", "--instance", "web-1")
+	traffic, err := demo.Traffic(40, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failures, err := send(ctx, base, traffic, 4); err != nil || failures > 0 {
+		t.Fatalf("recording: %d client failures, %v", failures, err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("proxy exit status %d", code)
+	}
+	rec, stored := totalsOf(t, recorded, "")
+	if rec.Compared == 0 || stored != rec.Compared {
+		t.Fatalf("recorded %+v, %d stored: want every compared exchange stored", rec, stored)
+	}
+	rulesFile := writeGoldenRules(t, t.TempDir())
+	for run := range 2 {
+		code, out, stderr := runTandem(t, ctx, "replay", "--from", recorded, "--candidate", legacy, "--rules", rulesFile,
+			"--db", results, "--instance", "ci")
+		if code != exitOK {
+			t.Fatalf("run %d: exit %d\n%s\n%s", run, code, out, stderr)
+		}
+	}
+	if got, n := totalsOf(t, results, "ci"); got.Compared != rec.Compared || n != stored {
+		t.Errorf("after two runs: %+v, %d stored; want this run's %d only", got, n, rec.Compared)
+	}
+	code, _, stderr := runTandem(t, ctx, "replay", "--from", recorded, "--candidate", legacy, "--db", recorded)
+	if code != exitUsage || !strings.Contains(stderr, "is the source") {
+		t.Errorf("results into the source: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = runTandem(t, ctx, "replay", "--from", results, "--candidate", legacy, "--db", recorded, "--instance", "web-1")
+	if code != exitUsage || !strings.Contains(stderr, `holds what tandem proxy recorded as instance "web-1"`) {
+		t.Errorf("results over a proxy's instance: exit %d, %s", code, stderr)
+	}
+	if got, _ := totalsOf(t, recorded, "web-1"); got != rec {
+		t.Errorf("the proxy's recording after a refused replay: %+v, want %+v", got, rec)
 	}
 }
