@@ -94,6 +94,8 @@ type dialect interface {
 	forget(ctx context.Context, db *DB) error
 	integrityCheck(ctx context.Context, db *DB) (string, error)
 	translate(err error) error
+	// batchTimeout bounds a writer's batch (0: no bound).
+	batchTimeout() time.Duration
 	// insertExchanges stores exchanges and their differences in tx (on
 	// conn), setting their IDs.
 	insertExchanges(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows []storedExchange) error
@@ -142,6 +144,10 @@ func (sqliteDialect) setup(ctx context.Context, db *DB, _ bool) error {
 }
 
 func (sqliteDialect) ddl(s string) string { return s }
+
+// batchTimeout: none. SQLite waits at most its busy timeout for a lock, and
+// a context that can end costs the driver a goroutine per statement.
+func (sqliteDialect) batchTimeout() time.Duration { return 0 }
 
 func (sqliteDialect) lockMigrations(_ context.Context, db *DB) (migrator, func(), error) {
 	// _txlock=immediate makes each migration's transaction take the write
@@ -275,6 +281,8 @@ func (pgDialect) ddl(s string) string {
 	s = pgInteger.ReplaceAllString(s, "BIGINT")
 	return pgBlob.ReplaceAllString(s, "BYTEA")
 }
+
+func (pgDialect) batchTimeout() time.Duration { return DefaultWriteTimeout }
 
 func (pgDialect) lockMigrations(ctx context.Context, db *DB) (migrator, func(), error) {
 	conn, err := db.db.Conn(ctx)

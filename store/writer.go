@@ -60,9 +60,9 @@ type WriterConfig struct {
 	PruneEvery time.Duration // 0 means DefaultPruneEvery
 }
 
-// DefaultWriteTimeout bounds one batch's transaction: a database that
-// hangs (a PostgreSQL server gone from the network) costs that batch, which
-// is counted as lost, not the writer.
+// DefaultWriteTimeout bounds one batch's transaction on PostgreSQL: a
+// server that hangs (gone from the network) costs that batch, which is
+// counted as lost, not the writer. (SQLite waits on its busy timeout.)
 const DefaultWriteTimeout = 15 * time.Second
 
 // DefaultInstance is the instance name rows carry when none is given: the
@@ -329,8 +329,12 @@ type latencyKey struct {
 }
 
 func (w *Writer) write(batch []message) {
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultWriteTimeout)
-	defer cancel()
+	ctx := context.Background()
+	if d := w.db.d.batchTimeout(); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	now := w.db.Now()
 	agg := newDerived()
 	exchanges := 0
