@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/mattn/go-sqlite3"
 )
 
 // Engine names, as DB.Engine reports them.
@@ -110,6 +111,30 @@ type migrator interface {
 }
 
 // ---- SQLite ----
+
+// applicationID marks a SQLite file as a tandem database ("tndm"), so that a
+// foreign database is refused with a clear message instead of being altered.
+const applicationID = 0x746e646d
+
+// translateSQLite turns SQLite errors into messages a user can act on.
+func translateSQLite(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrNotADB:
+			return errors.New("not a SQLite database (the file is corrupt or of another kind)")
+		case sqlite3.ErrCorrupt:
+			return errors.New("the database is corrupt (SQLite: " + se.Error() + ")")
+		case sqlite3.ErrFull:
+			return errors.New("the disk is full")
+		case sqlite3.ErrReadonly, sqlite3.ErrPerm, sqlite3.ErrCantOpen:
+			return fmt.Errorf("cannot write the database (%s): check the file's permissions", se.Error())
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return fmt.Errorf("the database is locked by another writer (%s)", se.Error())
+		}
+	}
+	return err
+}
 
 type sqliteDialect struct{}
 

@@ -1,7 +1,9 @@
-// Package store records exchanges and counters in SQLite or PostgreSQL and answers the
-// questions asked of them (reports, listings, re-judging). One process
-// writes, through a single batching Writer; any number may read at the same
-// time (WAL mode).
+// Package store records exchanges and counters in SQLite or PostgreSQL and
+// answers the questions asked of them (reports, listings, re-judging,
+// merging). Each process writes through a single batching Writer; any
+// number may read at the same time (SQLite's WAL mode), and with
+// PostgreSQL many instances write into one database. What differs between
+// the engines is in dialect.go.
 package store
 
 import (
@@ -23,10 +25,6 @@ import (
 
 //go:embed migrations/*.sql
 var migrationFS embed.FS
-
-// applicationID marks a SQLite file as a tandem database ("tndm"), so that a
-// foreign database is refused with a clear message instead of being altered.
-const applicationID = 0x746e646d
 
 // DB is an open tandem database.
 type DB struct {
@@ -130,25 +128,6 @@ func translate(err error) error {
 		return translateSQLite(err)
 	}
 	return translatePG(err)
-}
-
-func translateSQLite(err error) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrNotADB:
-			return errors.New("not a SQLite database (the file is corrupt or of another kind)")
-		case sqlite3.ErrCorrupt:
-			return errors.New("the database is corrupt (SQLite: " + se.Error() + ")")
-		case sqlite3.ErrFull:
-			return errors.New("the disk is full")
-		case sqlite3.ErrReadonly, sqlite3.ErrPerm, sqlite3.ErrCantOpen:
-			return fmt.Errorf("cannot write the database (%s): check the file's permissions", se.Error())
-		case sqlite3.ErrBusy, sqlite3.ErrLocked:
-			return fmt.Errorf("the database is locked by another writer (%s)", se.Error())
-		}
-	}
-	return err
 }
 
 // migrate applies the embedded migrations not yet recorded, each in its own
