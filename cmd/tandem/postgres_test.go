@@ -79,6 +79,21 @@ func TestProxy_TwoInstancesOnePostgres(t *testing.T) {
 	if code != 0 || strings.Count(stdout, "\n") != 4 {
 		t.Errorf("export --instance b: exit %d, %d lines (want b's 4 mismatches): %s", code, strings.Count(stdout, "\n"), stderr)
 	}
+	// The other commands that take --db open the shared database too.
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"rediff", "--db", dsn}, exitOK, "re-judged 7 stored exchanges: 0 changed"},
+		{[]string{"rules", "suggest", "--db", dsn}, exitOK, ""},
+		{[]string{"tui", "--db", dsn, "--instance", "a"}, exitUsage, "needs a terminal"},
+	} {
+		code, stdout, stderr := runTandem(t, ctxT(t), tc.args...)
+		if code != tc.code || !strings.Contains(stdout+stderr, tc.want) {
+			t.Errorf("%v: exit %d, %s%s; want exit %d and %q", tc.args, code, stdout, stderr, tc.code, tc.want)
+		}
+	}
 }
 
 // A team that ran SQLite per instance moves to one PostgreSQL database.
