@@ -95,8 +95,9 @@ type dialect interface {
 	forget(ctx context.Context, db *DB) error
 	integrityCheck(ctx context.Context, db *DB) (string, error)
 	translate(err error) error
-	// batchTimeout bounds a writer's batch (0: no bound).
-	batchTimeout() time.Duration
+	// batchTimeout bounds a writer's batch (0: no bound), given the
+	// writer's setting (0: the engine's default).
+	batchTimeout(set time.Duration) time.Duration
 	// insertExchanges stores exchanges and their differences in tx (on
 	// conn), setting their IDs.
 	insertExchanges(ctx context.Context, conn *sql.Conn, tx *sql.Tx, rows []storedExchange) error
@@ -172,7 +173,7 @@ func (sqliteDialect) ddl(s string) string { return s }
 
 // batchTimeout: none. SQLite waits at most its busy timeout for a lock, and
 // a context that can end costs the driver a goroutine per statement.
-func (sqliteDialect) batchTimeout() time.Duration { return 0 }
+func (sqliteDialect) batchTimeout(time.Duration) time.Duration { return 0 }
 
 func (sqliteDialect) lockMigrations(_ context.Context, db *DB) (migrator, func(), error) {
 	// _txlock=immediate makes each migration's transaction take the write
@@ -307,7 +308,12 @@ func (pgDialect) ddl(s string) string {
 	return pgBlob.ReplaceAllString(s, "BYTEA")
 }
 
-func (pgDialect) batchTimeout() time.Duration { return DefaultWriteTimeout }
+func (pgDialect) batchTimeout(set time.Duration) time.Duration {
+	if set > 0 {
+		return set
+	}
+	return DefaultWriteTimeout
+}
 
 func (pgDialect) lockMigrations(ctx context.Context, db *DB) (migrator, func(), error) {
 	conn, err := db.db.Conn(ctx)
@@ -431,6 +437,9 @@ func translatePG(err error) error {
 			return errors.New("PostgreSQL's disk is full")
 		}
 		return fmt.Errorf("PostgreSQL: %s (%s)", pe.Message, pe.Code)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errors.New("PostgreSQL did not answer in time (a server that hangs, or is overloaded)")
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/store"
@@ -132,5 +133,44 @@ func TestRedactDSN(t *testing.T) {
 		if got := store.RedactDSN(tc.in); got != tc.want {
 			t.Errorf("RedactDSN(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// The server hangs (its processes stopped, as a server gone from the
+// network): a batch gives up after the writer's batch timeout and is
+// counted as lost, Record does not wait for it, and storing resumes when
+// the server answers again.
+func TestWriter_PostgresHung(t *testing.T) {
+	srv := pgtest.Private(t, pgtest.Options{})
+	db := mustOpenDSN(t, srv.NewDatabase(t))
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Instance: "a", BatchTimeout: 300 * time.Millisecond})
+	defer w.Close()
+	w.Record(exchange("GET /a", tandem.Mismatch), nil)
+	w.Flush()
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			srv.Resume()
+		}
+	}()
+	// The queue takes what is recorded while the batch hangs.
+	for range 5 {
+		w.Record(exchange("GET /a", tandem.Mismatch), nil)
+	}
+	w.Flush()
+	if st := w.Stats(); st.Stored != 1 || st.Lost != 5 {
+		t.Fatalf("server hung: stored %d, lost %d; want 1 and 5", st.Stored, st.Lost)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	paused = false
+	w.Record(exchange("GET /a", tandem.Mismatch), nil)
+	w.Flush()
+	if st := w.Stats(); st.Stored != 2 || st.Lost != 5 {
+		t.Fatalf("server back: stored %d, lost %d; want 2 and 5", st.Stored, st.Lost)
 	}
 }

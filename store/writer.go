@@ -58,6 +58,9 @@ type WriterConfig struct {
 	// pruning never competes with it for the database.
 	Retention  Retention
 	PruneEvery time.Duration // 0 means DefaultPruneEvery
+	// BatchTimeout bounds a batch's transaction on PostgreSQL (0:
+	// DefaultWriteTimeout); a batch that takes longer is counted as lost.
+	BatchTimeout time.Duration
 }
 
 // DefaultWriteTimeout bounds one batch's transaction on PostgreSQL: a
@@ -330,7 +333,7 @@ type latencyKey struct {
 
 func (w *Writer) write(batch []message) {
 	ctx := context.Background()
-	if d := w.db.d.batchTimeout(); d > 0 {
+	if d := w.db.d.batchTimeout(w.cfg.BatchTimeout); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
