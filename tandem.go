@@ -159,6 +159,8 @@ type Exchange struct {
 	// ServedBy is the side whose answer the client got (ServedByLegacy,
 	// ServedByCandidate) on an endpoint in cutover; empty elsewhere.
 	ServedBy string `json:"served_by,omitempty"`
+	// Instance names the tandem that recorded it (its host by default).
+	Instance string `json:"instance,omitempty"`
 }
 
 // The sides that serve a client (Exchange.ServedBy).

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tandemproxy/tandem"
+	"github.com/tandemproxy/tandem/store"
 )
 
 // Record is one request read from a source, with legacy's answer when the
@@ -117,6 +118,9 @@ var sqliteMagic = []byte("SQLite format 3\x00")
 // a known one (.har, .ndjson, .jsonl, .gor, .db, .sqlite, each optionally
 // followed by .gz), otherwise by its first bytes.
 func Detect(path string) (Format, error) {
+	if store.IsURL(path) {
+		return DB, nil
+	}
 	name := strings.TrimSuffix(strings.ToLower(filepath.Base(path)), ".gz")
 	switch filepath.Ext(name) {
 	case ".har":

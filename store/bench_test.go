@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/store"
+	"github.com/tandemproxy/tandem/store/pgtest"
 )
 
 // BenchmarkWriter_Mismatches is the store's throughput target: mismatch
@@ -89,4 +91,66 @@ func benchExchanges(n, size int) []*tandem.Exchange {
 		}
 	}
 	return exs
+}
+
+// BenchmarkFleet_FourProxies is the fleet's case: four writers (four proxies) at
+// once, either into one PostgreSQL database or each into its own SQLite
+// file, with the mismatch records of BenchmarkWriter_Mismatches (4 KiB
+// bodies). records/s is the four writers' sum, from the first Record to
+// the last writer's Close. The PostgreSQL server is a throw-away cluster on
+// loopback with its durable defaults (fsync on): a remote server adds its
+// round trips, which the writer's batching (one COPY per batch) amortises.
+//
+//	go test -run XXX -bench Fleet -benchtime 40000x ./store
+func BenchmarkFleet_FourProxies(b *testing.B) {
+	const writers = 4
+	for _, engine := range []string{store.EngineSQLite, store.EnginePostgres} {
+		b.Run("engine="+engine, func(b *testing.B) {
+			var dbs [writers]*store.DB
+			switch engine {
+			case store.EngineSQLite:
+				for i := range dbs {
+					dbs[i] = MustOpen(b)
+				}
+			case store.EnginePostgres:
+				srv := pgtest.Private(b, pgtest.Options{Durable: true})
+				dsn := srv.NewDatabase(b)
+				for i := range dbs {
+					dbs[i] = mustOpenDSN(b, dsn)
+				}
+			}
+			exs := benchExchanges(64, 4<<10)
+			b.SetBytes(int64(2 * 4 << 10))
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			ws := make([]*store.Writer, writers)
+			for i := range ws {
+				ws[i] = dbs[i].NewWriter(store.WriterConfig{Instance: fmt.Sprintf("proxy-%d", i)})
+				wg.Add(1)
+				go func(w *store.Writer, n int) {
+					defer wg.Done()
+					for j := range n {
+						ex := *exs[j%len(exs)]
+						ex.Differences = append([]tandem.Difference(nil), ex.Differences...)
+						w.Record(&ex, nil)
+					}
+					w.Close()
+				}(ws[i], b.N/writers)
+			}
+			wg.Wait()
+			b.StopTimer()
+			stored := int64(0)
+			for _, w := range ws {
+				st := w.Stats()
+				if st.Lost != 0 {
+					b.Fatalf("a writer lost %d records", st.Lost)
+				}
+				stored += st.Stored
+			}
+			if stored != int64(b.N/writers*writers) {
+				b.Fatalf("stored %d of %d", stored, b.N/writers*writers)
+			}
+			b.ReportMetric(float64(stored)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
 }

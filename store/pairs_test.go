@@ -54,94 +54,98 @@ func fieldAt(t *testing.T, db *store.DB, pattern string) store.Field {
 }
 
 func TestReport_PairedCounts(t *testing.T) {
-	db := MustOpen(t)
-	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
-	for _, ex := range pairedExchanges() {
-		w.Record(ex, nil)
-	}
-	w.Close()
-	// McNemar(2, 1) = P(X ≥ 2 | 3, ½) = ½, and 3 discordant pairs can
-	// never reach 0.05: undecided.
-	want := store.FieldVerdict{Verdict: stats.Undecided, PValue: 0.5, QValue: 0.5, Test: store.TestPaired,
-		OnlyCandidate: 2, OnlySecondary: 1, Both: 1, Neither: 1, UnpairedCompared: 1, UnpairedDiffers: 1, Unexplained: 1}
-	if d := cmp.Diff(want, fieldAt(t, db, "$.a").FieldVerdict, cmpopts.EquateApprox(0, 1e-12)); d != "" {
-		t.Errorf("verdict (-want +got):\n%s", d)
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+		for _, ex := range pairedExchanges() {
+			w.Record(ex, nil)
+		}
+		w.Close()
+		// McNemar(2, 1) = P(X ≥ 2 | 3, ½) = ½, and 3 discordant pairs can
+		// never reach 0.05: undecided.
+		want := store.FieldVerdict{Verdict: stats.Undecided, PValue: 0.5, QValue: 0.5, Test: store.TestPaired,
+			OnlyCandidate: 2, OnlySecondary: 1, Both: 1, Neither: 1, UnpairedCompared: 1, UnpairedDiffers: 1, Unexplained: 1}
+		if d := cmp.Diff(want, fieldAt(t, db, "$.a").FieldVerdict, cmpopts.EquateApprox(0, 1e-12)); d != "" {
+			t.Errorf("verdict (-want +got):\n%s", d)
+		}
 
-	t.Run("Rediff", func(t *testing.T) {
-		// Rules that ignore removed values: the two removed differences go,
-		// and their counts move with them.
-		judge := func(ex *tandem.Exchange) []string {
-			var kept []tandem.Difference
-			for _, d := range ex.Differences {
-				if d.Kind != tandem.Removed {
-					kept = append(kept, d)
+		t.Run("Rediff", func(t *testing.T) {
+			// Rules that ignore removed values: the two removed differences go,
+			// and their counts move with them.
+			judge := func(ex *tandem.Exchange) []string {
+				var kept []tandem.Difference
+				for _, d := range ex.Differences {
+					if d.Kind != tandem.Removed {
+						kept = append(kept, d)
+					}
 				}
-			}
-			ex.Differences = kept
-			if len(kept) == 0 && ex.Outcome == tandem.Mismatch {
-				ex.Outcome = tandem.Match
-				if len(ex.NoisePatterns) > 0 {
-					ex.Outcome = tandem.Noise
+				ex.Differences = kept
+				if len(kept) == 0 && ex.Outcome == tandem.Mismatch {
+					ex.Outcome = tandem.Match
+					if len(ex.NoisePatterns) > 0 {
+						ex.Outcome = tandem.Noise
+					}
 				}
+				return nil
 			}
-			return nil
-		}
-		if _, err := db.Rediff(context.Background(), store.Filter{}, judge, 0); err != nil {
-			t.Fatal(err)
-		}
-		got := fieldAt(t, db, "$.a").FieldVerdict
-		if got.OnlyCandidate != 1 || got.OnlySecondary != 2 || got.Both != 1 || got.Neither != 1 || got.UnpairedDiffers != 0 || got.UnpairedCompared != 1 {
-			t.Errorf("after rediff %+v: want b=1 c=2 both=1 neither=1, no unpaired difference", got)
-		}
+			if _, err := db.Rediff(context.Background(), store.Filter{}, judge, 0); err != nil {
+				t.Fatal(err)
+			}
+			got := fieldAt(t, db, "$.a").FieldVerdict
+			if got.OnlyCandidate != 1 || got.OnlySecondary != 2 || got.Both != 1 || got.Neither != 1 || got.UnpairedDiffers != 0 || got.UnpairedCompared != 1 {
+				t.Errorf("after rediff %+v: want b=1 c=2 both=1 neither=1, no unpaired difference", got)
+			}
+		})
 	})
 }
 
 func TestBaseline(t *testing.T) {
-	db := MustOpen(t)
-	ctx := context.Background()
-	l := &store.BaselineLearner{Runs: 2, Source: "traffic.har"}
-	for i := range 40 {
-		ex := exchange("GET /x", tandem.Match)
-		switch {
-		case i%4 == 0:
-			ex.Outcome, ex.Differences = tandem.Mismatch, []tandem.Difference{{Path: "$.t", Pattern: "$.t", Kind: tandem.Changed}}
-		case i%10 == 1:
-			ex.Outcome, ex.Differences = tandem.Mismatch, []tandem.Difference{{Path: "$.opt", Pattern: "$.opt", Kind: tandem.Added}}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		ctx := context.Background()
+		l := &store.BaselineLearner{Runs: 2, Source: "traffic.har"}
+		for i := range 40 {
+			ex := exchange("GET /x", tandem.Match)
+			switch {
+			case i%4 == 0:
+				ex.Outcome, ex.Differences = tandem.Mismatch, []tandem.Difference{{Path: "$.t", Pattern: "$.t", Kind: tandem.Changed}}
+			case i%10 == 1:
+				ex.Outcome, ex.Differences = tandem.Mismatch, []tandem.Difference{{Path: "$.opt", Pattern: "$.opt", Kind: tandem.Added}}
+			}
+			l.Record(ex, nil)
 		}
-		l.Record(ex, nil)
-	}
-	l.Record(exchange("GET /x", tandem.CandidateError), nil) // teaches nothing
-	learned := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := db.SaveBaseline(ctx, l.Baseline(learned)); err != nil {
-		t.Fatal(err)
-	}
-	got, err := db.Baseline(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &store.Baseline{Endpoints: []store.BaselineEndpoint{{Endpoint: "GET /x", Compared: 40, Runs: 2, Learned: learned, Source: "traffic.har",
-		Patterns: []store.BaselinePattern{
-			{Pattern: "$.t", Differs: 10, Rate: 0.25},
-			{Pattern: "$.opt", Differs: 4, Presence: 4, Rate: 0.1},
-		}}}}
-	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("baseline (-want +got):\n%s", d)
-	}
-	e := got.Endpoint("GET /x")
-	if b := e.Bound(e.Pattern("$.t"), store.DefaultBaselineConfidence); b <= 0.25 || b > 0.4 {
-		t.Errorf("upper bound on 10 of 40 = %v, want a little over 0.25", b)
-	}
-	if b := got.Endpoint("GET /none").Bound(store.BaselinePattern{}, 0.95); b != 0 {
-		t.Errorf("no baseline: bound %v, want 0", b)
-	}
-
-	t.Run("Replaced", func(t *testing.T) {
-		if err := db.SaveBaseline(ctx, &store.Baseline{}); err != nil {
+		l.Record(exchange("GET /x", tandem.CandidateError), nil) // teaches nothing
+		learned := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		if err := db.SaveBaseline(ctx, l.Baseline(learned)); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := db.Baseline(ctx); err != nil || len(got.Endpoints) != 0 {
-			t.Errorf("after saving an empty baseline: %+v, %v", got, err)
+		got, err := db.Baseline(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
+		want := &store.Baseline{Endpoints: []store.BaselineEndpoint{{Endpoint: "GET /x", Compared: 40, Runs: 2, Learned: learned, Source: "traffic.har",
+			Patterns: []store.BaselinePattern{
+				{Pattern: "$.t", Differs: 10, Rate: 0.25},
+				{Pattern: "$.opt", Differs: 4, Presence: 4, Rate: 0.1},
+			}}}}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("baseline (-want +got):\n%s", d)
+		}
+		e := got.Endpoint("GET /x")
+		if b := e.Bound(e.Pattern("$.t"), store.DefaultBaselineConfidence); b <= 0.25 || b > 0.4 {
+			t.Errorf("upper bound on 10 of 40 = %v, want a little over 0.25", b)
+		}
+		if b := got.Endpoint("GET /none").Bound(store.BaselinePattern{}, 0.95); b != 0 {
+			t.Errorf("no baseline: bound %v, want 0", b)
+		}
+
+		t.Run("Replaced", func(t *testing.T) {
+			if err := db.SaveBaseline(ctx, &store.Baseline{}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := db.Baseline(ctx); err != nil || len(got.Endpoints) != 0 {
+				t.Errorf("after saving an empty baseline: %+v, %v", got, err)
+			}
+		})
 	})
 }

@@ -96,10 +96,12 @@ type Latency struct {
 	CandidateP99 float64 `json:"candidate_p99_ms"`
 }
 
-// Report computes the report.
+// Report computes the report: the sum over every instance, or only the
+// one the database was opened for (Options.Instance).
 func (db *DB) Report(ctx context.Context) (*Report, error) {
 	r := &Report{Endpoints: []EndpointReport{}}
-	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, name, sum(n) FROM counters GROUP BY endpoint, name")
+	where, args := db.instanceWhere("WHERE")
+	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, name, sum(n) FROM counters "+where+" GROUP BY endpoint, name", args...)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", translate(err))
 	}
@@ -195,27 +197,83 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 }
 
 func (db *DB) reportFields(ctx context.Context, byName map[string]*EndpointReport) error {
-	rows, err := db.db.QueryContext(ctx, `SELECT endpoint, pattern, mismatches, noise, example_legacy, example_candidate
-		FROM fields WHERE mismatches > 0 OR noise > 0 ORDER BY mismatches DESC, noise DESC, pattern`)
+	all, err := db.fieldCounts(ctx, "")
 	if err != nil {
-		return fmt.Errorf("report fields: %w", translate(err))
+		return fmt.Errorf("report fields: %w", err)
+	}
+	for _, f := range all {
+		if e := byName[f.endpoint]; e != nil && f.Count > 0 {
+			e.Fields = append(e.Fields, f.Field)
+		}
+	}
+	return nil
+}
+
+type endpointField struct {
+	endpoint string
+	Field
+}
+
+// fieldCounts returns the patterns that differed (of one endpoint, or of
+// all with endpoint ""), summed over the instances in scope, most frequent
+// first. The example is the one of the instance where the pattern
+// mismatched most, so that its two values belong together.
+func (db *DB) fieldCounts(ctx context.Context, endpoint string) ([]endpointField, error) {
+	conds, args := []string{"(mismatches > 0 OR noise > 0)"}, []any{}
+	if endpoint != "" {
+		conds, args = append(conds, "endpoint = ?"), append(args, endpoint)
+	}
+	if db.scope != "" {
+		conds, args = append(conds, "instance = ?"), append(args, db.scope)
+	}
+	rows, err := db.db.QueryContext(ctx, `SELECT endpoint, pattern, mismatches, noise, example_legacy, example_candidate
+		FROM fields WHERE `+strings.Join(conds, " AND ")+` ORDER BY endpoint, pattern, mismatches DESC, noise DESC, instance`, args...)
+	if err != nil {
+		return nil, translate(err)
 	}
 	defer rows.Close()
+	var out []endpointField
 	for rows.Next() {
-		var ep string
-		var f Field
-		if err := rows.Scan(&ep, &f.Pattern, &f.Count, &f.Noise, &f.ExampleLegacy, &f.ExampleCandidate); err != nil {
-			return fmt.Errorf("report fields: %w", translate(err))
+		var f endpointField
+		if err := rows.Scan(&f.endpoint, &f.Pattern, &f.Count, &f.Noise, &f.ExampleLegacy, &f.ExampleCandidate); err != nil {
+			return nil, translate(err)
 		}
-		if e := byName[ep]; e != nil && f.Count > 0 {
-			e.Fields = append(e.Fields, f)
+		if n := len(out); n > 0 && out[n-1].endpoint == f.endpoint && out[n-1].Pattern == f.Pattern {
+			out[n-1].Count += f.Count
+			out[n-1].Noise += f.Noise
+			continue
 		}
+		out = append(out, f)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	slices.SortStableFunc(out, func(a, b endpointField) int {
+		if a.Count != b.Count {
+			return cmp.Compare(b.Count, a.Count)
+		}
+		if a.Noise != b.Noise {
+			return cmp.Compare(b.Noise, a.Noise)
+		}
+		return strings.Compare(a.Pattern, b.Pattern)
+	})
+	return out, nil
+}
+
+// instanceWhere is the condition that keeps the rows of the instance in
+// scope (none when the database is read whole), after the keyword kw
+// ("WHERE" or "AND").
+func (db *DB) instanceWhere(kw string) (string, []any) {
+	if db.scope == "" {
+		return "", nil
+	}
+	return " " + kw + " instance = ? ", []any{db.scope}
 }
 
 func (db *DB) reportNoise(ctx context.Context, byName map[string]*EndpointReport) error {
-	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, pattern, n FROM noise_stats ORDER BY n DESC, pattern")
+	where, args := db.instanceWhere("WHERE")
+	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, pattern, sum(n) AS total FROM noise_stats "+where+
+		" GROUP BY endpoint, pattern ORDER BY total DESC, pattern", args...)
 	if err != nil {
 		return fmt.Errorf("report noise: %w", translate(err))
 	}
@@ -255,7 +313,8 @@ func (db *DB) reportLatency(ctx context.Context, byName map[string]*EndpointRepo
 
 // Latencies returns the latency histograms by endpoint and side.
 func (db *DB) Latencies(ctx context.Context) (map[string]map[string]Histogram, error) {
-	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, side, bucket, n FROM latencies")
+	where, args := db.instanceWhere("WHERE")
+	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, side, bucket, n FROM latencies"+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("latencies: %w", translate(err))
 	}
@@ -281,6 +340,9 @@ func (db *DB) Latencies(ctx context.Context) (map[string]map[string]Histogram, e
 
 // Filter selects stored exchanges. Zero fields select everything.
 type Filter struct {
+	// Instance selects the exchanges one instance recorded ("" every
+	// instance's, unless the database was opened for one).
+	Instance string
 	Endpoint string
 	Pattern  string // exchanges with a difference at this pattern
 	Outcomes []tandem.Outcome
@@ -290,15 +352,19 @@ type Filter struct {
 	Desc     bool  // newest first
 }
 
-const exchangeColumns = `id, ts, endpoint, method, url, host, req_headers, req_body,
+const exchangeColumns = `id, instance, ts, endpoint, method, url, host, req_headers, req_body,
 	legacy_status, legacy_headers, legacy_body, legacy_latency_us, legacy_error, legacy_body_size, legacy_body_hash, legacy_truncated,
 	candidate_status, candidate_headers, candidate_body, candidate_latency_us, candidate_error, candidate_body_size, candidate_body_hash, candidate_truncated,
 	has_secondary, secondary_status, secondary_headers, secondary_body, secondary_latency_us, secondary_error, secondary_body_size, secondary_body_hash, secondary_truncated,
 	outcome, error, noise_patterns, body_codec, served_by`
 
-func (f *Filter) where() (string, []any) {
+func (f Filter) where() (string, []any) {
 	var conds []string
 	var args []any
+	if f.Instance != "" {
+		conds = append(conds, "instance = ?")
+		args = append(args, f.Instance)
+	}
 	if f.Endpoint != "" {
 		conds = append(conds, "endpoint = ?")
 		args = append(args, f.Endpoint)
@@ -396,8 +462,16 @@ func (db *DB) Exchanges(ctx context.Context, f Filter, fn func(*tandem.Exchange)
 	}
 }
 
+// scoped is f within the instance the database was opened for.
+func (db *DB) scoped(f Filter) Filter {
+	if f.Instance == "" {
+		f.Instance = db.scope
+	}
+	return f
+}
+
 func (db *DB) exchangePage(ctx context.Context, f Filter) ([]*tandem.Exchange, error) {
-	where, args := f.where()
+	where, args := db.scoped(f).where()
 	rows, err := db.db.QueryContext(ctx, "SELECT "+exchangeColumns+" FROM exchanges"+where+f.order(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list exchanges: %w", translate(err))
@@ -506,7 +580,7 @@ func scanExchange(s scanner) (*tandem.Exchange, error) {
 		hasSecondary      int
 		legacy, cand, sec respCols
 	)
-	dest := []any{&ex.ID, &ts, &ex.Endpoint, &ex.Request.Method, &ex.Request.URL, &ex.Request.Host, &reqHeaders, &ex.Request.Body}
+	dest := []any{&ex.ID, &ex.Instance, &ts, &ex.Endpoint, &ex.Request.Method, &ex.Request.URL, &ex.Request.Host, &reqHeaders, &ex.Request.Body}
 	dest = append(dest, legacy.dest()...)
 	dest = append(dest, cand.dest()...)
 	dest = append(dest, &hasSecondary)

@@ -114,15 +114,14 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 	return agg.write(ctx, tx)
 }
 
-// forget makes scrubbed values unreadable in the file too: secure_delete
-// (set when the database is opened) zeroes the pages they were on, and a
-// truncating checkpoint empties the WAL, which still held them.
+// forget makes scrubbed values unreadable in the database's files too,
+// as far as the engine allows (dialect.forget).
 func (db *DB) forget(ctx context.Context, scrubbed int64) error {
 	if scrubbed == 0 {
 		return nil
 	}
-	if _, err := db.db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		return fmt.Errorf("rediff: checkpoint: %w", translate(err))
+	if err := db.d.forget(ctx, db); err != nil {
+		return fmt.Errorf("rediff: make scrubbed values unreadable: %w", err)
 	}
 	return nil
 }

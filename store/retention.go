@@ -102,13 +102,10 @@ func (db *DB) Prune(ctx context.Context, r Retention, now time.Time) (int64, err
 	return deleted, nil
 }
 
-// UsedBytes returns the bytes of the database's pages that hold data.
+// UsedBytes returns what the storage budget measures: for SQLite the bytes
+// of the database's pages that hold data; for PostgreSQL an estimate of
+// the bytes of the stored exchanges and their differences (see
+// pgDialect.usedBytes).
 func (db *DB) UsedBytes(ctx context.Context) (int64, error) {
-	var v [3]int64
-	for i, pragma := range []string{"page_count", "freelist_count", "page_size"} {
-		if err := db.db.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&v[i]); err != nil {
-			return 0, fmt.Errorf("database size: %w", translate(err))
-		}
-	}
-	return (v[0] - v[1]) * v[2], nil
+	return db.d.usedBytes(ctx, db)
 }

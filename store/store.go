@@ -1,7 +1,9 @@
-// Package store records exchanges and counters in SQLite and answers the
-// questions asked of them (reports, listings, re-judging). One process
-// writes, through a single batching Writer; any number may read at the same
-// time (WAL mode).
+// Package store records exchanges and counters in SQLite or PostgreSQL and
+// answers the questions asked of them (reports, listings, re-judging,
+// merging). Each process writes through a single batching Writer; any
+// number may read at the same time (SQLite's WAL mode), and with
+// PostgreSQL many instances write into one database. What differs between
+// the engines is in dialect.go.
 package store
 
 import (
@@ -24,16 +26,17 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// applicationID marks a SQLite file as a tandem database ("tndm"), so that a
-// foreign database is refused with a clear message instead of being altered.
-const applicationID = 0x746e646d
-
 // DB is an open tandem database.
 type DB struct {
-	db   *sql.DB
+	db *sql.DB
+	d  dialect
+	// Path is the SQLite file, or the PostgreSQL URL without its password
+	// (fit for logs).
 	Path string
 	// Now is the clock used for counters' minutes; tests replace it.
 	Now func() time.Time
+	// scope is the instance whose rows reads see ("" every instance's).
+	scope string
 }
 
 // Options for Open.
@@ -41,27 +44,45 @@ type Options struct {
 	// MustExist refuses to create a new database (for report, tui and
 	// replay --from, which read what a proxy wrote).
 	MustExist bool
+	// Instance, when set, makes reads (reports, listings, counts) see only
+	// the rows this instance recorded; otherwise they sum every instance's.
+	Instance string
 }
 
-// Open opens (creating it with mode 0600 if needed) and migrates the
-// database at path. It checks that the file is a tandem database and that
-// WAL mode is really on.
-func Open(ctx context.Context, dbPath string, opts Options) (*DB, error) {
-	if err := create(dbPath, opts.MustExist); err != nil {
-		return nil, err
+// Open opens and migrates the database that dsn names: a postgres:// (or
+// postgresql://) URL is a PostgreSQL database; anything else is the path
+// of a SQLite file, created with mode 0600 if needed. It checks that the
+// database is tandem's, and for SQLite that WAL mode is really on.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	var (
+		sqldb *sql.DB
+		d     dialect
+		err   error
+	)
+	name := RedactDSN(dsn)
+	if IsURL(dsn) {
+		d = pgDialect{}
+		sqldb, err = openPostgres(dsn)
+	} else {
+		if err := create(dsn, opts.MustExist); err != nil {
+			return nil, err
+		}
+		d = sqliteDialect{}
+		sqldb, err = openSQLite(dsn)
 	}
-	dsn := "file:" + dbPath + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&_secure_delete=on"
-	sqldb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", dbPath, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	db := &DB{db: sqldb, Path: dbPath, Now: time.Now}
-	if err := db.setup(ctx); err != nil {
+	db := &DB{db: sqldb, d: d, Path: name, Now: time.Now, scope: opts.Instance}
+	if err := db.setup(ctx, opts.MustExist); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("open %s: %w", dbPath, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	return db, nil
 }
+
+// Engine names the database's engine: EngineSQLite or EnginePostgres.
+func (db *DB) Engine() string { return db.d.engine() }
 
 // create makes the file with mode 0600 before SQLite sees it: SQLite would
 // create it 0644, and it holds copies of production traffic. The WAL and
@@ -89,58 +110,35 @@ func create(p string, mustExist bool) error {
 	return nil
 }
 
-func (db *DB) setup(ctx context.Context) error {
-	var appID int64
-	if err := db.db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return translate(err)
-	}
-	var tables int
-	if err := db.db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
-		return translate(err)
-	}
-	switch {
-	case appID == applicationID:
-	case appID == 0 && tables == 0:
-		if _, err := db.db.ExecContext(ctx, "PRAGMA application_id = "+strconv.Itoa(applicationID)); err != nil {
-			return translate(err)
-		}
-	default:
-		return errors.New("not a tandem database (it is another application's SQLite file)")
-	}
-	var mode string
-	if err := db.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return translate(err)
-	}
-	if mode != "wal" {
-		return fmt.Errorf("journal mode is %q, not wal (is the file on a filesystem without shared memory?)", mode)
+func (db *DB) setup(ctx context.Context, mustExist bool) error {
+	if err := db.d.setup(ctx, db, mustExist); err != nil {
+		return err
 	}
 	return db.migrate(ctx)
 }
 
-// translate turns driver errors into messages a user can act on.
+// translate turns driver errors into messages a user can act on, whichever
+// the engine.
 func translate(err error) error {
+	if err == nil {
+		return nil
+	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrNotADB:
-			return errors.New("not a SQLite database (the file is corrupt or of another kind)")
-		case sqlite3.ErrCorrupt:
-			return errors.New("the database is corrupt (SQLite: " + se.Error() + ")")
-		case sqlite3.ErrFull:
-			return errors.New("the disk is full")
-		case sqlite3.ErrReadonly, sqlite3.ErrPerm, sqlite3.ErrCantOpen:
-			return fmt.Errorf("cannot write the database (%s): check the file's permissions", se.Error())
-		case sqlite3.ErrBusy, sqlite3.ErrLocked:
-			return fmt.Errorf("the database is locked by another writer (%s)", se.Error())
-		}
+		return translateSQLite(err)
 	}
-	return err
+	return translatePG(err)
 }
 
 // migrate applies the embedded migrations not yet recorded, each in its own
 // transaction.
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	conn, unlock, err := db.d.lockMigrations(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return translate(err)
 	}
@@ -150,7 +148,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	applied := map[int]bool{}
-	rows, err := db.db.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	rows, err := conn.QueryContext(ctx, "SELECT version FROM schema_migrations")
 	if err != nil {
 		return translate(err)
 	}
@@ -180,7 +178,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := db.apply(ctx, v, path.Base(name), string(body)); err != nil {
+		if err := apply(ctx, conn, v, path.Base(name), db.d.ddl(string(body))); err != nil {
 			return fmt.Errorf("migration %s: %w", path.Base(name), translate(err))
 		}
 	}
@@ -193,8 +191,8 @@ func migrationVersion(name string) int {
 	return n
 }
 
-func (db *DB) apply(ctx context.Context, version int, name, body string) error {
-	tx, err := db.db.BeginTx(ctx, nil)
+func apply(ctx context.Context, conn migrator, version int, name, body string) error {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -217,9 +215,7 @@ func (db *DB) Close() error { return db.db.Close() }
 func (db *DB) SQL() *sql.DB { return db.db }
 
 // IntegrityCheck runs SQLite's integrity check and returns its verdict
-// ("ok" for a sound file).
+// ("ok" for a sound file); on PostgreSQL it checks that the tables answer.
 func (db *DB) IntegrityCheck(ctx context.Context) (string, error) {
-	var s string
-	err := db.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&s)
-	return s, translate(err)
+	return db.d.integrityCheck(ctx, db)
 }

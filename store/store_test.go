@@ -15,7 +15,6 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/tandemproxy/tandem"
-	"github.com/tandemproxy/tandem/stats"
 	"github.com/tandemproxy/tandem/store"
 )
 
@@ -110,70 +109,74 @@ func TestOpen(t *testing.T) {
 }
 
 func TestWriter_RecordModes(t *testing.T) {
-	for _, tt := range []struct {
-		mode   store.RecordMode
-		stored int
-	}{{store.RecordMismatches, 2}, {store.RecordAll, 3}, {store.RecordNone, 0}} {
-		t.Run(string(tt.mode), func(t *testing.T) {
-			db := MustOpen(t)
-			w := db.NewWriter(store.WriterConfig{Record: tt.mode})
-			w.Record(exchange("GET /a", tandem.Match), nil)
-			w.Record(exchange("GET /a", tandem.Mismatch, tandem.Difference{Path: "$.name", Pattern: "$.name", Kind: tandem.Changed, Legacy: `"a"`, Candidate: `"b"`}), nil)
-			w.Record(exchange("GET /a", tandem.CandidateError), nil)
-			w.Close()
-			n := 0
-			db.Exchanges(context.Background(), store.Filter{}, func(*tandem.Exchange) error { n++; return nil })
-			if n != tt.stored {
-				t.Errorf("%d exchanges stored, want %d", n, tt.stored)
-			}
-			// Counters are exact whatever is stored.
-			r, err := db.Report(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Totals.Compared != 3 || r.Totals.Matched != 1 || r.Totals.Mismatched != 1 || r.Totals.CandidateErrors != 1 {
-				t.Errorf("totals %+v", r.Totals)
-			}
-		})
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		for _, tt := range []struct {
+			mode   store.RecordMode
+			stored int
+		}{{store.RecordMismatches, 2}, {store.RecordAll, 3}, {store.RecordNone, 0}} {
+			t.Run(string(tt.mode), func(t *testing.T) {
+				db := b.open(t)
+				w := db.NewWriter(store.WriterConfig{Record: tt.mode})
+				w.Record(exchange("GET /a", tandem.Match), nil)
+				w.Record(exchange("GET /a", tandem.Mismatch, tandem.Difference{Path: "$.name", Pattern: "$.name", Kind: tandem.Changed, Legacy: `"a"`, Candidate: `"b"`}), nil)
+				w.Record(exchange("GET /a", tandem.CandidateError), nil)
+				w.Close()
+				n := 0
+				db.Exchanges(context.Background(), store.Filter{}, func(*tandem.Exchange) error { n++; return nil })
+				if n != tt.stored {
+					t.Errorf("%d exchanges stored, want %d", n, tt.stored)
+				}
+				// Counters are exact whatever is stored.
+				r, err := db.Report(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Totals.Compared != 3 || r.Totals.Matched != 1 || r.Totals.Mismatched != 1 || r.Totals.CandidateErrors != 1 {
+					t.Errorf("totals %+v", r.Totals)
+				}
+			})
+		}
+	})
 }
 
 func TestWriter_RoundTrip(t *testing.T) {
-	db := MustOpen(t)
-	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
-	in := exchange("GET /api/users/{id}", tandem.Noise,
-		tandem.Difference{Path: "$.items[3].price", Pattern: "$.items[*].price", Kind: tandem.Changed, Legacy: "1", Candidate: "2", Noise: true})
-	in.Secondary = &tandem.Response{Status: 200, Body: []byte("{}"), Latency: time.Millisecond}
-	in.NoisePatterns = []string{"$.items[*].price"}
-	in.Legacy.Truncated, in.Legacy.BodySize, in.Legacy.BodyHash = true, 1<<30, "abc"
-	in.ServedBy = tandem.ServedByCandidate // cutover: which side answered the client
-	want := *in
-	w.Record(in, nil)
-	w.Close()
-	var got *tandem.Exchange
-	err := db.Exchanges(context.Background(), store.Filter{Endpoint: "GET /api/users/{id}", Pattern: "$.items[*].price"}, func(ex *tandem.Exchange) error {
-		got = ex
-		return nil
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Instance: "host-a"})
+		in := exchange("GET /api/users/{id}", tandem.Noise,
+			tandem.Difference{Path: "$.items[3].price", Pattern: "$.items[*].price", Kind: tandem.Changed, Legacy: "1", Candidate: "2", Noise: true})
+		in.Secondary = &tandem.Response{Status: 200, Body: []byte("{}"), Latency: time.Millisecond}
+		in.NoisePatterns = []string{"$.items[*].price"}
+		in.Legacy.Truncated, in.Legacy.BodySize, in.Legacy.BodyHash = true, 1<<30, "abc"
+		want := *in
+		want.Instance = "host-a"
+		w.Record(in, nil)
+		w.Close()
+		var got *tandem.Exchange
+		err := db.Exchanges(context.Background(), store.Filter{Endpoint: "GET /api/users/{id}", Pattern: "$.items[*].price"}, func(ex *tandem.Exchange) error {
+			got = ex
+			return nil
+		})
+		if err != nil || got == nil {
+			t.Fatalf("exchange not found: %v", err)
+		}
+		// Secrets are redacted; everything else survives the round trip.
+		want.Request.Header = tandem.Headers{{Name: "Authorization", Value: store.Redacted}, {Name: "Accept", Value: "*/*"}}
+		want.Legacy.Header = tandem.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Set-Cookie", Value: store.Redacted}}
+		// Stored sizes are filled in from the bodies.
+		want.Candidate.BodySize = int64(len(want.Candidate.Body))
+		want.Secondary = &tandem.Response{Status: 200, Body: []byte("{}"), Latency: time.Millisecond, BodySize: 2}
+		if d := cmp.Diff(&want, got, cmpopts.IgnoreFields(tandem.Exchange{}, "ID", "Time"), cmpopts.EquateEmpty()); d != "" {
+			t.Errorf("round trip (-want +got):\n%s", d)
+		}
+		if !got.Time.Equal(want.Time) {
+			t.Errorf("time %v, want %v", got.Time, want.Time)
+		}
+		again, err := db.Exchange(context.Background(), got.ID)
+		if err != nil || again.ID != got.ID || len(again.Differences) != 1 {
+			t.Errorf("Exchange(%d) = %+v, %v", got.ID, again, err)
+		}
 	})
-	if err != nil || got == nil {
-		t.Fatalf("exchange not found: %v", err)
-	}
-	// Secrets are redacted; everything else survives the round trip.
-	want.Request.Header = tandem.Headers{{Name: "Authorization", Value: store.Redacted}, {Name: "Accept", Value: "*/*"}}
-	want.Legacy.Header = tandem.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Set-Cookie", Value: store.Redacted}}
-	// Stored sizes are filled in from the bodies.
-	want.Candidate.BodySize = int64(len(want.Candidate.Body))
-	want.Secondary = &tandem.Response{Status: 200, Body: []byte("{}"), Latency: time.Millisecond, BodySize: 2}
-	if d := cmp.Diff(&want, got, cmpopts.IgnoreFields(tandem.Exchange{}, "ID", "Time"), cmpopts.EquateEmpty()); d != "" {
-		t.Errorf("round trip (-want +got):\n%s", d)
-	}
-	if !got.Time.Equal(want.Time) {
-		t.Errorf("time %v, want %v", got.Time, want.Time)
-	}
-	again, err := db.Exchange(context.Background(), got.ID)
-	if err != nil || again.ID != got.ID || len(again.Differences) != 1 {
-		t.Errorf("Exchange(%d) = %+v, %v", got.ID, again, err)
-	}
 }
 
 // TestRedaction greps the raw database file for the secrets, and the bodies
@@ -243,48 +246,45 @@ func readAll(t *testing.T, path string) []byte {
 }
 
 func TestReport(t *testing.T) {
-	db := MustOpen(t)
-	w := db.NewWriter(store.WriterConfig{})
-	price := tandem.Difference{Path: "$.items[0].price", Pattern: "$.items[*].price", Kind: tandem.Changed, Legacy: "1", Candidate: "2"}
-	price2 := price
-	price2.Path = "$.items[1].price"
-	id := tandem.Difference{Path: "$.id", Pattern: "$.id", Kind: tandem.Changed, Noise: true}
-	for range 3 {
-		w.Record(exchange("GET /b", tandem.Mismatch, price, price2), nil) // one count per exchange and pattern
-	}
-	ex := exchange("GET /b", tandem.Noise, id)
-	ex.Secondary = &tandem.Response{Status: 200}
-	ex.NoisePatterns = []string{"$.id"}
-	w.Record(ex, nil)
-	w.Record(exchange("GET /a", tandem.Match), nil)
-	w.Add(tandem.Count{Name: "requests", N: 9}, tandem.Count{Name: "dropped", N: 2}, tandem.Count{Name: "skipped", N: 2})
-	w.Close()
-	r, err := db.Report(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantTotals := store.Totals{Requests: 9, Compared: 5, Matched: 1, Mismatched: 3, Noise: 1, Dropped: 2, Skipped: 2}
-	if d := cmp.Diff(wantTotals, r.Totals); d != "" {
-		t.Errorf("totals (-want +got):\n%s", d)
-	}
-	if len(r.Endpoints) != 2 || r.Endpoints[0].Endpoint != "GET /b" {
-		t.Fatalf("endpoints %+v (worst first)", r.Endpoints)
-	}
-	b := r.Endpoints[0]
-	// Three of the four exchanges were judged without a secondary and no
-	// baseline was learned: legacy is taken never to differ from itself,
-	// and 3 of 3 is a regression.
-	verdict := store.FieldVerdict{Verdict: stats.Regression, PValue: 0, QValue: 0, Test: store.TestBaseline,
-		Neither: 1, UnpairedCompared: 3, UnpairedDiffers: 3}
-	if d := cmp.Diff([]store.Field{{Pattern: "$.items[*].price", Count: 3, ExampleLegacy: "1", ExampleCandidate: "2", FieldVerdict: verdict}}, b.Fields); d != "" {
-		t.Errorf("fields (-want +got):\n%s", d)
-	}
-	if d := cmp.Diff([]store.NoisyField{{Pattern: "$.id", Count: 1, Rate: 1}}, b.NoisyFields); d != "" {
-		t.Errorf("noisy fields (-want +got):\n%s", d)
-	}
-	if b.Latency.LegacyP50 < 2 || b.Latency.LegacyP50 > 2.5 || b.Latency.CandidateP99 < 5 || b.Latency.CandidateP99 > 6 {
-		t.Errorf("latency %+v, want legacy ≈2ms, candidate ≈5ms", b.Latency)
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		w := db.NewWriter(store.WriterConfig{})
+		price := tandem.Difference{Path: "$.items[0].price", Pattern: "$.items[*].price", Kind: tandem.Changed, Legacy: "1", Candidate: "2"}
+		price2 := price
+		price2.Path = "$.items[1].price"
+		id := tandem.Difference{Path: "$.id", Pattern: "$.id", Kind: tandem.Changed, Noise: true}
+		for range 3 {
+			w.Record(exchange("GET /b", tandem.Mismatch, price, price2), nil) // one count per exchange and pattern
+		}
+		ex := exchange("GET /b", tandem.Noise, id)
+		ex.Secondary = &tandem.Response{Status: 200}
+		ex.NoisePatterns = []string{"$.id"}
+		w.Record(ex, nil)
+		w.Record(exchange("GET /a", tandem.Match), nil)
+		w.Add(tandem.Count{Name: "requests", N: 9}, tandem.Count{Name: "dropped", N: 2}, tandem.Count{Name: "skipped", N: 2})
+		w.Close()
+		r, err := db.Report(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantTotals := store.Totals{Requests: 9, Compared: 5, Matched: 1, Mismatched: 3, Noise: 1, Dropped: 2, Skipped: 2}
+		if d := cmp.Diff(wantTotals, r.Totals); d != "" {
+			t.Errorf("totals (-want +got):\n%s", d)
+		}
+		if len(r.Endpoints) != 2 || r.Endpoints[0].Endpoint != "GET /b" {
+			t.Fatalf("endpoints %+v (worst first)", r.Endpoints)
+		}
+		ep := r.Endpoints[0]
+		if d := cmp.Diff([]store.Field{{Pattern: "$.items[*].price", Count: 3, ExampleLegacy: "1", ExampleCandidate: "2"}}, ep.Fields, cmpopts.IgnoreFields(store.Field{}, "FieldVerdict")); d != "" {
+			t.Errorf("fields (-want +got):\n%s", d)
+		}
+		if d := cmp.Diff([]store.NoisyField{{Pattern: "$.id", Count: 1, Rate: 1}}, ep.NoisyFields); d != "" {
+			t.Errorf("noisy fields (-want +got):\n%s", d)
+		}
+		if ep.Latency.LegacyP50 < 2 || ep.Latency.LegacyP50 > 2.5 || ep.Latency.CandidateP99 < 5 || ep.Latency.CandidateP99 > 6 {
+			t.Errorf("latency %+v, want legacy ≈2ms, candidate ≈5ms", ep.Latency)
+		}
+	})
 }
 
 func TestHistogram_Quantile(t *testing.T) {
@@ -306,76 +306,80 @@ func TestHistogram_Quantile(t *testing.T) {
 // Readers (report, TUI) read while the writer writes: WAL mode, no
 // "database is locked".
 func TestDB_ReadWhileWriting(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "rw.db")
-	db, err := store.Open(context.Background(), path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	reader, err := store.Open(context.Background(), path, store.Options{MustExist: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, FlushEvery: time.Millisecond, BatchSize: 5})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range 2000 {
-			w.Record(exchange("GET /a", tandem.Mismatch), nil)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		path := b.dsn(t)
+		db, err := store.Open(context.Background(), path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		w.Close()
-	}()
-	reads := 0
-	for {
-		select {
-		case <-done:
-			r, err := reader.Report(context.Background())
-			if err != nil || r.Totals.Mismatched != 2000 {
-				t.Fatalf("final report %+v, %v", r, err)
+		defer db.Close()
+		reader, err := store.Open(context.Background(), path, store.Options{MustExist: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer reader.Close()
+		w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, FlushEvery: time.Millisecond, BatchSize: 5})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 2000 {
+				w.Record(exchange("GET /a", tandem.Mismatch), nil)
 			}
-			if reads == 0 {
-				t.Fatal("no read happened while writing")
+			w.Close()
+		}()
+		reads := 0
+		for {
+			select {
+			case <-done:
+				r, err := reader.Report(context.Background())
+				if err != nil || r.Totals.Mismatched != 2000 {
+					t.Fatalf("final report %+v, %v", r, err)
+				}
+				if reads == 0 {
+					t.Fatal("no read happened while writing")
+				}
+				return
+			default:
 			}
-			return
-		default:
+			if _, err := reader.Report(context.Background()); err != nil {
+				t.Fatalf("read %d while writing: %v", reads, err)
+			}
+			reads++
 		}
-		if _, err := reader.Report(context.Background()); err != nil {
-			t.Fatalf("read %d while writing: %v", reads, err)
-		}
-		reads++
-	}
+	})
 }
 
 func TestDB_ExchangesPages(t *testing.T) {
-	db := MustOpen(t)
-	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
-	for range 1234 {
-		w.Record(exchange("GET /a", tandem.Mismatch, tandem.Difference{Path: "$.x", Pattern: "$.x", Kind: tandem.Changed}), nil)
-	}
-	w.Close()
-	for _, tt := range []struct {
-		f    store.Filter
-		want int
-	}{{store.Filter{}, 1234}, {store.Filter{Limit: 600}, 600}, {store.Filter{Limit: 500}, 500}, {store.Filter{Desc: true}, 1234}, {store.Filter{Desc: true, Limit: 1001}, 1001}} {
-		var ids []int64
-		db.Exchanges(context.Background(), tt.f, func(ex *tandem.Exchange) error {
-			if len(ex.Differences) != 1 {
-				t.Fatalf("exchange %d has %d differences", ex.ID, len(ex.Differences))
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+		for range 1234 {
+			w.Record(exchange("GET /a", tandem.Mismatch, tandem.Difference{Path: "$.x", Pattern: "$.x", Kind: tandem.Changed}), nil)
+		}
+		w.Close()
+		for _, tt := range []struct {
+			f    store.Filter
+			want int
+		}{{store.Filter{}, 1234}, {store.Filter{Limit: 600}, 600}, {store.Filter{Limit: 500}, 500}, {store.Filter{Desc: true}, 1234}, {store.Filter{Desc: true, Limit: 1001}, 1001}} {
+			var ids []int64
+			db.Exchanges(context.Background(), tt.f, func(ex *tandem.Exchange) error {
+				if len(ex.Differences) != 1 {
+					t.Fatalf("exchange %d has %d differences", ex.ID, len(ex.Differences))
+				}
+				ids = append(ids, ex.ID)
+				return nil
+			})
+			ordered := true
+			for i := 1; i < len(ids); i++ {
+				if (ids[i] > ids[i-1]) == tt.f.Desc {
+					ordered = false
+				}
 			}
-			ids = append(ids, ex.ID)
-			return nil
-		})
-		ordered := true
-		for i := 1; i < len(ids); i++ {
-			if (ids[i] > ids[i-1]) == tt.f.Desc {
-				ordered = false
+			if len(ids) != tt.want || !ordered {
+				t.Errorf("%+v: %d exchanges (ordered %v), want %d", tt.f, len(ids), ordered, tt.want)
 			}
 		}
-		if len(ids) != tt.want || !ordered {
-			t.Errorf("%+v: %d exchanges (ordered %v), want %d", tt.f, len(ids), ordered, tt.want)
-		}
-	}
+	})
 }
 
 // TestRedact_JSONMembers: members named for redaction are found in any case,
@@ -413,62 +417,68 @@ func TestRedact_JSONMembers(t *testing.T) {
 // A batch is BatchSize stored exchanges: exchanges only counted fill one
 // much later, so that full-speed matching traffic costs few transactions.
 func TestWriter_BatchesStoredExchanges(t *testing.T) {
-	for _, tc := range []struct {
-		outcome tandem.Outcome
-		batches int64
-	}{{tandem.Match, 1}, {tandem.Mismatch, 2}} {
-		db := MustOpen(t)
-		w := db.NewWriter(store.WriterConfig{BatchSize: 512, FlushEvery: time.Hour})
-		for range 600 {
-			w.Record(exchange("GET /a", tc.outcome), nil)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		for _, tc := range []struct {
+			outcome tandem.Outcome
+			batches int64
+		}{{tandem.Match, 1}, {tandem.Mismatch, 2}} {
+			db := b.open(t)
+			w := db.NewWriter(store.WriterConfig{BatchSize: 512, FlushEvery: time.Hour})
+			for range 600 {
+				w.Record(exchange("GET /a", tc.outcome), nil)
+			}
+			w.Close()
+			if st := w.Stats(); st.Batches != tc.batches || st.Recorded != 600 {
+				t.Errorf("%s: %d exchanges in %d transactions, want 600 in %d", tc.outcome, st.Recorded, st.Batches, tc.batches)
+			}
 		}
-		w.Close()
-		if st := w.Stats(); st.Batches != tc.batches || st.Recorded != 600 {
-			t.Errorf("%s: %d exchanges in %d transactions, want 600 in %d", tc.outcome, st.Recorded, st.Batches, tc.batches)
-		}
-	}
+	})
 }
 
 // Count counts an exchange (outcome, latency, differences' patterns) and
 // never stores it, even when every exchange is recorded.
 func TestWriter_Count(t *testing.T) {
-	db := MustOpen(t)
-	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
-	ex := exchange("GET /a", tandem.CandidateError)
-	ex.Candidate = tandem.Response{Err: "connection refused"}
-	w.Count(ex, nil)
-	w.Record(exchange("GET /a", tandem.Mismatch), nil)
-	w.Close()
-	if st := w.Stats(); st.Recorded != 2 || st.Stored != 1 {
-		t.Errorf("recorded %d, stored %d; want 2 and 1", st.Recorded, st.Stored)
-	}
-	r, err := db.Report(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Totals.CandidateErrors != 1 || r.Totals.Mismatched != 1 {
-		t.Errorf("totals %+v: want the counted candidate error and the mismatch", r.Totals)
-	}
-	n, err := db.CountExchanges(context.Background(), store.Filter{})
-	if err != nil || n != 1 {
-		t.Errorf("%d exchanges stored (%v), want 1", n, err)
-	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+		ex := exchange("GET /a", tandem.CandidateError)
+		ex.Candidate = tandem.Response{Err: "connection refused"}
+		w.Count(ex, nil)
+		w.Record(exchange("GET /a", tandem.Mismatch), nil)
+		w.Close()
+		if st := w.Stats(); st.Recorded != 2 || st.Stored != 1 {
+			t.Errorf("recorded %d, stored %d; want 2 and 1", st.Recorded, st.Stored)
+		}
+		r, err := db.Report(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Totals.CandidateErrors != 1 || r.Totals.Mismatched != 1 {
+			t.Errorf("totals %+v: want the counted candidate error and the mismatch", r.Totals)
+		}
+		n, err := db.CountExchanges(context.Background(), store.Filter{})
+		if err != nil || n != 1 {
+			t.Errorf("%d exchanges stored (%v), want 1", n, err)
+		}
+	})
 }
 
 // A filter's time far in the future selects nothing, and far in the past
 // everything: times are stored as int64 nanoseconds, which end in 2262.
 func TestFilter_SinceOutOfRange(t *testing.T) {
-	db := MustOpen(t)
-	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
-	w.Record(exchange("GET /a", tandem.Match), nil)
-	w.Close()
-	for _, tc := range []struct {
-		since time.Time
-		want  int64
-	}{{time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 0}, {time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), 1}} {
-		n, err := db.CountExchanges(context.Background(), store.Filter{Since: tc.since})
-		if err != nil || n != tc.want {
-			t.Errorf("since %d: %d exchanges (%v), want %d", tc.since.Year(), n, err, tc.want)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		db := b.open(t)
+		w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
+		w.Record(exchange("GET /a", tandem.Match), nil)
+		w.Close()
+		for _, tc := range []struct {
+			since time.Time
+			want  int64
+		}{{time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 0}, {time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), 1}} {
+			n, err := db.CountExchanges(context.Background(), store.Filter{Since: tc.since})
+			if err != nil || n != tc.want {
+				t.Errorf("since %d: %d exchanges (%v), want %d", tc.since.Year(), n, err, tc.want)
+			}
 		}
-	}
+	})
 }

@@ -150,30 +150,23 @@ type EndpointField struct {
 // Fields returns the patterns at which the endpoint's exchanges differed,
 // for real or as noise, most frequent first.
 func (db *DB) Fields(ctx context.Context, endpoint string) ([]EndpointField, error) {
-	rows, err := db.db.QueryContext(ctx, `SELECT f.pattern, f.mismatches, f.noise, f.example_legacy, f.example_candidate,
-			coalesce(t.state, 'open'), coalesce(t.note, ''), coalesce(t.updated, 0)
-		FROM fields f LEFT JOIN pattern_triage t ON t.endpoint = f.endpoint AND t.pattern = f.pattern
-		WHERE f.endpoint = ? AND (f.mismatches > 0 OR f.noise > 0)
-		ORDER BY f.mismatches DESC, f.noise DESC, f.pattern`, endpoint)
+	counts, err := db.fieldCounts(ctx, endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("fields of %s: %w", endpoint, translate(err))
+		return nil, fmt.Errorf("fields of %s: %w", endpoint, err)
 	}
-	defer rows.Close()
+	decided, err := db.patternTriage(ctx, "WHERE endpoint = ?", endpoint)
+	if err != nil {
+		return nil, err
+	}
 	var out []EndpointField
-	for rows.Next() {
-		var f EndpointField
-		var state string
-		var updated int64
-		if err := rows.Scan(&f.Pattern, &f.Count, &f.Noise, &f.ExampleLegacy, &f.ExampleCandidate, &state, &f.Triage.Note, &updated); err != nil {
-			return nil, fmt.Errorf("fields of %s: %w", endpoint, translate(err))
+	for _, f := range counts {
+		t, ok := decided[fieldKey{endpoint, f.Pattern}]
+		if !ok {
+			t = Triage{State: TriageOpen}
 		}
-		f.Triage.State = TriageState(state)
-		if updated != 0 {
-			f.Triage.Updated = time.Unix(0, updated)
-		}
-		out = append(out, f)
+		out = append(out, EndpointField{Field: f.Field, Triage: t})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Summary is a stored exchange as a listing shows it: no headers, no
@@ -207,7 +200,7 @@ type Summary struct {
 // Summaries lists the stored exchanges that f selects, with their
 // decisions.
 func (db *DB) Summaries(ctx context.Context, f Filter) ([]Summary, error) {
-	where, args := f.where()
+	where, args := db.scoped(f).where()
 	q := `SELECT id, ts, endpoint, method, url, outcome, legacy_status, candidate_status, legacy_latency_us, candidate_latency_us,
 			candidate_error, coalesce(t.state, ''), coalesce(t.note, ''), coalesce(t.updated, 0), served_by
 		FROM exchanges LEFT JOIN exchange_triage t ON t.exchange_id = id` + where + f.order()
@@ -279,7 +272,9 @@ func (db *DB) summaryPatterns(ctx context.Context, out []Summary) error {
 	// Chunks stay under SQLite's limit on bound parameters.
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
-		rows, err := db.db.QueryContext(ctx, `SELECT DISTINCT exchange_id, pattern, noise FROM differences
+		// Not DISTINCT: PostgreSQL orders a DISTINCT only by what it
+		// selects; appendNew drops the repeats.
+		rows, err := db.db.QueryContext(ctx, `SELECT exchange_id, pattern, noise FROM differences
 			WHERE exchange_id IN (?`+strings.Repeat(",?", len(chunk)-1)+`) ORDER BY rowid`, chunk...)
 		if err != nil {
 			return fmt.Errorf("list exchanges: %w", translate(err))
@@ -325,7 +320,8 @@ func (db *DB) Trend(ctx context.Context, n int) (map[string][]int64, error) {
 		return out, nil
 	}
 	var first, last sql.NullInt64
-	if err := db.db.QueryRowContext(ctx, "SELECT min(minute), max(minute) FROM counters WHERE endpoint != ''").Scan(&first, &last); err != nil {
+	scope, scopeArgs := db.instanceWhere("AND")
+	if err := db.db.QueryRowContext(ctx, "SELECT min(minute), max(minute) FROM counters WHERE endpoint != ''"+scope, scopeArgs...).Scan(&first, &last); err != nil {
 		return nil, fmt.Errorf("trend: %w", translate(err))
 	}
 	if !last.Valid {
@@ -334,7 +330,8 @@ func (db *DB) Trend(ctx context.Context, n int) (map[string][]int64, error) {
 	width := max(1, (last.Int64-first.Int64+int64(n))/int64(n)) // ceil((span+1)/n)
 	start := last.Int64 - int64(n)*width + 1
 	rows, err := db.db.QueryContext(ctx, `SELECT endpoint, minute, sum(n) FROM counters
-		WHERE name = ? AND endpoint != '' AND minute >= ? GROUP BY endpoint, minute`, string(tandem.Mismatch), start)
+		WHERE name = ? AND endpoint != '' AND minute >= ?`+scope+` GROUP BY endpoint, minute`,
+		append([]any{string(tandem.Mismatch), start}, scopeArgs...)...)
 	if err != nil {
 		return nil, fmt.Errorf("trend: %w", translate(err))
 	}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +45,11 @@ const (
 
 // WriterConfig configures a Writer; zero fields take the defaults.
 type WriterConfig struct {
-	Record     RecordMode
-	Source     string // what produced the exchanges: "proxy" (default) or "replay"
+	Record RecordMode
+	Source string // what produced the exchanges: "proxy" (default) or "replay"
+	// Instance names this tandem in the rows it writes (DefaultInstance
+	// when empty), so that many instances can share one database.
+	Instance   string
 	QueueSize  int
 	BatchSize  int
 	FlushEvery time.Duration
@@ -53,6 +58,23 @@ type WriterConfig struct {
 	// pruning never competes with it for the database.
 	Retention  Retention
 	PruneEvery time.Duration // 0 means DefaultPruneEvery
+	// BatchTimeout bounds a batch's transaction on PostgreSQL (0:
+	// DefaultWriteTimeout); a batch that takes longer is counted as lost.
+	BatchTimeout time.Duration
+}
+
+// DefaultWriteTimeout bounds one batch's transaction on PostgreSQL: a
+// server that hangs (gone from the network) costs that batch, which is
+// counted as lost, not the writer. (SQLite waits on its busy timeout.)
+const DefaultWriteTimeout = 15 * time.Second
+
+// DefaultInstance is the instance name rows carry when none is given: the
+// host's name.
+func DefaultInstance() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "tandem"
 }
 
 // failLogEvery bounds how often write failures (and recoveries) are logged.
@@ -116,6 +138,9 @@ func (db *DB) NewWriter(cfg WriterConfig) *Writer {
 	}
 	if cfg.Source == "" {
 		cfg.Source = "proxy"
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = DefaultInstance()
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = DefaultQueueSize
@@ -282,6 +307,7 @@ func (w *Writer) run() {
 }
 
 type counterKey struct {
+	instance string
 	endpoint string
 	minute   int64
 	name     string
@@ -289,24 +315,36 @@ type counterKey struct {
 
 type fieldKey struct{ endpoint, pattern string }
 
+// instKey is a key of a derived count: the instance and what it counts.
+type instKey[K comparable] struct {
+	instance string
+	key      K
+}
+
 type fieldAgg struct {
 	mismatches, noise int64
 	legacy, candidate string
 }
 
 type latencyKey struct {
-	endpoint, side string
-	bucket         int
+	instance, endpoint, side string
+	bucket                   int
 }
 
 func (w *Writer) write(batch []message) {
 	ctx := context.Background()
+	if d := w.db.d.batchTimeout(w.cfg.BatchTimeout); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	now := w.db.Now()
 	agg := newDerived()
 	exchanges := 0
+	var rows []storedExchange
 	for _, m := range batch {
 		for _, c := range m.counts {
-			agg.counters[counterKey{"", now.Unix() / 60, c.Name}] += c.N
+			agg.counters[counterKey{w.cfg.Instance, "", now.Unix() / 60, c.Name}] += c.N
 		}
 		if m.ex == nil {
 			continue
@@ -314,21 +352,16 @@ func (w *Writer) write(batch []message) {
 		if m.ex.Time.IsZero() {
 			m.ex.Time = now
 		}
+		m.ex.Instance = w.cfg.Instance
 		exchanges++
 		agg.account(m.ex, +1)
-	}
-	err := w.db.inTx(ctx, func(tx *sql.Tx) error {
-		ins, err := prepareInserts(ctx, tx)
-		if err != nil {
-			return err
+		if m.store {
+			rows = append(rows, storedExchange{ex: m.ex, bodies: m.bodies, source: w.cfg.Source})
 		}
-		defer ins.close()
-		for _, m := range batch {
-			if m.ex != nil && m.store {
-				if err := ins.exchange(ctx, m.ex, m.bodies, w.cfg.Source); err != nil {
-					return err
-				}
-			}
+	}
+	err := w.db.inConnTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
+		if err := w.db.d.insertExchanges(ctx, conn, tx, rows); err != nil {
+			return err
 		}
 		return agg.write(ctx, tx)
 	})
@@ -380,14 +413,14 @@ func (w *Writer) prune(now time.Time) {
 // database in one go.
 type derived struct {
 	counters map[counterKey]int64
-	fields   map[fieldKey]*fieldAgg
-	noise    map[fieldKey]int64
+	fields   map[instKey[fieldKey]]*fieldAgg
+	noise    map[instKey[fieldKey]]int64
 	lat      map[latencyKey]int64
 	pairAgg  // paired counts for per-field verdicts (pairs.go)
 }
 
 func newDerived() *derived {
-	return &derived{counters: map[counterKey]int64{}, fields: map[fieldKey]*fieldAgg{}, noise: map[fieldKey]int64{}, lat: map[latencyKey]int64{}}
+	return &derived{counters: map[counterKey]int64{}, fields: map[instKey[fieldKey]]*fieldAgg{}, noise: map[instKey[fieldKey]]int64{}, lat: map[latencyKey]int64{}}
 }
 
 // account adds (sign +1) or removes (sign -1) an exchange's share of every
@@ -396,16 +429,17 @@ func newDerived() *derived {
 // old verdict and adds the new one.
 func (d *derived) account(ex *tandem.Exchange, sign int64) {
 	minute := ex.Time.Unix() / 60
-	d.counters[counterKey{ex.Endpoint, minute, string(ex.Outcome)}] += sign
+	in := ex.Instance
+	d.counters[counterKey{in, ex.Endpoint, minute, string(ex.Outcome)}] += sign
 	if ex.Secondary != nil {
 		name := "secondary_compared"
 		if ex.Secondary.Err != "" {
 			name = "secondary_error"
 		}
-		d.counters[counterKey{ex.Endpoint, minute, name}] += sign
+		d.counters[counterKey{in, ex.Endpoint, minute, name}] += sign
 	}
 	if ex.ServedBy != "" { // cutover: who answered the client
-		d.counters[counterKey{ex.Endpoint, minute, servedByCounter + ex.ServedBy}] += sign
+		d.counters[counterKey{in, ex.Endpoint, minute, servedByCounter + ex.ServedBy}] += sign
 	}
 	seen := map[string]bool{}
 	for _, df := range ex.Differences {
@@ -413,7 +447,7 @@ func (d *derived) account(ex *tandem.Exchange, sign int64) {
 			continue
 		}
 		seen[df.Pattern] = true
-		k := fieldKey{ex.Endpoint, df.Pattern}
+		k := instKey[fieldKey]{in, fieldKey{ex.Endpoint, df.Pattern}}
 		f := d.fields[k]
 		if f == nil {
 			f = &fieldAgg{}
@@ -429,49 +463,97 @@ func (d *derived) account(ex *tandem.Exchange, sign int64) {
 		}
 	}
 	for _, p := range ex.NoisePatterns {
-		d.noise[fieldKey{ex.Endpoint, p}] += sign
+		d.noise[instKey[fieldKey]{in, fieldKey{ex.Endpoint, p}}] += sign
 	}
 	d.accountPairs(ex, sign)
 	if ex.Legacy.Err == "" {
-		d.lat[latencyKey{ex.Endpoint, "legacy", latencyBucket(ex.Legacy.Latency)}] += sign
+		d.lat[latencyKey{in, ex.Endpoint, "legacy", latencyBucket(ex.Legacy.Latency)}] += sign
 	}
 	if ex.Candidate.Err == "" {
-		d.lat[latencyKey{ex.Endpoint, "candidate", latencyBucket(ex.Candidate.Latency)}] += sign
+		d.lat[latencyKey{in, ex.Endpoint, "candidate", latencyBucket(ex.Candidate.Latency)}] += sign
 	}
 }
 
-// write adds the counts to the database.
+// write adds the counts to the database, in multi-row upserts (a round
+// trip each hundreds of keys, which is what counts on a remote server).
 func (d *derived) write(ctx context.Context, tx *sql.Tx) error {
+	counters := make([][]any, 0, len(d.counters))
 	for k, n := range d.counters {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO counters (endpoint, minute, name, n) VALUES (?,?,?,?)
-			ON CONFLICT (endpoint, minute, name) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.minute, k.name, n); err != nil {
-			return fmt.Errorf("add counters: %w", err)
-		}
+		counters = append(counters, []any{k.instance, k.endpoint, k.minute, k.name, n})
 	}
+	if err := upsert(ctx, tx, "counters (instance, endpoint, minute, name, n)", counters,
+		"(instance, endpoint, minute, name) DO UPDATE SET n = counters.n + excluded.n"); err != nil {
+		return fmt.Errorf("add counters: %w", err)
+	}
+	fields := make([][]any, 0, len(d.fields))
 	for k, f := range d.fields {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO fields (endpoint, pattern, mismatches, noise, example_legacy, example_candidate)
-			VALUES (?,?,?,?,?,?)
-			ON CONFLICT (endpoint, pattern) DO UPDATE SET mismatches = mismatches + excluded.mismatches,
-				noise = noise + excluded.noise,
-				example_legacy = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_legacy ELSE example_legacy END,
-				example_candidate = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_candidate ELSE example_candidate END`,
-			k.endpoint, k.pattern, f.mismatches, f.noise, f.legacy, f.candidate); err != nil {
-			return fmt.Errorf("add fields: %w", err)
-		}
+		fields = append(fields, []any{k.instance, k.key.endpoint, k.key.pattern, f.mismatches, f.noise, f.legacy, f.candidate})
 	}
+	if err := upsert(ctx, tx, "fields (instance, endpoint, pattern, mismatches, noise, example_legacy, example_candidate)", fields,
+		`(instance, endpoint, pattern) DO UPDATE SET mismatches = fields.mismatches + excluded.mismatches,
+			noise = fields.noise + excluded.noise,
+			example_legacy = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_legacy ELSE fields.example_legacy END,
+			example_candidate = CASE WHEN excluded.example_legacy || excluded.example_candidate != '' THEN excluded.example_candidate ELSE fields.example_candidate END`); err != nil {
+		return fmt.Errorf("add fields: %w", err)
+	}
+	noise := make([][]any, 0, len(d.noise))
 	for k, n := range d.noise {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO noise_stats (endpoint, pattern, n) VALUES (?,?,?)
-			ON CONFLICT (endpoint, pattern) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.pattern, n); err != nil {
-			return fmt.Errorf("add noise: %w", err)
-		}
+		noise = append(noise, []any{k.instance, k.key.endpoint, k.key.pattern, n})
 	}
+	if err := upsert(ctx, tx, "noise_stats (instance, endpoint, pattern, n)", noise,
+		"(instance, endpoint, pattern) DO UPDATE SET n = noise_stats.n + excluded.n"); err != nil {
+		return fmt.Errorf("add noise: %w", err)
+	}
+	lat := make([][]any, 0, len(d.lat))
 	for k, n := range d.lat {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO latencies (endpoint, side, bucket, n) VALUES (?,?,?,?)
-			ON CONFLICT (endpoint, side, bucket) DO UPDATE SET n = n + excluded.n`, k.endpoint, k.side, k.bucket, n); err != nil {
-			return fmt.Errorf("add latencies: %w", err)
-		}
+		lat = append(lat, []any{k.instance, k.endpoint, k.side, k.bucket, n})
+	}
+	if err := upsert(ctx, tx, "latencies (instance, endpoint, side, bucket, n)", lat,
+		"(instance, endpoint, side, bucket) DO UPDATE SET n = latencies.n + excluded.n"); err != nil {
+		return fmt.Errorf("add latencies: %w", err)
 	}
 	return d.writePairs(ctx, tx)
+}
+
+// upsertRows bounds the rows of one multi-row upsert: well under both
+// engines' limits on bound parameters.
+const upsertRows = 200
+
+// upsert inserts rows into table ("name (columns)"), resolving conflicts
+// with onConflict ("(key) DO UPDATE SET …"), upsertRows at a time.
+func upsert(ctx context.Context, tx *sql.Tx, table string, rows [][]any, onConflict string) error {
+	for start := 0; start < len(rows); start += upsertRows {
+		chunk := rows[start:min(start+upsertRows, len(rows))]
+		one := "(?" + strings.Repeat(",?", len(chunk[0])-1) + ")"
+		args := make([]any, 0, len(chunk)*len(chunk[0]))
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		q := "INSERT INTO " + table + " VALUES " + one + strings.Repeat(","+one, len(chunk)-1) + " ON CONFLICT " + onConflict
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inConnTx runs fn in a transaction on one connection, which fn may also
+// use directly (PostgreSQL's COPY goes through it).
+func (db *DB) inConnTx(ctx context.Context, fn func(*sql.Conn, *sql.Tx) error) error {
+	conn, err := db.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(conn, tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -514,12 +596,24 @@ func b2i(b bool) int {
 	return 0
 }
 
-const insertExchangeSQL = `INSERT INTO exchanges (ts, endpoint, source, method, url, host, req_headers, req_body,
+// exchangeInsertColumns are the columns an exchange is inserted with, in
+// the order of exchangeArgs.
+var exchangeInsertColumns = strings.Fields(strings.ReplaceAll(`instance, origin, ts, endpoint, source, method, url, host, req_headers, req_body,
 	legacy_status, legacy_headers, legacy_body, legacy_latency_us, legacy_error, legacy_body_size, legacy_body_hash, legacy_truncated,
 	candidate_status, candidate_headers, candidate_body, candidate_latency_us, candidate_error, candidate_body_size, candidate_body_hash, candidate_truncated,
 	has_secondary, secondary_status, secondary_headers, secondary_body, secondary_latency_us, secondary_error, secondary_body_size, secondary_body_hash, secondary_truncated,
-	outcome, error, noise_patterns, body_codec, served_by)
-	VALUES (?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?,?, ?,?,?,?,?)`
+	outcome, error, noise_patterns, body_codec, served_by`, ",", " "))
+
+var insertExchangeSQL = "INSERT INTO exchanges (" + strings.Join(exchangeInsertColumns, ", ") + ") VALUES (?" +
+	strings.Repeat(",?", len(exchangeInsertColumns)-1) + ")"
+
+// differenceColumns are the columns a difference is inserted with, in the
+// order of differenceArgs.
+var differenceColumns = []string{"exchange_id", "endpoint", "path", "pattern", "kind", "legacy", "candidate", "noise"}
+
+func differenceArgs(ex *tandem.Exchange, d tandem.Difference) []any {
+	return []any{ex.ID, ex.Endpoint, d.Path, d.Pattern, string(d.Kind), d.Legacy, d.Candidate, b2i(d.Noise)}
+}
 
 // responseArgs are a response's columns, body as stored (compressed).
 func responseArgs(r *tandem.Response, body []byte) []any {
@@ -541,8 +635,8 @@ func prepareInserts(ctx context.Context, tx *sql.Tx) (*inserts, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := tx.PrepareContext(ctx, `INSERT INTO differences (exchange_id, endpoint, path, pattern, kind, legacy, candidate, noise)
-		VALUES (?,?,?,?,?,?,?,?)`)
+	d, err := tx.PrepareContext(ctx, "INSERT INTO differences ("+strings.Join(differenceColumns, ", ")+") VALUES (?"+
+		strings.Repeat(",?", len(differenceColumns)-1)+")")
 	if err != nil {
 		ex.Close()
 		return nil, err
@@ -555,9 +649,31 @@ func (s *inserts) close() {
 	s.diff.Close()
 }
 
-// exchange inserts an exchange and its differences, setting ex.ID. bs
-// holds its bodies compressed; nil stores them as they are.
-func (s *inserts) exchange(ctx context.Context, ex *tandem.Exchange, bs *bodies, source string) error {
+// storedExchange is an exchange to insert: bodies holds its bodies
+// compressed (nil: store them as they are); origin is its stable key when
+// it was merged from another database.
+type storedExchange struct {
+	ex     *tandem.Exchange
+	bodies *bodies
+	source string
+	origin sql.NullString
+}
+
+// exchange inserts an exchange and its differences, setting ex.ID.
+func (s *inserts) exchange(ctx context.Context, se storedExchange) error {
+	res, err := s.ex.ExecContext(ctx, exchangeArgs(se)...)
+	if err != nil {
+		return fmt.Errorf("insert exchange: %w", err)
+	}
+	if se.ex.ID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	return s.diffs(ctx, se.ex)
+}
+
+// exchangeArgs are the values of insertExchangeSQL's columns, in order.
+func exchangeArgs(se storedExchange) []any {
+	ex, bs, source := se.ex, se.bodies, se.source
 	t := ex.Time
 	if t.IsZero() {
 		t = time.Now()
@@ -570,8 +686,8 @@ func (s *inserts) exchange(ctx context.Context, ex *tandem.Exchange, bs *bodies,
 			bs.secondary = ex.Secondary.Body
 		}
 	}
-	args := make([]any, 0, 38)
-	args = append(args, t.UnixNano(), ex.Endpoint, source, ex.Request.Method, ex.Request.URL, ex.Request.Host, headersJSON(ex.Request.Header), bs.req)
+	args := make([]any, 0, 40)
+	args = append(args, ex.Instance, se.origin, t.UnixNano(), ex.Endpoint, source, ex.Request.Method, ex.Request.URL, ex.Request.Host, headersJSON(ex.Request.Header), bs.req)
 	args = append(args, responseArgs(&ex.Legacy, bs.legacy)...)
 	args = append(args, responseArgs(&ex.Candidate, bs.candidate)...)
 	if ex.Secondary != nil {
@@ -585,20 +701,12 @@ func (s *inserts) exchange(ctx context.Context, ex *tandem.Exchange, bs *bodies,
 		b, _ := json.Marshal(ex.NoisePatterns)
 		np = string(b)
 	}
-	args = append(args, string(ex.Outcome), ex.Error, np, codecName, ex.ServedBy)
-	res, err := s.ex.ExecContext(ctx, args...)
-	if err != nil {
-		return fmt.Errorf("insert exchange: %w", err)
-	}
-	if ex.ID, err = res.LastInsertId(); err != nil {
-		return err
-	}
-	return s.diffs(ctx, ex)
+	return append(args, string(ex.Outcome), ex.Error, np, codecName, ex.ServedBy)
 }
 
 func (s *inserts) diffs(ctx context.Context, ex *tandem.Exchange) error {
 	for _, d := range ex.Differences {
-		if _, err := s.diff.ExecContext(ctx, ex.ID, ex.Endpoint, d.Path, d.Pattern, string(d.Kind), d.Legacy, d.Candidate, b2i(d.Noise)); err != nil {
+		if _, err := s.diff.ExecContext(ctx, differenceArgs(ex, d)...); err != nil {
 			return fmt.Errorf("insert difference: %w", err)
 		}
 	}

@@ -18,7 +18,8 @@ func (c *exportCmd) Run(ctx context.Context, args []string) error {
 	fs := newFlags("export", c.env, "tandem export --db tandem.db --format ndjson|har [--out FILE]\n\n"+
 		"Writes stored exchanges as NDJSON (one exchange per line) or HAR 1.2 (the candidate's\n"+
 		"answer in each entry's _candidate field), for tandem replay --from and other tools.")
-	dbPath := fs.String("db", "tandem.db", "SQLite `file` to read")
+	dbPath := dbFlag(fs, "tandem.db", "to read")
+	instance := instanceFilterFlag(fs)
 	format := fs.String("format", "ndjson", "ndjson or har")
 	out := fs.String("out", "", "`file` to write (default: standard output)")
 	filters := addFilterFlags(fs)
@@ -32,7 +33,7 @@ func (c *exportCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, *dbPath, store.Options{MustExist: true})
+	db, err := store.Open(ctx, *dbPath, store.Options{MustExist: true, Instance: *instance})
 	if err != nil {
 		return usageError{err}
 	}
@@ -72,7 +73,7 @@ func (c *exportCmd) Run(ctx context.Context, args []string) error {
 		}
 		return err
 	}
-	fmt.Fprintf(c.stderr, "tandem export: %d exchanges from %s\n", n, *dbPath)
+	fmt.Fprintf(c.stderr, "tandem export: %d exchanges from %s\n", n, shownDB(*dbPath))
 	return nil
 }
 

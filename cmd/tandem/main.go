@@ -72,6 +72,8 @@ Usage:
   tandem rules    check FILE | suggest --db tandem.db
   tandem rediff   --db tandem.db --rules rules.yaml
                                              judge stored exchanges again under changed rules
+  tandem merge    --into target.db a.db b.db …
+                                             combine databases that instances recorded apart
   tandem tui      --db tandem.db [--rules rules.yaml]
                                              triage differences in the terminal, write ignore rules
   tandem bench    [--duration 10s]           measure tandem's cost against direct and nginx's mirror
@@ -92,6 +94,7 @@ func commands(e env) map[string]command {
 		"export":   &exportCmd{env: e},
 		"rules":    &rulesCmd{env: e},
 		"rediff":   &rediffCmd{env: e},
+		"merge":    &mergeCmd{env: e},
 		"tui":      &tuiCmd{env: e},
 		"bench":    &benchCmd{env: e},
 		"version":  &versionCmd{env: e},

@@ -35,7 +35,8 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	secondaryURL := fs.String("secondary", "", "second legacy instance `URL`, to recognise legacy's own noise")
 	rulesFile := fs.String("rules", "", "rules `file` (YAML); reloaded on SIGHUP and when it changes")
 	rulesPoll := fs.Duration("rules-poll", rules.DefaultWatchInterval, "how often to look for changes to the rules file (0: only on SIGHUP)")
-	dbPath := fs.String("db", "tandem.db", "SQLite `file` to record in")
+	dbPath := dbFlag(fs, "tandem.db", "to record in")
+	instance := instanceFlag(fs)
 	sample := fs.Float64("sample", 1.0, "fraction of requests to mirror where no rule says")
 	record := fs.String("record", string(store.RecordMismatches), "what to store in full: mismatches (and errors), all, or none")
 	timeout := fs.Duration("timeout", mirror.DefaultCandidateTimeout, "candidate (and secondary) timeout")
@@ -112,7 +113,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	w := db.NewWriter(store.WriterConfig{Record: mode, Logger: log,
+	w := db.NewWriter(store.WriterConfig{Record: mode, Logger: log, Instance: *instance,
 		Retention: store.Retention{MaxBytes: int64(maxDB), MaxAge: *retention, MaxExchanges: *maxExchanges}})
 	defer w.Close()
 	cfg := mirror.Config{
@@ -144,7 +145,7 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	c.watchRules(ctx, rs, *rulesPoll, p, log)
 	watchCertificate(ctx, cert, log)
 	log.Info("tandem proxy listening", "addr", ln.Addr().String(), "legacy", legacy.String(), "candidate", candidate.String(),
-		"secondary", *secondaryURL, "db", *dbPath, "record", string(mode), "sample", *sample, "tls", cert != nil)
+		"secondary", *secondaryURL, "db", shownDB(*dbPath), "record", string(mode), "sample", *sample, "tls", cert != nil)
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
 	}

@@ -15,7 +15,7 @@ func (c *rediffCmd) Run(ctx context.Context, args []string) error {
 	fs := newFlags("rediff", c.env, "tandem rediff --db tandem.db --rules rules.yaml\n\n"+
 		"Judges every stored exchange again under the given rules, updating outcomes,\n"+
 		"differences and counters, and prints what changed.")
-	dbPath := fs.String("db", "tandem.db", "SQLite `file`")
+	dbPath := dbFlag(fs, "tandem.db", "to re-judge")
 	rulesFile := fs.String("rules", "", "rules `file` (none: the built-in defaults)")
 	endpoint := fs.String("endpoint", "", "only exchanges of this endpoint")
 	if err := parse(fs, args, false); err != nil {
@@ -35,7 +35,7 @@ func (c *rediffCmd) Run(ctx context.Context, args []string) error {
 	defer db.Close()
 	res, err := db.Rediff(ctx, store.Filter{Endpoint: *endpoint}, rs.Judge, 0)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *dbPath, err)
+		return fmt.Errorf("%s: %w", shownDB(*dbPath), err)
 	}
 	fmt.Fprintf(c.stdout, "re-judged %d stored exchanges: %d changed\n", res.Exchanges, res.Changed)
 	if res.Scrubbed > 0 {

@@ -29,13 +29,14 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		"the candidate and compares: with --legacy against a live legacy, otherwise against\n"+
 		"legacy's recorded answers. Exit status 0 when at most --max-mismatches exchanges fail,\n"+
 		"1 when more, 2 on usage or input errors.")
-	from := fs.String("from", "", "recorded traffic: a tandem `file`.db, .har, .ndjson or .gor (optionally .gz)")
+	from := fs.String("from", "", "recorded traffic: a tandem `file`.db or postgres:// URL, .har, .ndjson or .gor (optionally .gz)")
 	format := fs.String("format", "", "source format when it cannot be told from the file: "+replay.Formats)
 	candidateURL := fs.String("candidate", "", "candidate service `URL`")
 	legacyURL := fs.String("legacy", "", "live legacy `URL`; without it the recorded answers are compared (golden mode)")
 	secondaryURL := fs.String("secondary", "", "second live legacy `URL`, to recognise legacy's own noise")
 	rulesFile := fs.String("rules", "", "rules `file` (YAML)")
-	dbPath := fs.String("db", "replay.db", "SQLite `file` for this run's results (replaced on every run)")
+	dbPath := dbFlag(fs, "replay.db", "for this run's results (a file is replaced on every run; a URL's database is added to)")
+	instance := instanceFlag(fs)
 	concurrency := fs.Int("concurrency", replay.DefaultConcurrency, "requests in flight at once")
 	rate := fs.Float64("rate", replay.DefaultRate, "requests started per second at most (0: no limit)")
 	maxMismatches := fs.Int64("max-mismatches", 0, "failing exchanges allowed before the exit status is 1")
@@ -123,7 +124,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer release()
-	if same(*from, *dbPath) {
+	if same(*from, *dbPath) || (store.IsURL(*dbPath) && *from == *dbPath) {
 		return usagef("--db %s is the source: write this run's results to another file", *dbPath)
 	}
 	counts, err := scan(open, *skipInvalid)
@@ -137,7 +138,10 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stderr, "tandem replay: %d invalid records in %s will be skipped (--skip-invalid)\n", counts.Invalid, *from)
 	}
 
-	db, err := openResults(ctx, *dbPath)
+	if *instance == "" {
+		*instance = store.DefaultInstance()
+	}
+	db, err := openResults(ctx, *dbPath, *instance)
 	if err != nil {
 		return err
 	}
@@ -146,7 +150,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Source: "replay", Logger: log})
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Source: "replay", Logger: log, Instance: *instance})
 	defer w.Close()
 	runner, err := replay.New(replay.Config{
 		Candidate: candidate, Legacy: legacy, Secondary: secondary, Rules: rs, Recorder: w,
@@ -180,7 +184,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("replay stopped after %d records: %w", res.Records, runErr)
 	}
 	if lost := w.Stats().Lost; lost > 0 {
-		return fmt.Errorf("%d results could not be written to %s: the report would be incomplete", lost, *dbPath)
+		return fmt.Errorf("%d results could not be written to %s: the report would be incomplete", lost, shownDB(*dbPath))
 	}
 
 	r, err := db.Report(ctx)
@@ -216,7 +220,7 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(c.stdout, "\n%s: %s (%s; %d records in %s, results in %s)\n", verdict, v.Reason, mode,
-		res.Records, res.Elapsed.Round(time.Millisecond), *dbPath)
+		res.Records, res.Elapsed.Round(time.Millisecond), shownDB(*dbPath))
 	if n := res.SkippedUnrecorded; n > 0 {
 		what := fmt.Sprintf("%d requests were", n)
 		if n == 1 {
@@ -326,7 +330,12 @@ func scan(open func() (replay.Source, error), skipInvalid bool) (replay.Counts, 
 // openResults opens a fresh database for a run's results, so that its
 // report is this run's. An existing file is replaced only when it holds
 // nothing but earlier replays' results: recorded traffic is never lost.
-func openResults(ctx context.Context, path string) (*store.DB, error) {
+// A shared database (a URL) is not replaced: the run's instance is, under
+// the same rule, and the report reads that instance only.
+func openResults(ctx context.Context, path, instance string) (*store.DB, error) {
+	if store.IsURL(path) {
+		return openSharedResults(ctx, path, instance)
+	}
 	if _, err := os.Stat(path); err == nil {
 		old, err := store.Open(ctx, path, store.Options{MustExist: true})
 		if err != nil {
@@ -374,6 +383,35 @@ func plural(n int64, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
+}
+
+func openSharedResults(ctx context.Context, url, instance string) (*store.DB, error) {
+	db, err := store.Open(ctx, url, store.Options{Instance: instance})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	sources, err := db.Sources(ctx)
+	var r *store.Report
+	if err == nil {
+		r, err = db.Report(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, usagef("--db %s: %v", shownDB(url), err)
+	}
+	foreign := len(sources) == 0 && r.Totals.Requests > 0
+	for s := range sources {
+		foreign = foreign || s != "replay"
+	}
+	if foreign {
+		db.Close()
+		return nil, usagef("--db %s holds what tandem proxy recorded as instance %q: name this run with another --instance", shownDB(url), instance)
+	}
+	if err := db.DeleteInstance(ctx, instance); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // same reports whether two paths name the same existing file.

@@ -11,7 +11,8 @@ type reportCmd struct{ env }
 
 func (c *reportCmd) Run(ctx context.Context, args []string) error {
 	fs := newFlags("report", c.env, "tandem report --db tandem.db [--format text|json]\n\nSummarises what a proxy or replay recorded.")
-	dbPath := fs.String("db", "tandem.db", "SQLite `file` to read")
+	dbPath := dbFlag(fs, "tandem.db", "to read")
+	instance := instanceFilterFlag(fs)
 	format := fs.String("format", "text", "text or json")
 	top := fs.Int("top", report.DefaultTopFields, "differing patterns listed per endpoint (text)")
 	fdr := fdrFlag(fs)
@@ -24,7 +25,7 @@ func (c *reportCmd) Run(ctx context.Context, args []string) error {
 	if err := checkFDR(*fdr); err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, *dbPath, store.Options{MustExist: true})
+	db, err := store.Open(ctx, *dbPath, store.Options{MustExist: true, Instance: *instance})
 	if err != nil {
 		return usageError{err}
 	}

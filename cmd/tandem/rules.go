@@ -42,7 +42,7 @@ func (c *rulesCmd) suggest(ctx context.Context, args []string) error {
 	fs := newFlags("rules suggest", c.env, "tandem rules suggest --db tandem.db\n\n"+
 		"Prints YAML rules that ignore the patterns where legacy disagrees with itself\n"+
 		"(learned with --secondary or tandem baseline), ready to paste into a rules file.")
-	dbPath := fs.String("db", "tandem.db", "SQLite `file`")
+	dbPath := dbFlag(fs, "tandem.db", "to read")
 	minRate := fs.Float64("min-rate", 0.01, "suggest patterns noisy in at least this fraction of exchanges compared with the secondary")
 	minCount := fs.Int64("min-count", 2, "and in at least this many exchanges")
 	if err := parse(fs, args, false); err != nil {
@@ -70,5 +70,5 @@ func (c *rulesCmd) suggest(ctx context.Context, args []string) error {
 		return err
 	}
 	sugg = append(sugg, more...)
-	return rules.WriteSuggestions(c.stdout, *dbPath, sugg)
+	return rules.WriteSuggestions(c.stdout, shownDB(*dbPath), sugg)
 }

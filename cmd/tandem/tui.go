@@ -20,7 +20,8 @@ func (c *tuiCmd) Run(ctx context.Context, args []string) error {
 		"Triage what a proxy or replay recorded: endpoints, the patterns at which they\n"+
 		"differ, their exchanges side by side. i writes an ignore rule into the rules\n"+
 		"file and re-judges; a, b and o record triage decisions. Press ? for every key.")
-	dbPath := fs.String("db", "tandem.db", "SQLite `file` to read (a running proxy may be writing to it)")
+	dbPath := dbFlag(fs, "tandem.db", "to read (a running proxy may be writing to it)")
+	instance := instanceFilterFlag(fs)
 	rulesPath := fs.String("rules", "", "rules `file` that ignore rules are written to (created if missing; none: i is off)")
 	if err := parse(fs, args, false); err != nil {
 		return err
@@ -30,7 +31,7 @@ func (c *tuiCmd) Run(ctx context.Context, args []string) error {
 			return usageError{err}
 		}
 	}
-	db, err := store.Open(ctx, *dbPath, store.Options{MustExist: true})
+	db, err := store.Open(ctx, *dbPath, store.Options{MustExist: true, Instance: *instance})
 	if err != nil {
 		return usageError{err}
 	}
