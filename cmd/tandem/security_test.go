@@ -533,8 +533,11 @@ func corruptPagesDB(t *testing.T, dir string) (raw, pages []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The exchanges' pages are the file's last quarter: the tables that
+	// come after them in the schema (counters, verdicts, cutover) are
+	// created empty, one page each, before the first exchange is written.
 	pages = bytes.Clone(raw)
-	for i := len(pages) / 2; i < len(pages)/2+3*4096; i++ {
+	for i := len(pages) * 3 / 4; i < len(pages); i++ {
 		pages[i] = 0x5a
 	}
 	return raw, pages
