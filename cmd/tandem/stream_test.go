@@ -90,8 +90,11 @@ func TestProcess_StreamsInBoundedMemory(t *testing.T) {
 	defer legacy.Close()
 	db := filepath.Join(t.TempDir(), "t.db")
 	// The candidate is legacy: the mirror reads the whole download again,
-	// keeping --max-body of it and hashing the rest.
-	p := startTandem(t, "--legacy", legacy.URL, "--candidate", legacy.URL, "--db", db, "--timeout", "2m")
+	// keeping --max-body of it and hashing the rest. A download without a
+	// length is compared however long a loaded machine takes to stream it
+	// (--stream-compare-after); the event stream is a stream by its type.
+	p := startTandem(t, "--legacy", legacy.URL, "--candidate", legacy.URL, "--db", db, "--timeout", "2m",
+		"--stream-compare-after", "10m")
 	idle := vmHWM(t, p.cmd.Process.Pid)
 	for _, withLength := range []string{"1", "0"} {
 		resp, err := http.Get(p.url("/download?length=" + withLength))
