@@ -266,7 +266,15 @@ func (c *Comparer) compareJSON(diffs []tandem.Difference, a, b []byte, bothClaim
 	da, db := getDocument(), getDocument()
 	defer putDocument(da)
 	defer putDocument(db)
-	errA, errB := da.parse(a), db.parse(b)
+	// The candidate is parsed against legacy: where it has legacy's bytes
+	// it is not parsed again (see parseAgainst).
+	errA := da.parse(a)
+	var errB error
+	if errA == nil {
+		errB = db.parseAgainst(b, da)
+	} else {
+		errB = db.parse(b)
+	}
 	switch {
 	case errA == nil && errB == nil:
 		return append(diffs, c.compareDocs(da, db)...), true, nil

@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -46,6 +47,12 @@ type jnode struct {
 	kind         jkind
 	esc          bool // a string with escapes or non-ASCII bytes: decode before comparing
 	kesc         bool // the same, of the member name
+	// alias marks a container of a document parsed against a guide (see
+	// parseAgainst) that was not parsed because its bytes are those of its
+	// counterpart in the guide. It has no children; n is 0 until the walker
+	// needs its structure and parses it (materialize), then the index of
+	// that parsed copy plus one.
+	alias bool
 }
 
 // document is a parsed JSON text. Parsing allocates nothing once the
@@ -53,6 +60,11 @@ type jnode struct {
 type document struct {
 	src   []byte
 	nodes []jnode
+	// deepest is the greatest depth at which a container opened: a
+	// subtree of this document is at most that high.
+	deepest int
+	// guide is the document being followed while parsing against one.
+	guide *document
 }
 
 var docPool = sync.Pool{New: func() any { return new(document) }}
@@ -83,14 +95,32 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("invalid JSON at offset %d: %s", e.Offset, e.Msg)
 }
 
-func (d *document) parse(src []byte) error {
+func (d *document) parse(src []byte) error { return d.parseAgainst(src, nil) }
+
+// parseAgainst parses src as parse does, following guide (a document
+// already parsed, or nil) along the way: each container of src is paired
+// with the guide's value at the same member name or array index, and when
+// its bytes are the guide's it is not parsed but recorded as one alias
+// node. The bytes are valid JSON (the guide parsed them), they parse into
+// the same values, and the walker, which compares bytes before structure,
+// finds them equal without looking inside. So a candidate that differs
+// from legacy in a few places costs a memory comparison where it agrees,
+// instead of a second parse: half the work of comparing two documents.
+func (d *document) parseAgainst(src []byte, guide *document) error {
 	if len(src) > 1<<31-1 {
 		return &SyntaxError{Msg: "document too large"}
 	}
 	d.src = src
 	d.nodes = d.nodes[:0]
+	d.deepest = 0
+	d.guide = guide
+	defer func() { d.guide = nil }()
+	g := int32(-1)
+	if guide != nil && len(guide.nodes) > 0 {
+		g = 0
+	}
 	i := skipSpace(src, 0)
-	i, err := d.value(i, 0)
+	i, err := d.value(i, 0, g)
 	if err != nil {
 		return err
 	}
@@ -116,13 +146,20 @@ func (d *document) syntax(i int, format string, args ...any) error {
 }
 
 // value parses the value at src[i] (no leading space), appends its subtree
-// and returns the offset after it.
-func (d *document) value(i, depth int) (int, error) {
+// and returns the offset after it. g is the index of its counterpart in
+// d.guide, or -1.
+func (d *document) value(i, depth int, g int32) (int, error) {
 	s := d.src
 	if i >= len(s) {
 		return i, d.syntax(i, "unexpected end of input")
 	}
 	idx := len(d.nodes)
+	if g >= 0 && (s[i] == '{' || s[i] == '[') {
+		if end, ok := d.same(i, depth, g); ok {
+			d.nodes = append(d.nodes, jnode{kind: d.guide.nodes[g].kind, alias: true, start: int32(i), end: int32(end), next: int32(idx + 1)})
+			return end, nil
+		}
+	}
 	switch c := s[i]; c {
 	case '"':
 		end, esc, err := d.str(i)
@@ -136,7 +173,10 @@ func (d *document) value(i, depth int) (int, error) {
 			return i, errDepth
 		}
 		d.nodes = append(d.nodes, jnode{kind: kObject, start: int32(i)})
+		d.deepest = max(d.deepest, depth)
 		n := int32(0)
+		// cur is the guide's member at the position of the one being parsed.
+		cur, left := d.guideKids(g, kObject)
 		if i++; i < len(s) && isSpace[s[i]] {
 			i = skipSpace(s, i)
 		}
@@ -163,7 +203,14 @@ func (d *document) value(i, depth int) (int, error) {
 					i = skipSpace(s, i)
 				}
 				child := len(d.nodes)
-				if i, err = d.value(i, depth+1); err != nil {
+				cg := int32(-1)
+				if cur >= 0 && i < len(s) && (s[i] == '{' || s[i] == '[') {
+					cg = d.guideMember(g, cur, left, s[ks:kend])
+				}
+				if left > 0 {
+					cur, left = d.guide.nodes[cur].next, left-1
+				}
+				if i, err = d.value(i, depth+1, cg); err != nil {
 					return i, err
 				}
 				kn := &d.nodes[child]
@@ -193,7 +240,9 @@ func (d *document) value(i, depth int) (int, error) {
 			return i, errDepth
 		}
 		d.nodes = append(d.nodes, jnode{kind: kArray, start: int32(i)})
+		d.deepest = max(d.deepest, depth)
 		n := int32(0)
+		cur, left := d.guideKids(g, kArray) // the guide's element at this index
 		if i++; i < len(s) && isSpace[s[i]] {
 			i = skipSpace(s, i)
 		}
@@ -202,7 +251,12 @@ func (d *document) value(i, depth int) (int, error) {
 		} else {
 			for {
 				var err error
-				if i, err = d.value(i, depth+1); err != nil {
+				cg := int32(-1)
+				if left > 0 {
+					cg = cur
+					cur, left = d.guide.nodes[cur].next, left-1
+				}
+				if i, err = d.value(i, depth+1, cg); err != nil {
 					return i, err
 				}
 				n++
@@ -242,6 +296,64 @@ func (d *document) value(i, depth int) (int, error) {
 		}
 		return i, d.syntax(i, "unexpected %q", c)
 	}
+}
+
+// same reports whether the container at src[i] has the bytes of guide node
+// g, and if so where it ends. The depth check keeps MaxDepth exact: the
+// same bytes deeper down could nest too deeply where the guide's did not.
+func (d *document) same(i, depth int, g int32) (int, bool) {
+	gn := &d.guide.nodes[g]
+	if gn.alias || d.guide.src[gn.start] != d.src[i] || depth+d.guide.deepest >= MaxDepth {
+		return 0, false
+	}
+	end := i + int(gn.end-gn.start)
+	if end > len(d.src) || !bytes.Equal(d.src[i:end], d.guide.src[gn.start:gn.end]) {
+		return 0, false
+	}
+	return end, true
+}
+
+// guideKids returns the first child of guide node g and how many it has,
+// when g is a container of kind k; (-1, 0) otherwise.
+func (d *document) guideKids(g int32, k jkind) (int32, int32) {
+	if g < 0 {
+		return -1, 0
+	}
+	gn := &d.guide.nodes[g]
+	if gn.kind != k || gn.alias || gn.n == 0 {
+		return -1, 0
+	}
+	return g + 1, gn.n
+}
+
+// maxGuideSearch bounds the members searched for a name when the guide's
+// member at the same position has another: a guess, not worth quadratic
+// work on huge objects.
+const maxGuideSearch = 64
+
+// guideMember returns the member of guide object g named key (raw, with
+// quotes), trying cur (the member at the same position, left of them
+// remaining) first; -1 if there is none.
+func (d *document) guideMember(g, cur, left int32, key []byte) int32 {
+	gd := d.guide
+	if left > 0 {
+		cn := &gd.nodes[cur]
+		if bytes.Equal(gd.src[cn.kstart:cn.kend], key) {
+			return cur
+		}
+	}
+	gn := &gd.nodes[g]
+	if gn.n > maxGuideSearch {
+		return -1
+	}
+	for k, c := int32(0), g+1; k < gn.n; k++ {
+		cn := &gd.nodes[c]
+		if bytes.Equal(gd.src[cn.kstart:cn.kend], key) {
+			return c
+		}
+		c = cn.next
+	}
+	return -1
 }
 
 func (d *document) literal(i int, lit string, k jkind) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -56,7 +57,8 @@ func (c *Comparer) getWalker(a, b *document) *walker {
 	w.quiet, w.full = 0, false
 	// Matching unordered arrays is quadratic, and nested ones multiply: the
 	// budget keeps a hostile body from costing unbounded time.
-	w.budget = max(c.opts.MinWork, budgetPerNode*(len(a.nodes)+len(b.nodes)))
+	// The candidate's aliases stand for up to all of legacy's nodes.
+	w.budget = max(c.opts.MinWork, budgetPerNode*(2*len(a.nodes)+len(b.nodes)))
 	return w
 }
 
@@ -117,6 +119,9 @@ func (w *walker) compare(ai, bi int32, lo, hi int) bool {
 	if len(ar) == len(br) && bytes.Equal(ar, br) {
 		return true // identical bytes are equal under every rule
 	}
+	if bn.alias {
+		bi = w.materialize(bi)
+	}
 	switch an.kind {
 	case kNull:
 		return true
@@ -146,6 +151,23 @@ func (w *walker) compare(ai, bi int32, lo, hi int) bool {
 	default:
 		return w.compareObjects(ai, bi, lo, hi)
 	}
+}
+
+// materialize returns the index of the parsed structure of alias node bi
+// of the candidate, parsing it the first time: an alias is compared with
+// something other than the value whose bytes it has (in an unordered array,
+// or under duplicate names) only rarely.
+func (w *walker) materialize(bi int32) int32 {
+	d := w.b
+	if n := d.nodes[bi].n; n > 0 {
+		return n - 1
+	}
+	m := int32(len(d.nodes))
+	if _, err := d.value(int(d.nodes[bi].start), 0, -1); err != nil {
+		panic(fmt.Sprintf("reparse of a verified value failed: %v", err))
+	}
+	d.nodes[bi].n = m + 1
+	return m
 }
 
 func (w *walker) stringsEqual(an, bn *jnode) bool {
@@ -212,10 +234,8 @@ func (w *walker) only(st step, kind tandem.Kind, n *jnode, lo, hi int) bool {
 // returns them; the caller cuts the arena back when done.
 func (w *walker) kids(d *document, i int32) []int32 {
 	base := len(w.idx)
-	n := &d.nodes[i]
-	for k, c := int32(0), i+1; k < n.n; k++ {
+	for c, end := i+1, d.nodes[i].next; c < end; c = d.nodes[c].next {
 		w.idx = append(w.idx, c)
-		c = d.nodes[c].next
 	}
 	return w.idx[base:]
 }
@@ -348,12 +368,10 @@ func (w *walker) compareUnordered(ai, bi int32, lo, hi int) bool {
 }
 
 // members appends an object's members to the member arena and returns
-// them; keys are decoded when they hold escapes. With sorted set, they are
-// sorted by key and duplicates keep the last value, as encoding/json does.
-func (w *walker) members(d *document, i int32, sorted bool) []member {
+// them in document order; keys are decoded when they hold escapes.
+func (w *walker) members(d *document, i int32) []member {
 	base := len(w.mem)
-	n := &d.nodes[i]
-	for k, c := int32(0), i+1; k < n.n; k++ {
+	for c, end := i+1, d.nodes[i].next; c < end; {
 		cn := &d.nodes[c]
 		var key []byte
 		if cn.kesc {
@@ -361,19 +379,16 @@ func (w *walker) members(d *document, i int32, sorted bool) []member {
 		} else {
 			key = d.src[cn.kstart+1 : cn.kend-1]
 		}
-		m := member{key: key, node: c}
-		if sorted {
-			m.pfx = keyPrefix(key)
-		}
-		w.mem = append(w.mem, m)
+		w.mem = append(w.mem, member{key: key, pfx: keyPrefix(key), node: c})
 		c = cn.next
 	}
-	ms := w.mem[base:]
-	if !sorted {
-		return ms
-	}
+	return w.mem[base:]
+}
+
+// byKey sorts members by key in place and drops all but the last of each
+// run of equal keys, as encoding/json keeps the last duplicate.
+func byKey(ms []member) []member {
 	sortMembers(ms)
-	// Keep the last of each run of equal keys.
 	out := ms[:0]
 	for i := range ms {
 		if i+1 < len(ms) && ms[i].pfx == ms[i+1].pfx && bytes.Equal(ms[i].key, ms[i+1].key) {
@@ -381,7 +396,6 @@ func (w *walker) members(d *document, i int32, sorted bool) []member {
 		}
 		out = append(out, ms[i])
 	}
-	w.mem = w.mem[:base+len(out)]
 	return out
 }
 
@@ -431,11 +445,11 @@ func sameKeys(a, b []member) bool {
 		return false
 	}
 	for i := range a {
-		if !bytes.Equal(a[i].key, b[i].key) {
+		if a[i].pfx != b[i].pfx || !bytes.Equal(a[i].key, b[i].key) {
 			return false
 		}
 		for j := 0; j < i; j++ {
-			if bytes.Equal(a[i].key, a[j].key) {
+			if a[i].pfx == a[j].pfx && bytes.Equal(a[i].key, a[j].key) {
 				return false
 			}
 		}
@@ -445,8 +459,8 @@ func sameKeys(a, b []member) bool {
 
 func (w *walker) compareObjects(ai, bi int32, lo, hi int) bool {
 	base := len(w.mem)
-	ma := w.members(w.a, ai, false)
-	mb := w.members(w.b, bi, false)
+	ma := w.members(w.a, ai)
+	mb := w.members(w.b, bi)
 	eq := true
 	if sameKeys(ma, mb) {
 		for i := range ma {
@@ -460,9 +474,7 @@ func (w *walker) compareObjects(ai, bi int32, lo, hi int) bool {
 		w.mem = w.mem[:base]
 		return eq
 	}
-	w.mem = w.mem[:base]
-	ma = w.members(w.a, ai, true)
-	mb = w.members(w.b, bi, true)
+	ma, mb = byKey(ma), byKey(mb)
 	i, j := 0, 0
 	for i < len(ma) || j < len(mb) {
 		var c int
