@@ -199,7 +199,8 @@ func runCompare(b *testing.B, c *diff.Comparer, p benchPair, want int) {
 	// MB/s counts wall time, which on a shared machine includes the time
 	// other processes held the core. MB/cpu-s counts the CPU time this
 	// process used (GC included): the per-core speed the goals are about.
-	if cpu := cpuTime(b) - cpu0; cpu > 0 {
+	// Below a few clock ticks (CI's -benchtime 1x) the figure is noise.
+	if cpu := cpuTime(b) - cpu0; cpu >= 50*time.Millisecond {
 		b.ReportMetric(float64(size)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
 	}
 }
