@@ -254,7 +254,15 @@ func (c *Comparer) compareJSON(diffs []tandem.Difference, a, b []byte, bothClaim
 	da, db := getDocument(), getDocument()
 	defer putDocument(da)
 	defer putDocument(db)
-	errA, errB := da.parse(a), db.parse(b)
+	// The candidate is parsed against legacy: where it has legacy's bytes
+	// it is not parsed again (see parseAgainst).
+	errA := da.parse(a)
+	var errB error
+	if errA == nil {
+		errB = db.parseAgainst(b, da)
+	} else {
+		errB = db.parse(b)
+	}
 	switch {
 	case errA == nil && errB == nil:
 		return append(diffs, c.compareDocs(da, db)...), true, nil
@@ -273,6 +281,11 @@ func claimsJSON(r *tandem.Response) bool {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		return false
+	}
+	// The common spellings skip mime.ParseMediaType, which allocates a map
+	// on every call (6% of comparing two reordered 1 KiB bodies).
+	if ct == "application/json" || ct == "application/json; charset=utf-8" {
+		return true
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"))

@@ -227,6 +227,10 @@ func FuzzCompare(f *testing.F) {
 	f.Add([]byte(`"\ud800"`), []byte(`"\ufffd"`))
 	f.Add([]byte("a\nb\n"), []byte("a\nc\n"))
 	f.Add([]byte("\xff"), []byte("\xfe"))
+	// Candidates sharing legacy's subtrees (parsed against legacy: aliases).
+	f.Add([]byte(`{"k":{"v":1},"k":{"v":2}}`), []byte(`{"k":{"v":1}}`))
+	f.Add([]byte(`[[1],[2]]`), []byte(`[[3],[2]]`))
+	f.Add([]byte(`{"a":[{"b":[1,2]},{"c":{}}],"d":"0123456789\"abc"}`), []byte(`{"d":"0123456789\"abc","a":[{"b":[1,2]},{"c":{}}]}`))
 	opts := []diff.Options{{}, {Unordered: paths("$..*")}, {Ignore: paths("$..a")}}
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		for _, o := range opts {

@@ -2,8 +2,10 @@ package diff
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -29,10 +31,18 @@ type walker struct {
 	full      bool   // MaxDiffs reached: report no more
 	budget    int    // visits left before the comparison is abandoned
 	buf, buf2 []byte // scratch for decoded strings
+	// Arenas for the lists a container comparison needs (child indices,
+	// members, matched flags): each comparison appends its lists and cuts
+	// them off on return, so a walk allocates nothing once they have grown,
+	// whatever the document's size.
+	idx  []int32
+	mem  []member
+	used []bool
 }
 
 type member struct {
 	key  []byte
+	pfx  uint64 // the key's first eight bytes, big-endian: most comparisons end here
 	node int32
 }
 
@@ -47,12 +57,16 @@ func (c *Comparer) getWalker(a, b *document) *walker {
 	w.quiet, w.full = 0, false
 	// Matching unordered arrays is quadratic, and nested ones multiply: the
 	// budget keeps a hostile body from costing unbounded time.
-	w.budget = max(c.opts.MinWork, budgetPerNode*(len(a.nodes)+len(b.nodes)))
+	// The candidate's aliases stand for up to all of legacy's nodes.
+	w.budget = max(c.opts.MinWork, budgetPerNode*(2*len(a.nodes)+len(b.nodes)))
 	return w
 }
 
 func putWalker(w *walker) {
 	w.c, w.a, w.b, w.diffs = nil, nil, nil, nil
+	if cap(w.idx) > maxPooledNodes || cap(w.mem) > maxPooledNodes {
+		w.idx, w.mem, w.used = nil, nil, nil // do not keep huge lists alive
+	}
 	walkerPool.Put(w)
 }
 
@@ -110,6 +124,9 @@ func (w *walker) compare(ai, bi int32, lo, hi int) bool {
 			return eq
 		}
 	}
+	if bn.alias {
+		bi = w.materialize(bi)
+	}
 	switch an.kind {
 	case kNull:
 		return true
@@ -133,12 +150,29 @@ func (w *walker) compare(ai, bi int32, lo, hi int) bool {
 		return false
 	case kArray:
 		if flags.unordered {
-			return w.compareUnordered(an, bn, lo, hi)
+			return w.compareUnordered(ai, bi, lo, hi)
 		}
-		return w.compareArrays(an, bn, lo, hi)
+		return w.compareArrays(ai, bi, lo, hi)
 	default:
-		return w.compareObjects(an, bn, lo, hi)
+		return w.compareObjects(ai, bi, lo, hi)
 	}
+}
+
+// materialize returns the index of the parsed structure of alias node bi
+// of the candidate, parsing it the first time: an alias is compared with
+// something other than the value whose bytes it has (in an unordered array,
+// or under duplicate names) only rarely.
+func (w *walker) materialize(bi int32) int32 {
+	d := w.b
+	if n := d.nodes[bi].n; n > 0 {
+		return n - 1
+	}
+	m := int32(len(d.nodes))
+	if _, err := d.value(int(d.nodes[bi].start), 0, -1); err != nil {
+		panic(fmt.Sprintf("reparse of a verified value failed: %v", err))
+	}
+	d.nodes[bi].n = m + 1
+	return m
 }
 
 func (w *walker) stringsEqual(an, bn *jnode) bool {
@@ -201,21 +235,36 @@ func (w *walker) only(st step, kind tandem.Kind, n *jnode, lo, hi int) bool {
 	return ignored
 }
 
-func (w *walker) compareArrays(an, bn *jnode, lo, hi int) bool {
-	ak := w.a.kids[an.first : an.first+an.n]
-	bk := w.b.kids[bn.first : bn.first+bn.n]
+// kids appends the indices of node i's children to the index arena and
+// returns them; the caller cuts the arena back when done.
+func (w *walker) kids(d *document, i int32) []int32 {
+	base := len(w.idx)
+	for c, end := i+1, d.nodes[i].next; c < end; c = d.nodes[c].next {
+		w.idx = append(w.idx, c)
+	}
+	return w.idx[base:]
+}
+
+func (w *walker) compareArrays(ai, bi int32, lo, hi int) bool {
+	an, bn := &w.a.nodes[ai], &w.b.nodes[bi]
 	eq := true
-	if len(ak) == len(bk) {
-		for i := range ak {
-			if !w.child(step{index: i}, ak[i], bk[i], lo, hi) {
+	if an.n == bn.n {
+		// The common case needs no index lists: walk both child chains.
+		x, y := ai+1, bi+1
+		for i := range int(an.n) {
+			if !w.child(step{index: i}, x, y, lo, hi) {
 				eq = false
 				if w.quiet > 0 {
 					return false
 				}
 			}
+			x, y = w.a.nodes[x].next, w.b.nodes[y].next
 		}
 		return eq
 	}
+	base := len(w.idx)
+	ak := w.kids(w.a, ai)
+	bk := w.kids(w.b, bi)
 	// Lengths differ: align the common prefix and suffix (an element added or
 	// removed in the middle then shows as exactly that), compare what is left
 	// pairwise, and report the surplus as added or removed.
@@ -246,6 +295,7 @@ func (w *walker) compareArrays(an, bn *jnode, lo, hi int) bool {
 			eq = false
 		}
 	}
+	w.idx = w.idx[:base]
 	return eq
 }
 
@@ -257,15 +307,19 @@ const maxUnorderedPairs = 1 << 20
 // matched with an equal, not yet matched, candidate element (trying the same
 // position first). Unmatched elements are then compared pairwise in order,
 // so that one changed field of one element is reported as that field.
-func (w *walker) compareUnordered(an, bn *jnode, lo, hi int) bool {
-	ak := slices.Clone(w.a.kids[an.first : an.first+an.n])
-	bk := slices.Clone(w.b.kids[bn.first : bn.first+bn.n])
+func (w *walker) compareUnordered(ai, bi int32, lo, hi int) bool {
+	base, ubase := len(w.idx), len(w.used)
+	ak := w.kids(w.a, ai)
+	bk := w.kids(w.b, bi)
 	if len(ak)*len(bk) > maxUnorderedPairs {
 		slices.SortStableFunc(ak, func(x, y int32) int { return bytes.Compare(w.raw(w.a, &w.a.nodes[x]), w.raw(w.a, &w.a.nodes[y])) })
 		slices.SortStableFunc(bk, func(x, y int32) int { return bytes.Compare(w.raw(w.b, &w.b.nodes[x]), w.raw(w.b, &w.b.nodes[y])) })
 	}
-	usedA := make([]bool, len(ak))
-	usedB := make([]bool, len(bk))
+	for range len(ak) + len(bk) {
+		w.used = append(w.used, false)
+	}
+	usedA := w.used[ubase : ubase+len(ak)]
+	usedB := w.used[ubase+len(ak):]
 	w.quiet++
 	for i := range ak {
 		if i < len(bk) && !usedB[i] && w.child(step{index: i}, ak[i], bk[i], lo, hi) {
@@ -283,64 +337,109 @@ func (w *walker) compareUnordered(an, bn *jnode, lo, hi int) bool {
 		}
 	}
 	w.quiet--
-	var restA, restB []int
+	// The unmatched elements, as positions: legacy's, then the candidate's.
+	rbase := len(w.idx)
 	for i, u := range usedA {
 		if !u {
-			restA = append(restA, i)
+			w.idx = append(w.idx, int32(i))
 		}
 	}
+	nA := len(w.idx) - rbase
 	for j, u := range usedB {
 		if !u {
-			restB = append(restB, j)
+			w.idx = append(w.idx, int32(j))
 		}
 	}
+	restA := w.idx[rbase : rbase+nA]
+	restB := w.idx[rbase+nA:]
 	eq := true
 	for k := 0; k < min(len(restA), len(restB)); k++ {
-		if !w.child(step{index: restA[k]}, ak[restA[k]], bk[restB[k]], lo, hi) {
+		if !w.child(step{index: int(restA[k])}, ak[restA[k]], bk[restB[k]], lo, hi) {
 			eq = false
 		}
 	}
 	for k := len(restB); k < len(restA); k++ {
-		if !w.only(step{index: restA[k]}, tandem.Removed, &w.a.nodes[ak[restA[k]]], lo, hi) {
+		if !w.only(step{index: int(restA[k])}, tandem.Removed, &w.a.nodes[ak[restA[k]]], lo, hi) {
 			eq = false
 		}
 	}
 	for k := len(restA); k < len(restB); k++ {
-		if !w.only(step{index: restB[k]}, tandem.Added, &w.b.nodes[bk[restB[k]]], lo, hi) {
+		if !w.only(step{index: int(restB[k])}, tandem.Added, &w.b.nodes[bk[restB[k]]], lo, hi) {
 			eq = false
 		}
 	}
+	w.idx, w.used = w.idx[:base], w.used[:ubase]
 	return eq
 }
 
-// members collects an object's members; keys are decoded when they hold
-// escapes. With sorted set, they are sorted by key and duplicates keep the
-// last value, as encoding/json does.
-func members(dst []member, d *document, n *jnode, sorted bool) []member {
-	dst = dst[:0]
-	for k := int32(0); k < n.n; k++ {
-		sp := d.keys[n.first+k]
+// members appends an object's members to the member arena and returns
+// them in document order; keys are decoded when they hold escapes.
+func (w *walker) members(d *document, i int32) []member {
+	base := len(w.mem)
+	for c, end := i+1, d.nodes[i].next; c < end; {
+		cn := &d.nodes[c]
 		var key []byte
-		if sp.esc {
-			key = unquote(nil, d.src[sp.start:sp.end])
+		if cn.kesc {
+			key = unquote(nil, d.src[cn.kstart:cn.kend])
 		} else {
-			key = d.src[sp.start+1 : sp.end-1]
+			key = d.src[cn.kstart+1 : cn.kend-1]
 		}
-		dst = append(dst, member{key: key, node: d.kids[n.first+k]})
+		w.mem = append(w.mem, member{key: key, pfx: keyPrefix(key), node: c})
+		c = cn.next
 	}
-	if !sorted {
-		return dst
-	}
-	slices.SortStableFunc(dst, func(x, y member) int { return bytes.Compare(x.key, y.key) })
-	// Keep the last of each run of equal keys.
-	out := dst[:0]
-	for i := range dst {
-		if i+1 < len(dst) && bytes.Equal(dst[i].key, dst[i+1].key) {
+	return w.mem[base:]
+}
+
+// byKey sorts members by key in place and drops all but the last of each
+// run of equal keys, as encoding/json keeps the last duplicate.
+func byKey(ms []member) []member {
+	sortMembers(ms)
+	out := ms[:0]
+	for i := range ms {
+		if i+1 < len(ms) && ms[i].pfx == ms[i+1].pfx && bytes.Equal(ms[i].key, ms[i+1].key) {
 			continue
 		}
-		out = append(out, dst[i])
+		out = append(out, ms[i])
 	}
 	return out
+}
+
+// keyPrefix packs a key's first eight bytes big-endian (zero-padded), so
+// that comparing prefixes orders keys as bytes.Compare does up to a tie.
+func keyPrefix(k []byte) uint64 {
+	if len(k) >= 8 {
+		return binary.BigEndian.Uint64(k)
+	}
+	var p uint64
+	for i, c := range k {
+		p |= uint64(c) << (56 - 8*i)
+	}
+	return p
+}
+
+func compareMembers(x, y *member) int {
+	switch {
+	case x.pfx < y.pfx:
+		return -1
+	case x.pfx > y.pfx:
+		return 1
+	}
+	return bytes.Compare(x.key, y.key)
+}
+
+// sortMembers sorts members by key, stably (duplicates stay in document
+// order, so the last one wins). Objects are small: insertion sort, which
+// needs no closure and no allocation, unless there are many members.
+func sortMembers(ms []member) {
+	if len(ms) > 32 {
+		slices.SortStableFunc(ms, func(x, y member) int { return compareMembers(&x, &y) })
+		return
+	}
+	for i := 1; i < len(ms); i++ {
+		for j := i; j > 0 && compareMembers(&ms[j-1], &ms[j]) > 0; j-- {
+			ms[j-1], ms[j] = ms[j], ms[j-1]
+		}
+	}
 }
 
 // sameKeys reports whether two member lists have the same keys in the same
@@ -351,11 +450,11 @@ func sameKeys(a, b []member) bool {
 		return false
 	}
 	for i := range a {
-		if !bytes.Equal(a[i].key, b[i].key) {
+		if a[i].pfx != b[i].pfx || !bytes.Equal(a[i].key, b[i].key) {
 			return false
 		}
 		for j := 0; j < i; j++ {
-			if bytes.Equal(a[i].key, a[j].key) {
+			if a[i].pfx == a[j].pfx && bytes.Equal(a[i].key, a[j].key) {
 				return false
 			}
 		}
@@ -363,26 +462,24 @@ func sameKeys(a, b []member) bool {
 	return true
 }
 
-func (w *walker) compareObjects(an, bn *jnode, lo, hi int) bool {
-	// Only objects that differ byte-wise get here, so these small
-	// allocations are made along the differing branches only.
-	var bufA, bufB [16]member
-	ma := members(bufA[:0], w.a, an, false)
-	mb := members(bufB[:0], w.b, bn, false)
+func (w *walker) compareObjects(ai, bi int32, lo, hi int) bool {
+	base := len(w.mem)
+	ma := w.members(w.a, ai)
+	mb := w.members(w.b, bi)
 	eq := true
 	if sameKeys(ma, mb) {
 		for i := range ma {
 			if !w.child(step{key: ma[i].key, index: -1}, ma[i].node, mb[i].node, lo, hi) {
 				eq = false
 				if w.quiet > 0 {
-					return false
+					break
 				}
 			}
 		}
+		w.mem = w.mem[:base]
 		return eq
 	}
-	ma = members(ma, w.a, an, true)
-	mb = members(mb, w.b, bn, true)
+	ma, mb = byKey(ma), byKey(mb)
 	i, j := 0, 0
 	for i < len(ma) || j < len(mb) {
 		var c int
@@ -392,7 +489,7 @@ func (w *walker) compareObjects(an, bn *jnode, lo, hi int) bool {
 		case j == len(mb):
 			c = -1
 		default:
-			c = bytes.Compare(ma[i].key, mb[j].key)
+			c = compareMembers(&ma[i], &mb[j])
 		}
 		switch {
 		case c == 0:
@@ -413,19 +510,35 @@ func (w *walker) compareObjects(an, bn *jnode, lo, hi int) bool {
 			j++
 		}
 		if !eq && w.quiet > 0 {
-			return false
+			break
 		}
 	}
+	w.mem = w.mem[:base]
 	return eq
 }
 
 // valueText renders a value for a report: compact JSON, truncated.
 func (c *Comparer) valueText(raw []byte) string {
+	if !hasSpace(raw) {
+		// Without whitespace json.Compact returns its input (or fails, and
+		// the input is shown as it is), and most reported values are short
+		// scalars: skip its buffer (4% of a 1 KiB one-difference comparison).
+		return truncate(string(raw), c.opts.MaxValue)
+	}
 	var b bytes.Buffer
 	if json.Compact(&b, raw) != nil {
 		return truncate(string(raw), c.opts.MaxValue)
 	}
 	return truncate(b.String(), c.opts.MaxValue)
+}
+
+func hasSpace(b []byte) bool {
+	for _, c := range b {
+		if isSpace[c] {
+			return true
+		}
+	}
+	return false
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.

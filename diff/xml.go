@@ -70,10 +70,16 @@ func parseXML(b []byte) (root *xnode, n int, err error) {
 			if len(stack) >= MaxDepth {
 				return nil, 0, errDepth
 			}
+			if !xmlLocalName(t.Name.Local) {
+				return nil, 0, fmt.Errorf("XML: malformed element name %q", t.Name.Local)
+			}
 			e := &xnode{name: clark(t.Name)}
 			for _, a := range t.Attr {
 				if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
 					continue // a namespace declaration: what it declares is compared
+				}
+				if !xmlLocalName(a.Name.Local) {
+					return nil, 0, fmt.Errorf("XML: malformed attribute name %q", a.Name.Local)
 				}
 				e.attrs = append(e.attrs, xattr{name: clark(a.Name), value: a.Value})
 			}
@@ -125,6 +131,14 @@ func charsetReader(label string, input io.Reader) (io.Reader, error) {
 		return bytes.NewReader(out), nil
 	}
 	return nil, fmt.Errorf("XML: unsupported encoding %q", label)
+}
+
+// xmlLocalName reports whether a name left by encoding/xml's namespace
+// resolution is a local name (Namespaces in XML's NCName: not empty, no
+// colon). encoding/xml is lenient: it takes "<:/>" as an element named
+// ":", which no path could name, so such a body is compared as text.
+func xmlLocalName(s string) bool {
+	return s != "" && !strings.Contains(s, ":")
 }
 
 func clark(n xml.Name) string {
