@@ -25,9 +25,17 @@ var listenLimitRE = regexp.MustCompile(`msg=limits open_file_limit=(\d+) max_con
 // and hard) set to nofile on the child, as `ulimit -n` does.
 func startTandemLimited(t *testing.T, nofile int, args ...string) *proc {
 	t.Helper()
+	return startLimited(t, nofile, "proxy", listenRE, args...)
+}
+
+// startLimited runs the subcommand sub (proxy or compare, listening on a
+// port of its own, its log matching listen) with the open file limit set
+// to nofile.
+func startLimited(t *testing.T, nofile int, sub string, listen *regexp.Regexp, args ...string) *proc {
+	t.Helper()
 	argv := append([]string{"-c", `ulimit -n "$1" && shift && exec "$@"`, "sh", strconv.Itoa(nofile), tandemBinary(t),
-		"proxy", "--listen", "127.0.0.1:0"}, args...)
-	return startTandemCmd(t, exec.Command("sh", argv...), args)
+		sub, "--listen", "127.0.0.1:0"}, args...)
+	return startListening(t, exec.Command("sh", argv...), args, listen)
 }
 
 // flood opens n connections to addr and holds them open; release closes
