@@ -27,6 +27,8 @@ var derivedTables = []struct{ name, columns string }{
 	{"fields", "instance, endpoint, pattern, mismatches, noise, example_legacy, example_candidate"},
 	{"noise_stats", "instance, endpoint, pattern, n"},
 	{"latencies", "instance, endpoint, side, bucket, n"},
+	{"pattern_pairs", "instance, endpoint, pattern, only_candidate, only_secondary, both_differ, unpaired, unpaired_removed, unpaired_type"},
+	{"pair_totals", "instance, endpoint, paired, unpaired"},
 }
 
 // Merge copies src's exchanges (with their differences and triage), its

@@ -22,8 +22,8 @@ type pairTotals struct{ paired, unpaired int64 }
 // pairAgg is the part of derived that feeds per-field verdicts; its maps
 // are made on first use so that derived's constructor need not know it.
 type pairAgg struct {
-	pairs  map[fieldKey]*pairCounts
-	totals map[string]*pairTotals
+	pairs  map[instKey[fieldKey]]*pairCounts
+	totals map[instKey[string]]*pairTotals
 }
 
 // pairable reports whether an exchange's outcome is a comparison whose
@@ -45,12 +45,13 @@ func (d *derived) accountPairs(ex *tandem.Exchange, sign int64) {
 	}
 	a := &d.pairAgg
 	if a.pairs == nil {
-		a.pairs, a.totals = map[fieldKey]*pairCounts{}, map[string]*pairTotals{}
+		a.pairs, a.totals = map[instKey[fieldKey]]*pairCounts{}, map[instKey[string]]*pairTotals{}
 	}
-	t := a.totals[ex.Endpoint]
+	in := ex.Instance
+	t := a.totals[instKey[string]{in, ex.Endpoint}]
 	if t == nil {
 		t = &pairTotals{}
-		a.totals[ex.Endpoint] = t
+		a.totals[instKey[string]{in, ex.Endpoint}] = t
 	}
 	paired := ex.Secondary != nil && ex.Secondary.Err == ""
 	if len(ex.Differences) == 0 && len(ex.NoisePatterns) == 0 {
@@ -64,7 +65,7 @@ func (d *derived) accountPairs(ex *tandem.Exchange, sign int64) {
 		return
 	}
 	get := func(p string) *pairCounts {
-		k := fieldKey{ex.Endpoint, p}
+		k := instKey[fieldKey]{in, fieldKey{ex.Endpoint, p}}
 		c := a.pairs[k]
 		if c == nil {
 			c = &pairCounts{}
@@ -129,22 +130,22 @@ func (d *derived) accountPairs(ex *tandem.Exchange, sign int64) {
 // writePairs adds the paired counts to the database.
 func (d *derived) writePairs(ctx context.Context, tx *sql.Tx) error {
 	for k, c := range d.pairAgg.pairs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO pattern_pairs (endpoint, pattern, only_candidate, only_secondary, both_differ,
-				unpaired, unpaired_removed, unpaired_type) VALUES (?,?,?,?,?,?,?,?)
-			ON CONFLICT (endpoint, pattern) DO UPDATE SET only_candidate = pattern_pairs.only_candidate + excluded.only_candidate,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pattern_pairs (instance, endpoint, pattern, only_candidate, only_secondary, both_differ,
+				unpaired, unpaired_removed, unpaired_type) VALUES (?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (instance, endpoint, pattern) DO UPDATE SET only_candidate = pattern_pairs.only_candidate + excluded.only_candidate,
 				only_secondary = pattern_pairs.only_secondary + excluded.only_secondary,
 				both_differ = pattern_pairs.both_differ + excluded.both_differ,
 				unpaired = pattern_pairs.unpaired + excluded.unpaired,
 				unpaired_removed = pattern_pairs.unpaired_removed + excluded.unpaired_removed,
 				unpaired_type = pattern_pairs.unpaired_type + excluded.unpaired_type`,
-			k.endpoint, k.pattern, c.onlyCandidate, c.onlySecondary, c.both, c.unpaired, c.unpairedRemoved, c.unpairedType); err != nil {
+			k.instance, k.key.endpoint, k.key.pattern, c.onlyCandidate, c.onlySecondary, c.both, c.unpaired, c.unpairedRemoved, c.unpairedType); err != nil {
 			return fmt.Errorf("add paired counts: %w", err)
 		}
 	}
-	for ep, t := range d.pairAgg.totals {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO pair_totals (endpoint, paired, unpaired) VALUES (?,?,?)
-			ON CONFLICT (endpoint) DO UPDATE SET paired = pair_totals.paired + excluded.paired,
-				unpaired = pair_totals.unpaired + excluded.unpaired`, ep, t.paired, t.unpaired); err != nil {
+	for k, t := range d.pairAgg.totals {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO pair_totals (instance, endpoint, paired, unpaired) VALUES (?,?,?,?)
+			ON CONFLICT (instance, endpoint) DO UPDATE SET paired = pair_totals.paired + excluded.paired,
+				unpaired = pair_totals.unpaired + excluded.unpaired`, k.instance, k.key, t.paired, t.unpaired); err != nil {
 			return fmt.Errorf("add paired counts: %w", err)
 		}
 	}

@@ -149,3 +149,31 @@ func TestBaseline(t *testing.T) {
 		})
 	})
 }
+
+// The paired counts are counters like the others: each instance's rows
+// are its own, a report sums them, and a database opened for one instance
+// reports that instance's alone.
+func TestReport_PairedCountsPerInstance(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		dsn := b.dsn(t)
+		db := mustOpenDSN(t, dsn)
+		for _, in := range []string{"a", "b"} {
+			w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Instance: in})
+			for _, ex := range pairedExchanges() {
+				w.Record(ex, nil)
+			}
+			w.Close()
+		}
+		if f := fieldAt(t, db, "$.a").FieldVerdict; f.OnlyCandidate != 4 || f.OnlySecondary != 2 || f.Both != 2 || f.Neither != 2 || f.UnpairedCompared != 2 {
+			t.Errorf("summed over both instances: %+v, want every count doubled", f)
+		}
+		one, err := store.Open(context.Background(), dsn, store.Options{MustExist: true, Instance: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer one.Close()
+		if f := fieldAt(t, one, "$.a").FieldVerdict; f.OnlyCandidate != 2 || f.OnlySecondary != 1 || f.Both != 1 || f.Neither != 1 || f.UnpairedCompared != 1 {
+			t.Errorf("instance a: %+v, want its own counts", f)
+		}
+	})
+}

@@ -125,8 +125,10 @@ func (e *EndpointReport) Regressions() int {
 // reportVerdicts fills in every field's counts and judges them with the
 // default settings.
 func (db *DB) reportVerdicts(ctx context.Context, r *Report) error {
+	// Summed over the instances in scope, like every count of a report.
+	where, args := db.instanceWhere("WHERE")
 	totals := map[string]pairTotals{}
-	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, paired, unpaired FROM pair_totals")
+	rows, err := db.db.QueryContext(ctx, "SELECT endpoint, sum(paired), sum(unpaired) FROM pair_totals"+where+" GROUP BY endpoint", args...)
 	if err != nil {
 		return fmt.Errorf("report verdicts: %w", translate(err))
 	}
@@ -144,8 +146,8 @@ func (db *DB) reportVerdicts(ctx context.Context, r *Report) error {
 		return fmt.Errorf("report verdicts: %w", translate(err))
 	}
 	pairs := map[fieldKey]pairCounts{}
-	rows, err = db.db.QueryContext(ctx, `SELECT endpoint, pattern, only_candidate, only_secondary, both_differ,
-		unpaired, unpaired_removed, unpaired_type FROM pattern_pairs`)
+	rows, err = db.db.QueryContext(ctx, `SELECT endpoint, pattern, sum(only_candidate), sum(only_secondary), sum(both_differ),
+		sum(unpaired), sum(unpaired_removed), sum(unpaired_type) FROM pattern_pairs`+where+` GROUP BY endpoint, pattern`, args...)
 	if err != nil {
 		return fmt.Errorf("report verdicts: %w", translate(err))
 	}

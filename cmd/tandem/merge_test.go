@@ -41,12 +41,36 @@ func recordInto(t *testing.T, dsn, instance string, mismatches, matches int) {
 	w.Add(tandem.Count{Name: "requests", N: int64(mismatches + matches)})
 	w.Close()
 	if instance == "" {
-		for _, table := range []string{"exchanges", "counters", "fields", "noise_stats", "latencies"} {
+		for _, table := range []string{"exchanges", "counters", "fields", "noise_stats", "latencies", "pattern_pairs", "pair_totals"} {
 			if _, err := db.SQL().Exec("UPDATE " + table + " SET instance = '' WHERE instance = 'unnamed'"); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
+}
+
+// priceVerdict reads the verdict on GET /p's $.price, of one instance or
+// ("") all.
+func priceVerdict(t *testing.T, dsn, instance string) store.FieldVerdict {
+	t.Helper()
+	db, err := store.Open(context.Background(), dsn, store.Options{MustExist: true, Instance: instance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, err := db.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range r.Endpoints {
+		for _, f := range e.Fields {
+			if e.Endpoint == "GET /p" && f.Pattern == "$.price" {
+				return f.FieldVerdict
+			}
+		}
+	}
+	t.Fatalf("no $.price field in %s (instance %q)", dsn, instance)
+	return store.FieldVerdict{}
 }
 
 // totalsOf reads a database's totals, of one instance or ("") all.
@@ -105,6 +129,13 @@ func TestMerge(t *testing.T) {
 		}
 		if bt, n := totalsOf(t, into, "b"); bt.Mismatched != 2 || n != 2 {
 			t.Errorf("%s: instance b: %+v, %d stored; want its 2 mismatches", when, bt, n)
+		}
+		// The verdicts' counts came along, per instance, once.
+		if f := priceVerdict(t, into, ""); f.UnpairedCompared != mismatches+3 || f.UnpairedDiffers != mismatches {
+			t.Errorf("%s: merged verdict counts %+v; want %d compared, %d differing", when, f, mismatches+3, mismatches)
+		}
+		if f := priceVerdict(t, into, "b"); f.UnpairedCompared != 3 || f.UnpairedDiffers != 2 {
+			t.Errorf("%s: instance b's verdict counts %+v; want 3 compared, 2 differing", when, f)
 		}
 	}
 	check("merged once", 5)

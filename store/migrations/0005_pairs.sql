@@ -9,6 +9,7 @@
 -- how many of those by removing a value or changing its type. Never
 -- pruned, like fields.
 CREATE TABLE pattern_pairs (
+	instance         TEXT   NOT NULL DEFAULT '',
 	endpoint         TEXT   NOT NULL,
 	pattern          TEXT   NOT NULL,
 	only_candidate   BIGINT NOT NULL DEFAULT 0,
@@ -17,17 +18,22 @@ CREATE TABLE pattern_pairs (
 	unpaired         BIGINT NOT NULL DEFAULT 0,
 	unpaired_removed BIGINT NOT NULL DEFAULT 0,
 	unpaired_type    BIGINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (endpoint, pattern)
+	PRIMARY KEY (instance, endpoint, pattern)
 );
 
 -- Per endpoint: exchanges compared (match, mismatch or noise) with a
 -- secondary that answered (paired) and without one (unpaired).
 CREATE TABLE pair_totals (
-	endpoint TEXT   NOT NULL PRIMARY KEY,
+	instance TEXT   NOT NULL DEFAULT '',
+	endpoint TEXT   NOT NULL,
 	paired   BIGINT NOT NULL DEFAULT 0,
-	unpaired BIGINT NOT NULL DEFAULT 0
+	unpaired BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (instance, endpoint)
 );
 
+-- Both are counters: each row carries the instance that counted it (as
+-- 0004 made the other counters do); a report sums the instances in scope.
+--
 -- The baseline (tandem baseline): how often legacy differs from itself,
 -- learned by replaying traffic against legacy alone. Per endpoint, the
 -- exchanges compared and where they came from; per pattern, how many
