@@ -31,11 +31,11 @@ func Redact(ex *tandem.Exchange, names []string) {
 		redactHeaders(ex.Secondary.Header, all)
 	}
 	ex.Request.URL = redactQuery(ex.Request.URL, all)
-	ex.Request.Body = redactJSON(ex.Request.Body, all)
-	ex.Legacy.Body = redactJSON(ex.Legacy.Body, all)
-	ex.Candidate.Body = redactJSON(ex.Candidate.Body, all)
+	ex.Request.Body = redactForm(redactJSON(ex.Request.Body, all), ex.Request.Header, all)
+	ex.Legacy.Body = redactForm(redactJSON(ex.Legacy.Body, all), ex.Legacy.Header, all)
+	ex.Candidate.Body = redactForm(redactJSON(ex.Candidate.Body, all), ex.Candidate.Header, all)
 	if ex.Secondary != nil {
-		ex.Secondary.Body = redactJSON(ex.Secondary.Body, all)
+		ex.Secondary.Body = redactForm(redactJSON(ex.Secondary.Body, all), ex.Secondary.Header, all)
 	}
 	redactDifferences(ex.Differences, all)
 }
@@ -107,6 +107,20 @@ func redactHeaders(h tandem.Headers, names []string) {
 			}
 		}
 	}
+}
+
+// redactForm redacts the named fields of an urlencoded form body (a login
+// POST's password=…), as redactQuery does a URL's: a form is a query
+// string in the body, and its secrets are as much secrets there.
+func redactForm(body []byte, h tandem.Headers, names []string) []byte {
+	ct, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	if len(body) == 0 || !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		return body
+	}
+	if r := redactQuery("?"+string(body), names); r != "?"+string(body) {
+		return []byte(r[1:])
+	}
+	return body
 }
 
 func redactQuery(u string, names []string) string {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,6 +37,30 @@ func TestRedact(t *testing.T) {
 			store.Redact(ex, []string{"password"})
 			if got := string(ex.Legacy.Body); got != tt.want {
 				t.Errorf("body\n got %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+
+	// An urlencoded form (a login POST) is redacted like a query string;
+	// the same bytes under another type are not a form.
+	forms := []struct{ name, ct, in, want string }{
+		{"Form", "application/x-www-form-urlencoded", "user=a&password=hunter2&x=1", "user=a&password=" + url.QueryEscape(store.Redacted) + "&x=1"},
+		{"FormCharset", "Application/X-WWW-Form-Urlencoded; charset=utf-8", "PassWord=hunter2", "PassWord=" + url.QueryEscape(store.Redacted)},
+		{"FormEscapedName", "application/x-www-form-urlencoded", "pass%77ord=hunter2", "pass%77ord=" + url.QueryEscape(store.Redacted)},
+		{"FormNoSecret", "application/x-www-form-urlencoded", "user=a", "user=a"},
+		{"TextIsNotAForm", "text/plain", "password=hunter2", "password=hunter2"},
+	}
+	for _, tt := range forms {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tandem.Headers{{Name: "Content-Type", Value: tt.ct}}
+			ex := &tandem.Exchange{Request: tandem.Request{Header: h, Body: []byte(tt.in)},
+				Candidate: tandem.Response{Header: h, Body: []byte(tt.in)}}
+			store.Redact(ex, []string{"password"})
+			if got := string(ex.Request.Body); got != tt.want {
+				t.Errorf("request body\n got %s\nwant %s", got, tt.want)
+			}
+			if got := string(ex.Candidate.Body); got != tt.want {
+				t.Errorf("candidate body\n got %s\nwant %s", got, tt.want)
 			}
 		})
 	}
