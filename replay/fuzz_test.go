@@ -100,7 +100,14 @@ func mustSend(t *testing.T, up *service, rec *Record) {
 	if err := back.Read(bufio.NewReader(&b)); err != nil {
 		t.Fatalf("record %d (%s %q) does not parse back: %v\n%q", rec.N, rec.Request.Method, rec.Request.URL, err, b.String())
 	}
-	if string(back.Header.Method()) != rec.Request.Method || string(back.Header.RequestURI()) != rec.Request.URL {
+	// fasthttp writes an empty query ("/a?") as none ("/a"): the one
+	// change a recorded target may see on its way (the upstream client
+	// parses the URI to set its scheme).
+	want := rec.Request.URL
+	if i := strings.IndexByte(want, '?'); i == len(want)-1 {
+		want = want[:i]
+	}
+	if string(back.Header.Method()) != rec.Request.Method || string(back.Header.RequestURI()) != want {
 		t.Fatalf("record %d: sent %s %q, parsed back %s %q", rec.N, rec.Request.Method, rec.Request.URL,
 			back.Header.Method(), back.Header.RequestURI())
 	}

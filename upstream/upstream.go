@@ -162,8 +162,12 @@ func (c *Client) Target(req *fasthttp.Request, target []byte, rewriteHost bool) 
 	}
 	// The HostClient speaks plain HTTP over the connection the dialer made
 	// (TLS or not) and refuses a request whose URI says otherwise; a
-	// request read from a TLS listener parses as https.
-	req.URI().SetScheme("http")
+	// request read from a TLS listener parses as https. Parsing the URI
+	// to say so must not change the path the upstream gets ("/}" would be
+	// written "/%7D"): the path goes out as it came, whoever writes it.
+	u := req.URI()
+	u.DisablePathNormalizing = true
+	u.SetScheme("http")
 }
 
 // Do sends req and reads the answer into resp (its body as a stream with
