@@ -79,7 +79,9 @@ func fuzzSource(t *testing.T, format Format, data []byte) {
 		if l := rec.Legacy; l != nil && len(l.Body) > 64 {
 			t.Fatalf("record %d keeps %d bytes of a body capped at 64", rec.N, len(l.Body))
 		}
-		mustSend(t, up, rec)
+		if !isWebSocket(rec) { // the runner skips these unsent (and unchecked)
+			mustSend(t, up, rec)
+		}
 	}
 	t.Fatalf("Next did not end after %d calls on %d bytes", limit, len(data))
 }
@@ -99,10 +101,7 @@ func mustSend(t *testing.T, up *service, rec *Record) {
 	var back fasthttp.Request
 	// A reader as large as the request: a recorded header may be larger
 	// than fasthttp's default 4 KiB (the proxy reads with its own limit).
-	if err := back.Read(bufio.NewReaderSize(&b, max(4096, b.Len()))); err != nil &&
-		strings.Contains(err.Error(), "missing required host header") {
-		return // written without a Host (a malformed recorded Host): known gap, in the session note
-	} else if err != nil {
+	if err := back.Read(bufio.NewReaderSize(&b, max(4096, b.Len()))); err != nil {
 		t.Fatalf("record %d (%s %q) does not parse back: %v\n%q", rec.N, rec.Request.Method, rec.Request.URL, err, b.String())
 	}
 	// fasthttp writes an empty query ("/a?") as none ("/a"): the one
@@ -112,19 +111,7 @@ func mustSend(t *testing.T, up *service, rec *Record) {
 	if i := strings.IndexByte(want, '?'); i == len(want)-1 {
 		want = want[:i]
 	}
-	if _, err := url.Parse("http://" + rec.Request.Host + "/"); (err != nil || strings.Trim(rec.Request.Host,
-		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != "") && rec.Request.Host != "" {
-		// A Host that is no host ("::04:2.it"): fasthttp's URI parse,
-		// which the upstream client needs for the scheme, loses the path
-		// (a known limitation, in the session note); the request must
-		// still be one a server parses.
-		want = string(back.Header.RequestURI())
-	}
-	method := rec.Request.Method
-	if method == "" {
-		method = "GET" // fasthttp's default for a record without a method (known gap, session note)
-	}
-	if string(back.Header.Method()) != method || string(back.Header.RequestURI()) != want {
+	if string(back.Header.Method()) != rec.Request.Method || string(back.Header.RequestURI()) != want {
 		t.Fatalf("record %d: sent %s %q, parsed back %s %q", rec.N, rec.Request.Method, rec.Request.URL,
 			back.Header.Method(), back.Header.RequestURI())
 	}

@@ -226,3 +226,42 @@ func TestNDJSON_WebSocket(t *testing.T) {
 		t.Errorf("record %+v: want a WebSocket to example.com/socket", rec)
 	}
 }
+
+// TestNDJSON_Host: a recorded Host is a host and port (a name, an IPv4 or
+// a bracketed IPv6 literal); anything else is an invalid record, named,
+// never a request sent to another path.
+func TestNDJSON_Host(t *testing.T) {
+	tests := []struct {
+		host string
+		ok   bool
+	}{
+		{"api.example.com", true},
+		{"localhost:8080", true},
+		{"127.0.0.1:80", true},
+		{"[::1]:8080", true},
+		{"[2001:db8::1]", true},
+		{"under_score.example", true},
+		{"::04:2.it", false},
+		{"x]]]]", false},
+		{"a b", false},
+		{"h/x", false},
+		{"host:port", false},
+		{"[::1", false},
+		{":80", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			doc := `{"request": {"method": "GET", "url": "/x", "host": "` + tt.host + `"}, "legacy": {"status": 200}}` + "\n"
+			rec, err := first(t, "h.ndjson", doc, replay.NDJSON)
+			var inv *replay.InvalidError
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.ok && rec.Request.Host != tt.host:
+				t.Errorf("host %q, want %q", rec.Request.Host, tt.host)
+			case !tt.ok && (!errors.As(err, &inv) || !strings.Contains(err.Error(), "is not a host")):
+				t.Errorf("got %v, want an invalid record: host is not a host", err)
+			}
+		})
+	}
+}

@@ -366,7 +366,7 @@ func check(rec *Record) error {
 	if i := strings.IndexFunc(r.URL, func(c rune) bool { return c <= ' ' || c == 0x7f }); i >= 0 {
 		return fmt.Errorf("url %s has a space or control character", quote(r.URL))
 	}
-	if strings.ContainsAny(r.Host, " \t\r\n/") {
+	if r.Host != "" && !validHost(r.Host) {
 		return fmt.Errorf("host %s is not a host", quote(r.Host))
 	}
 	if err := checkHeaders("request", r.Header); err != nil {
@@ -399,6 +399,40 @@ func checkHeaders(side string, h tandem.Headers) error {
 		}
 	}
 	return nil
+}
+
+// validHost reports whether s is a Host field value (RFC 9110 §7.2): a
+// registered name or IPv4 address (RFC 3986 reg-name: unreserved,
+// sub-delims and %-escapes) or a bracketed IP literal, then an optional
+// :port. What is not ("::04:2.it") is written and parsed back as another
+// request, whose path fasthttp loses.
+func validHost(s string) bool {
+	name, port := s, ""
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 || strings.Trim(s[1:end], "0123456789abcdefABCDEF:.") != "" {
+			return false
+		}
+		name, port = "", s[end+1:]
+	} else if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		name, port = s[:i], s[i:]
+		if name == "" {
+			return false
+		}
+	}
+	if port != "" && (port[0] != ':' || strings.Trim(port[1:], "0123456789") != "") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=%", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // isToken reports whether s is an RFC 9110 §5.6.2 token.

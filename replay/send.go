@@ -40,10 +40,7 @@ func newService(name string, u *url.URL, conns int, timeout time.Duration, maxBo
 var unsent = []string{"Expect", "Content-Length", "Host"}
 
 func sendable(h tandem.Header) bool {
-	if !fieldName(h.Name) || strings.ContainsAny(h.Value, "\r\n\x00") || upstream.IsHop(h.Name) {
-		// A name that is not an RFC 9110 token ("Sec-WebSocket-K  " in
-		// a hand-edited HAR) or a value that would end the line would make
-		// a request no server parses: it is not sent.
+	if upstream.IsHop(h.Name) {
 		return false
 	}
 	for _, n := range unsent {
@@ -55,23 +52,6 @@ func sendable(h tandem.Header) bool {
 	// placeholder would only be a wrong credential (--header gives the
 	// real one).
 	return h.Value != store.Redacted
-}
-
-// fieldName reports whether s is a header field name: an RFC 9110 token.
-func fieldName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // request fills req with r as it is sent to this service.
