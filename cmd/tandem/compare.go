@@ -137,35 +137,13 @@ func (c *compareCmd) Run(ctx context.Context, args []string) error {
 		watchCertificate(ctx, cert, log)
 	}
 	log.Info("tandem compare listening for shadow copies", "addr", ln.Addr().String(), "legacy", legacy.String(),
-		"candidate", candidate.String(), "secondary", *secondaryURL, "db", *dbPath, "record", string(mode),
+		"candidate", candidate.String(), "secondary", *secondaryURL, "db", shownDB(*dbPath), "record", string(mode),
 		"sample", *sample, "shadow_suffix", *suffix)
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
 	}
-	if *adminAddr != "" {
-		srv, err := admin.Listen(*adminAddr, admin.Handler(tg, w))
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		defer srv.Close(context.Background())
-		log.Info("admin listening", "addr", srv.Addr(), "paths", "/metrics /healthz /debug/pprof/")
-		if c.onAdmin != nil {
-			c.onAdmin(srv.Addr())
-		}
-	}
-
-	served := make(chan error, 1)
-	go func() { served <- tg.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("stopping: draining the queue", "drain_timeout", drain.String())
-	sctx, cancel := context.WithTimeout(context.Background(), *drain)
-	defer cancel()
-	serr := tg.Shutdown(sctx)
+	serr := serveUntilStopped(ctx, log, tg, ln, *adminAddr, admin.Handler(tg, w), c.onAdmin, *drain,
+		"stopping: draining the queue")
 	w.Close()
 	s, ws := tg.Stats(), w.Stats()
 	log.Info("stopped", "copies", s.Requests, "queued", s.Mirrored, "compared", s.Compared, "mismatched", s.Mismatched,

@@ -149,30 +149,8 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
 	}
-	if *adminAddr != "" {
-		srv, err := admin.Listen(*adminAddr, admin.Handler(p, w, ctl), log)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		defer srv.Close(context.Background())
-		log.Info("admin listening", "addr", srv.Addr(), "paths", "/metrics /healthz /debug/pprof/")
-		if c.onAdmin != nil {
-			c.onAdmin(srv.Addr())
-		}
-	}
-
-	served := make(chan error, 1)
-	go func() { served <- p.Serve(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("stopping: finishing client requests, draining the mirror queue", "drain_timeout", drain.String())
-	sctx, cancel := context.WithTimeout(context.Background(), *drain)
-	defer cancel()
-	serr := p.Shutdown(sctx)
+	serr := serveUntilStopped(ctx, log, p, ln, *adminAddr, admin.Handler(p, w, ctl), c.onAdmin, *drain,
+		"stopping: finishing client requests, draining the mirror queue")
 	w.Close()
 	s, ws := p.Stats(), w.Stats()
 	log.Info("stopped", "requests", s.Requests, "mirrored", s.Mirrored, "compared", s.Compared, "mismatched", s.Mismatched,
