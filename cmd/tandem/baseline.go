@@ -63,11 +63,9 @@ func (c *baselineCmd) Run(ctx context.Context, args []string) error {
 	if *concurrency <= 0 {
 		return usagef("--concurrency %d: want at least 1", *concurrency)
 	}
-	rs := rules.Default()
-	if *rulesFile != "" {
-		if rs, err = rules.Load(*rulesFile); err != nil {
-			return usageError{err}
-		}
+	rs, err := loadRules(*rulesFile)
+	if err != nil {
+		return err
 	}
 	open, release, err := openInput(ctx, *from, *format, filters, replay.Options{MaxBody: int(maxBody)}, c.stderr)
 	if err != nil {

@@ -100,11 +100,9 @@ func (c *compareCmd) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	rs := rules.Default()
-	if *rulesFile != "" {
-		if rs, err = rules.Load(*rulesFile); err != nil {
-			return usageError{err}
-		}
+	rs, err := loadRules(*rulesFile)
+	if err != nil {
+		return err
 	}
 
 	db, err := store.Open(ctx, *dbPath, store.Options{})

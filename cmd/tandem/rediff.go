@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/tandemproxy/tandem/rules"
 	"github.com/tandemproxy/tandem/store"
 )
 
@@ -21,12 +20,9 @@ func (c *rediffCmd) Run(ctx context.Context, args []string) error {
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	rs := rules.Default()
-	if *rulesFile != "" {
-		var err error
-		if rs, err = rules.Load(*rulesFile); err != nil {
-			return usageError{err}
-		}
+	rs, err := loadRules(*rulesFile)
+	if err != nil {
+		return err
 	}
 	db, err := store.Open(ctx, *dbPath, store.Options{MustExist: true})
 	if err != nil {

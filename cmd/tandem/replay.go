@@ -17,7 +17,6 @@ import (
 	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/replay"
 	"github.com/tandemproxy/tandem/report"
-	"github.com/tandemproxy/tandem/rules"
 	"github.com/tandemproxy/tandem/store"
 )
 
@@ -112,11 +111,9 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	if *baselineDB != "" && same(*baselineDB, *dbPath) {
 		return usagef("--baseline %s is --db, which every replay replaces: keep the baseline in another file", *baselineDB)
 	}
-	rs := rules.Default()
-	if *rulesFile != "" {
-		if rs, err = rules.Load(*rulesFile); err != nil {
-			return usageError{err}
-		}
+	rs, err := loadRules(*rulesFile)
+	if err != nil {
+		return err
 	}
 
 	open, release, err := openInput(ctx, *from, *format, filters, replay.Options{MaxBody: int(maxBody)}, c.stderr)

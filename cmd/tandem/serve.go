@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tandemproxy/tandem/admin"
+	"github.com/tandemproxy/tandem/rules"
 )
 
 // server is what tandem proxy and tandem compare serve: a mirror.Proxy or
@@ -48,4 +49,17 @@ func serveUntilStopped(ctx context.Context, log *slog.Logger, s server, ln net.L
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	return s.Shutdown(sctx)
+}
+
+// loadRules loads the rules file at path, or the defaults when there is
+// none; a broken file is a usage error naming file and line.
+func loadRules(path string) (*rules.Set, error) {
+	if path == "" {
+		return rules.Default(), nil
+	}
+	rs, err := rules.Load(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return rs, nil
 }
