@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/mirror"
 )
 
@@ -73,5 +75,66 @@ func TestProxy_ShutdownDrainTimeout(t *testing.T) {
 	defer rec.mu.Unlock()
 	if len(rec.ex) != 0 {
 		t.Errorf("%d exchanges recorded after the stop", len(rec.ex))
+	}
+}
+
+// blockingRecorder holds each Record until released, and says when one
+// has returned.
+type blockingRecorder struct {
+	*recorder
+	entered, release chan struct{}
+	returned         atomic.Bool
+}
+
+func (r *blockingRecorder) Record(ex *tandem.Exchange, redact []string) {
+	r.entered <- struct{}{}
+	<-r.release
+	r.recorder.Record(ex, redact)
+	r.returned.Store(true)
+}
+
+// A stop out of time waits for a worker that is already recording its
+// verdict (the Recorder is closed by the stop's caller right after), and
+// counts that exchange compared, not dropped.
+func TestProxy_ShutdownWaitsForARecording(t *testing.T) {
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	defer legacy.Close()
+	rec := &blockingRecorder{recorder: newRecorder(), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	p, err := mirror.New(mirror.Config{Legacy: mustURL(t, legacy.URL), Candidate: mustURL(t, legacy.URL), Sample: 1,
+		Workers: 1, QueueSize: 10, Recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go p.Serve(ln)
+	if _, body := get(t, "GET", "http://"+ln.Addr().String()+"/x", "", nil); body != "ok" {
+		t.Fatalf("client got %q", body)
+	}
+	<-rec.entered // the worker claimed its job and is recording
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var returnedFirst atomic.Bool
+	stopped := make(chan error, 1)
+	go func() {
+		err := p.Shutdown(ctx)
+		returnedFirst.Store(rec.returned.Load())
+		stopped <- err
+	}()
+	<-ctx.Done() // the stop is out of time now, and must wait for the Record
+	select {
+	case err = <-stopped: // too early: the Record is still held
+	case <-time.After(300 * time.Millisecond): // still waiting, as it should
+		close(rec.release)
+		err = <-stopped
+	}
+	if err == nil {
+		t.Error("Shutdown: nil error, want it to say it ran out of time")
+	}
+	if !returnedFirst.Load() {
+		close(rec.release)
+		t.Error("Shutdown returned before the worker's Record did: the exchange would reach a closed Recorder")
+	}
+	if s := p.Stats(); s.Compared != 1 || s.Dropped != 0 {
+		t.Errorf("compared %d, dropped %d: want the recorded exchange compared, none dropped", s.Compared, s.Dropped)
 	}
 }

@@ -9,7 +9,6 @@
 package mirror
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -173,11 +172,7 @@ type Proxy struct {
 	// client path fetches legacy), target.go.
 	fetchFrom *upstream.Client
 
-	// For a stop that runs out of time: the job each worker holds, whether
-	// to abandon what is left, and how many workers are recording a verdict.
-	slots     []atomic.Pointer[job]
-	abandon   atomic.Bool
-	finishing atomic.Int64
+	drain drain // the workers' side of a stop out of time (stop.go)
 
 	flushMu     sync.Mutex
 	flushed     map[string]int64 // process-wide counts already given to the Recorder
@@ -266,10 +261,10 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p.jobs.New = func() any { return new(job) }
-	p.slots = make([]atomic.Pointer[job], cfg.Workers)
+	p.drain.slots = make([]atomic.Pointer[job], cfg.Workers)
 	for i := range cfg.Workers {
 		p.workers.Add(1)
-		go p.worker(&p.slots[i])
+		go p.worker(&p.drain.slots[i])
 	}
 	go p.flusher()
 	return p, nil
@@ -501,45 +496,4 @@ type fasthttpLogger struct{ l *slog.Logger }
 
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
-}
-
-// Shutdown stops a clean stop: it stops accepting, lets in-flight client
-// requests finish, then drains the mirror queue until ctx is done (copies
-// still queued then are counted as dropped) and flushes the counts. The
-// Recorder is not closed: its owner does that next. Calling it again
-// returns what the first call did.
-func (p *Proxy) Shutdown(ctx context.Context) error {
-	p.shutdown.Do(func() { p.shutdownErr = p.stop(ctx) })
-	return p.shutdownErr
-}
-
-func (p *Proxy) stop(ctx context.Context) error {
-	var err error
-	if p.server != nil {
-		err = p.server.ShutdownWithContext(ctx)
-	}
-	p.tun.closeAll()
-	p.closeQueue.Do(func() { close(p.queue) })
-	done := make(chan struct{})
-	go func() { p.workers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		// Out of time: what the workers have not taken is dropped, and so
-		// is what they hold (it would come after the Recorder is closed).
-		p.abandon.Store(true)
-		for j := range p.queue {
-			p.dropped.Add(1)
-			p.inFlight.Add(-1)
-			p.release(j)
-		}
-		p.abandonInFlight()
-		if err == nil {
-			err = fmt.Errorf("mirror queue not drained in time: %w", ctx.Err())
-		}
-	}
-	close(p.stopFlusher)
-	<-p.flusherDone
-	p.flushCounts()
-	return err
 }

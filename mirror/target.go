@@ -149,7 +149,8 @@ func (p *Proxy) fetchLegacyWith(c *upstream.Client, j *job) bool {
 	j.latency = time.Since(start)
 	p.metrics.legacyAll.observe(j.latency)
 	if err != nil {
-		if j.state.CompareAndSwap(jobRunning, jobFinishing) { // not abandoned by a stop
+		if p.claim(j) { // not abandoned by a stop (stop.go)
+			p.finished()
 			p.legacyErrors.Add(1)
 			if n := p.legacyErrLog.allow(time.Now()); n >= 0 {
 				p.log.Warn("legacy did not answer a shadow copy (counted as legacy_error)", "err", upstream.Describe(err), "cause", err, "suppressed_since_last", n)

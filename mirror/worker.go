@@ -62,47 +62,15 @@ func (j *job) reset() {
 	}
 }
 
-// Job states: a job is finished by its worker or abandoned by a stop that
-// ran out of time, never both (the one that moves it out of jobRunning
-// counts it).
-const (
-	jobRunning int32 = iota
-	jobFinishing
-	jobAbandoned
-)
-
 func (p *Proxy) worker(slot *atomic.Pointer[job]) {
 	defer p.workers.Done()
 	for j := range p.queue {
-		// The slot is set before the stop flag is read, so that a stop
-		// that sets the flag and then looks at the slots sees this job.
-		slot.Store(j)
-		if p.abandon.Load() {
-			if j.state.CompareAndSwap(jobRunning, jobAbandoned) {
-				p.dropped.Add(1)
-			}
-		} else {
+		if p.take(slot, j) { // stop.go
 			p.process(j)
 		}
 		slot.Store(nil)
 		p.inFlight.Add(-1)
 		p.release(j)
-	}
-}
-
-// abandonInFlight is a stop out of time, after it set p.abandon: the copies workers hold are
-// counted as dropped, unless a worker is already recording its verdict,
-// which is waited for (briefly: it needs no network) so that it reaches the
-// Recorder before it is closed.
-func (p *Proxy) abandonInFlight() {
-	// p.abandon is already set: no worker starts another job.
-	for i := range p.slots {
-		if j := p.slots[i].Load(); j != nil && j.state.CompareAndSwap(jobRunning, jobAbandoned) {
-			p.dropped.Add(1)
-		}
-	}
-	for deadline := time.Now().Add(2 * time.Second); p.finishing.Load() > 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -146,11 +114,10 @@ func (p *Proxy) process(j *job) {
 		ex.Candidate, j.candBody = p.send(p.candidate, &p.candBreaker, req, j.candBody)
 	}
 	wg.Wait()
-	p.finishing.Add(1)
-	defer p.finishing.Add(-1)
-	if !j.state.CompareAndSwap(jobRunning, jobFinishing) {
+	if !p.claim(j) { // stop.go
 		return // abandoned by a stop out of time, and counted as dropped
 	}
+	defer p.finished()
 	if p.droppedForDescriptors(ex) { // fdshortage.go
 		return
 	}

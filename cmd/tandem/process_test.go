@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -148,7 +149,10 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
 
 // load sends GETs from conc clients until stop is closed, and returns the
 // number of answers that were legacy's, and of failed requests.
-func load(t *testing.T, base string, conc int, want string, stop <-chan struct{}) (ok, failed int) {
+// load requests from base on conc connections until stop, or until a
+// request fails; answered (if not nil) counts the good answers as they come,
+// so that a test can wait for the load to be under way.
+func load(t *testing.T, base string, conc int, want string, stop <-chan struct{}, answered *atomic.Int64) (ok, failed int) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for c := 0; c < conc; c++ {
@@ -172,6 +176,9 @@ func load(t *testing.T, base string, conc int, want string, stop <-chan struct{}
 				mu.Lock()
 				if good {
 					ok++
+					if answered != nil {
+						answered.Add(1)
+					}
 				} else {
 					failed++
 				}
@@ -220,5 +227,15 @@ func TestCI_FuzzTargets(t *testing.T) {
 	})
 	if err != nil || n == 0 {
 		t.Fatalf("found %d fuzz targets: %v", n, err)
+	}
+}
+
+// waitAnswered waits until a load has had n good answers.
+func waitAnswered(t *testing.T, answered *atomic.Int64, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); answered.Load() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d requests answered in 30 s", answered.Load(), n)
+		}
 	}
 }
