@@ -147,8 +147,7 @@ func upgradeProtocol(h *fasthttp.RequestHeader) []byte {
 // the two connections are joined, and any other answer goes to the client
 // as a normal response. Nothing is mirrored.
 func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx) bool {
-	req := &ctx.Request
-	proto := upgradeProtocol(&req.Header)
+	proto := upgradeProtocol(&ctx.Request.Header)
 	if proto == nil {
 		return false
 	}
@@ -162,16 +161,28 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx) bool {
 		ctx.Error("tandem: too many upgraded connections open\n", fasthttp.StatusServiceUnavailable)
 		return true
 	}
-	hijacked := false
-	defer func() {
-		if !hijacked {
-			if t.legacy != nil {
-				t.legacy.Close()
-			}
-			p.tun.release(t)
-		}
-	}()
+	br, head, status, ok := p.upgradeLegacy(ctx, t, proto)
+	if ok && status == fasthttp.StatusSwitchingProtocols {
+		p.tun.upgraded.Add(1)
+		p.hijackTunnel(ctx, t, br, head) // the tunnel owns t from here
+		return true
+	}
+	if ok {
+		p.passRefusal(ctx, head, br)
+	}
+	if t.legacy != nil {
+		t.legacy.Close()
+	}
+	p.tun.release(t)
+	return true
+}
 
+// upgradeLegacy dials legacy (t.legacy) and sends it the client's upgrade
+// request; it returns a reader on legacy's connection and the head of its
+// answer, with the status. When legacy fails it answers the client (502,
+// or 504 when legacy ran out of time) and returns ok false.
+func (p *Proxy) upgradeLegacy(ctx *fasthttp.RequestCtx, t *tunnel, proto []byte) (br *bufio.Reader, head []byte, status int, ok bool) {
+	req := &ctx.Request
 	// Upgrade and Connection are hop-by-hop, but for this hop they are the
 	// request itself: the rest go, these two come back.
 	proto = bytes.Clone(proto)
@@ -187,20 +198,18 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx) bool {
 		p.legacyErrors.Add(1)
 		p.log.Debug("upgrade: legacy unavailable", "err", err)
 		ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
-		return true
+		return nil, nil, 0, false
 	}
 	p.tun.mu.Lock()
 	t.legacy = conn // closeAll reads it
 	p.tun.mu.Unlock()
 	conn.SetDeadline(deadline)
-	br := bufio.NewReaderSize(conn, tunnelBuffer)
+	br = bufio.NewReaderSize(conn, tunnelBuffer)
 	bw := bufio.NewWriterSize(conn, 4<<10)
 	err = req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
-	var head []byte
-	var status int
 	if err == nil {
 		head, status, err = readHead(br)
 	}
@@ -212,28 +221,33 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx) bool {
 		} else {
 			ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
 		}
-		return true
+		return nil, nil, 0, false
 	}
-	if status != fasthttp.StatusSwitchingProtocols {
-		// Refused (a 400, a 426, a 403): the client gets legacy's answer.
-		ctx.Response.Header.SetNoDefaultContentType(true)
-		ctx.Response.Header.DisableNormalizing()
-		if err := ctx.Response.Read(bufio.NewReader(io.MultiReader(bytes.NewReader(head), br))); err != nil {
-			p.legacyErrors.Add(1)
-			ctx.Response.Reset()
-			ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
-			return true
-		}
-		upstream.RemoveResponseHop(&ctx.Response.Header)
-		return true
-	}
+	return br, head, status, true
+}
 
-	p.tun.upgraded.Add(1)
+// passRefusal gives the client legacy's answer to an upgrade it refused (a
+// 400, a 426, a 403): head and the rest of it in br.
+func (p *Proxy) passRefusal(ctx *fasthttp.RequestCtx, head []byte, br *bufio.Reader) {
+	ctx.Response.Header.SetNoDefaultContentType(true)
+	ctx.Response.Header.DisableNormalizing()
+	if err := ctx.Response.Read(bufio.NewReader(io.MultiReader(bytes.NewReader(head), br))); err != nil {
+		p.legacyErrors.Add(1)
+		ctx.Response.Reset()
+		ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
+		return
+	}
+	upstream.RemoveResponseHop(&ctx.Response.Header)
+}
+
+// hijackTunnel takes over the client's connection once fasthttp lets go of
+// it, and joins it to legacy's (t.legacy, read through br) until either
+// side ends or both are idle for TunnelIdleTimeout. head, legacy's 101,
+// goes to the client as legacy sent it, then the bytes of the new protocol.
+func (p *Proxy) hijackTunnel(ctx *fasthttp.RequestCtx, t *tunnel, br *bufio.Reader, head []byte) {
+	conn := t.legacy
 	conn.SetDeadline(time.Time{})
-	hijacked = true
-	// fasthttp writes nothing: legacy's 101 goes to the client as legacy
-	// sent it, and then the bytes of the new protocol.
-	ctx.HijackSetNoResponse(true)
+	ctx.HijackSetNoResponse(true) // fasthttp writes nothing
 	// If the server never calls the hijack handler (the client's
 	// connection failed in between), legacy's connection and the slot
 	// must not be held forever: whichever of the two comes first wins.
@@ -264,7 +278,6 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx) bool {
 		}
 		t.join(c, br, p.cfg.TunnelIdleTimeout)
 	})
-	return true
 }
 
 // join copies bytes both ways until either side closes, fails, or both are
