@@ -317,12 +317,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 		p.metrics.legacyAll.observe(time.Since(start))
 		p.legacyErrors.Add(1)
 		p.logUpstreamError(&p.legacyErrLog, "legacy", err)
-		ctx.Response.Reset()
-		if errors.Is(err, fasthttp.ErrTimeout) {
-			ctx.Error("tandem: legacy did not answer in time\n", fasthttp.StatusGatewayTimeout)
-		} else {
-			ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
-		}
+		answerLegacyFailed(ctx, errors.Is(err, fasthttp.ErrTimeout))
 		if j != nil {
 			p.release(j)
 		}

@@ -267,12 +267,7 @@ func (p *Proxy) serveSafe(ctx *fasthttp.RequestCtx, ep *rules.Endpoint, name str
 	if err != nil {
 		p.legacyErrors.Add(1)
 		p.logUpstreamError(&p.legacyErrLog, "legacy", err)
-		ctx.Response.Reset()
-		if errors.Is(err, fasthttp.ErrTimeout) {
-			ctx.Error("tandem: legacy did not answer in time\n", fasthttp.StatusGatewayTimeout)
-		} else {
-			ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
-		}
+		answerLegacyFailed(ctx, errors.Is(err, fasthttp.ErrTimeout))
 		p.release(j)
 		return
 	}

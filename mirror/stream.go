@@ -86,12 +86,7 @@ func (p *Proxy) serveLegacy(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, j
 		p.metrics.legacyAll.observe(latency)
 		if err != nil {
 			p.legacyBodyFailed(ctx, err, false)
-			ctx.Response.Reset()
-			if errors.Is(err, fasthttp.ErrTimeout) {
-				ctx.Error("tandem: legacy did not answer in time\n", fasthttp.StatusGatewayTimeout)
-			} else {
-				ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
-			}
+			answerLegacyFailed(ctx, errors.Is(err, fasthttp.ErrTimeout))
 			if j != nil {
 				p.release(j)
 			}

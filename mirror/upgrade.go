@@ -197,7 +197,7 @@ func (p *Proxy) upgradeLegacy(ctx *fasthttp.RequestCtx, t *tunnel, proto []byte)
 	if err != nil {
 		p.legacyErrors.Add(1)
 		p.log.Debug("upgrade: legacy unavailable", "err", err)
-		ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
+		answerLegacyFailed(ctx, false)
 		return nil, nil, 0, false
 	}
 	p.tun.mu.Lock()
@@ -215,12 +215,7 @@ func (p *Proxy) upgradeLegacy(ctx *fasthttp.RequestCtx, t *tunnel, proto []byte)
 	}
 	if err != nil {
 		p.legacyErrors.Add(1)
-		ctx.Response.Reset()
-		if isTimeout(err) {
-			ctx.Error("tandem: legacy did not answer in time\n", fasthttp.StatusGatewayTimeout)
-		} else {
-			ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
-		}
+		answerLegacyFailed(ctx, isTimeout(err))
 		return nil, nil, 0, false
 	}
 	return br, head, status, true
@@ -233,8 +228,7 @@ func (p *Proxy) passRefusal(ctx *fasthttp.RequestCtx, head []byte, br *bufio.Rea
 	ctx.Response.Header.DisableNormalizing()
 	if err := ctx.Response.Read(bufio.NewReader(io.MultiReader(bytes.NewReader(head), br))); err != nil {
 		p.legacyErrors.Add(1)
-		ctx.Response.Reset()
-		ctx.Error("tandem: legacy is unavailable\n", fasthttp.StatusBadGateway)
+		answerLegacyFailed(ctx, false)
 		return
 	}
 	upstream.RemoveResponseHop(&ctx.Response.Header)
