@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"time"
@@ -59,20 +60,12 @@ const (
 var cutoverKeys = []string{"steps", "min_exchanges", "hold", "max_mismatch_rate", "max_error_rate", "confidence", "fallback_burst", "fallback_window"}
 
 func mergeServing(d, e Serving) Serving {
-	m := d
-	if e.Serve != nil {
-		m.Serve = e.Serve
+	return Serving{ // a setting the endpoint gives wins
+		Serve:         cmp.Or(e.Serve, d.Serve),
+		ServeWrites:   cmp.Or(e.ServeWrites, d.ServeWrites),
+		FallbackOn5xx: cmp.Or(e.FallbackOn5xx, d.FallbackOn5xx),
+		Cutover:       cmp.Or(e.Cutover, d.Cutover),
 	}
-	if e.ServeWrites != nil {
-		m.ServeWrites = e.ServeWrites
-	}
-	if e.FallbackOn5xx != nil {
-		m.FallbackOn5xx = e.FallbackOn5xx
-	}
-	if e.Cutover != nil {
-		m.Cutover = e.Cutover
-	}
-	return m
 }
 
 // ServeShare is the share of the endpoint the rule gives the candidate.
@@ -120,13 +113,7 @@ func ServeHash01(key []byte) float64 {
 func (l *loader) serving(kv *ast.MappingValueNode, key string, c *Config) {
 	switch key {
 	case "serve":
-		if f := l.number(kv.Value, "serve"); f != nil {
-			if *f < 0 || *f > 1 {
-				l.errAt(kv.Value, "serve: %v is not a fraction between 0 and 1", *f)
-			} else {
-				c.Serve = f
-			}
-		}
+		c.Serve = l.fraction(kv.Value, "serve")
 	case "serve_writes":
 		c.ServeWrites = l.boolean(kv.Value, "serve_writes")
 	case "fallback_on_5xx":
@@ -181,27 +168,11 @@ func (l *loader) cutover(n ast.Node) *CutoverPlan {
 	for _, kv := range kvs {
 		switch l.key(kv, cutoverKeys) {
 		case "steps":
-			seq, ok := l.value(kv.Value).(*ast.SequenceNode)
-			if !ok || len(seq.Values) == 0 {
-				l.errAt(kv.Value, "cutover steps: expected a list of shares, such as [0.01, 0.1, 0.5, 1.0]")
+			if steps, ok := l.cutoverSteps(kv.Value); ok {
+				p.Steps = steps
+			} else {
 				valid = false
-				continue
 			}
-			var steps []float64
-			for _, item := range seq.Values {
-				f := l.number(item, "cutover steps")
-				if f == nil {
-					valid = false
-					continue
-				}
-				if *f <= 0 || *f > 1 || len(steps) > 0 && *f <= steps[len(steps)-1] {
-					l.errAt(item, "cutover steps: %v: each step is a share above the one before, up to 1", *f)
-					valid = false
-					continue
-				}
-				steps = append(steps, *f)
-			}
-			p.Steps = steps
 		case "min_exchanges":
 			count(kv, "min_exchanges", &p.MinExchanges)
 		case "hold":
@@ -230,4 +201,30 @@ func (l *loader) cutover(n ast.Node) *CutoverPlan {
 func (p *CutoverPlan) String() string {
 	return fmt.Sprintf("steps %v, min %d exchanges, hold %s, mismatch ≤ %g, errors ≤ %g at %g confidence",
 		p.Steps, p.MinExchanges, p.Hold, p.MaxMismatchRate, p.MaxErrorRate, p.Confidence)
+}
+
+// cutoverSteps reads a plan's steps: shares, each above the one before, up
+// to 1. It reports false after naming what is wrong.
+func (l *loader) cutoverSteps(n ast.Node) ([]float64, bool) {
+	seq, ok := l.value(n).(*ast.SequenceNode)
+	if !ok || len(seq.Values) == 0 {
+		l.errAt(n, "cutover steps: expected a list of shares, such as [0.01, 0.1, 0.5, 1.0]")
+		return nil, false
+	}
+	var steps []float64
+	valid := true
+	for _, item := range seq.Values {
+		f := l.number(item, "cutover steps")
+		if f == nil {
+			valid = false
+			continue
+		}
+		if *f <= 0 || *f > 1 || len(steps) > 0 && *f <= steps[len(steps)-1] {
+			l.errAt(item, "cutover steps: %v: each step is a share above the one before, up to 1", *f)
+			valid = false
+			continue
+		}
+		steps = append(steps, *f)
+	}
+	return steps, valid
 }

@@ -305,13 +305,7 @@ func (l *loader) settings(n ast.Node, endpoint bool, onMatch func(*ast.MappingVa
 		case "compare_streams":
 			c.CompareStreams = l.boolean(kv.Value, "compare_streams")
 		case "sample":
-			if f := l.number(kv.Value, "sample"); f != nil {
-				if *f < 0 || *f > 1 {
-					l.errAt(kv.Value, "sample: %v is not a fraction between 0 and 1", *f)
-				} else {
-					c.Sample = f
-				}
-			}
+			c.Sample = l.fraction(kv.Value, "sample")
 		case "serve", "serve_writes", "fallback_on_5xx", "cutover":
 			l.serving(kv, kv.Key.GetToken().Value, &c) // cutover.go
 		case "sample_by":
@@ -441,18 +435,25 @@ func (l *loader) number(n ast.Node, what string) *float64 {
 	return &f
 }
 
-func (l *loader) tolerances(n ast.Node) []ToleranceRule {
+// eachMapping calls f with each item of the list n and its entries; an
+// item that is not a mapping is reported as "what must be a mapping", and
+// n itself, when it is not a list, with notList.
+func (l *loader) eachMapping(n ast.Node, what, notList string, f func(item ast.Node, kvs []*ast.MappingValueNode)) {
 	seq, ok := l.value(n).(*ast.SequenceNode)
 	if !ok {
-		l.errAt(n, "tolerance: expected a list of {path: …, absolute: …} or {path: …, relative: …}")
-		return nil
+		l.errAt(n, "%s", notList)
+		return
 	}
-	var out []ToleranceRule
 	for _, item := range seq.Values {
-		kvs, ok := l.mapping(item, "a tolerance")
-		if !ok {
-			continue
+		if kvs, ok := l.mapping(item, what); ok {
+			f(item, kvs)
 		}
+	}
+}
+
+func (l *loader) tolerances(n ast.Node) []ToleranceRule {
+	var out []ToleranceRule
+	l.eachMapping(n, "a tolerance", "tolerance: expected a list of {path: …, absolute: …} or {path: …, relative: …}", func(item ast.Node, kvs []*ast.MappingValueNode) {
 		var t ToleranceRule
 		valid, bounded := true, false
 		for _, kv := range kvs {
@@ -485,8 +486,18 @@ func (l *loader) tolerances(n ast.Node) []ToleranceRule {
 		case valid:
 			out = append(out, t)
 		}
-	}
+	})
 	return out
+}
+
+// fraction reads a number between 0 and 1; nil when it is not one.
+func (l *loader) fraction(n ast.Node, what string) *float64 {
+	f := l.number(n, what)
+	if f != nil && (*f < 0 || *f > 1) {
+		l.errAt(n, "%s: %v is not a fraction between 0 and 1", what, *f)
+		return nil
+	}
+	return f
 }
 
 func (l *loader) bound(n ast.Node, what string) *float64 {
@@ -499,17 +510,8 @@ func (l *loader) bound(n ast.Node, what string) *float64 {
 }
 
 func (l *loader) normalizers(n ast.Node) []NormalizeRule {
-	seq, ok := l.value(n).(*ast.SequenceNode)
-	if !ok {
-		l.errAt(n, "normalize: expected a list of {pattern: …, replace: …}")
-		return nil
-	}
 	var out []NormalizeRule
-	for _, item := range seq.Values {
-		kvs, ok := l.mapping(item, "a normalize rule")
-		if !ok {
-			continue
-		}
+	l.eachMapping(n, "a normalize rule", "normalize: expected a list of {pattern: …, replace: …}", func(item ast.Node, kvs []*ast.MappingValueNode) {
 		var r NormalizeRule
 		var patNode, classNode ast.Node
 		replaced := false
@@ -536,21 +538,21 @@ func (l *loader) normalizers(n ast.Node) []NormalizeRule {
 			if rr, ok := l.classNormalizer(item, patNode, classNode, r, replaced); ok {
 				out = append(out, rr)
 			}
-			continue
+			return
 		}
 		if patNode == nil {
 			l.errAt(item, "normalize rule without a pattern")
-			continue
+			return
 		}
 		if r.Pattern == "" {
-			continue
+			return
 		}
 		if _, err := regexp.Compile(r.Pattern); err != nil {
 			l.errAt(patNode, "normalize: bad pattern %q: %s", r.Pattern, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
-			continue
+			return
 		}
 		out = append(out, r)
-	}
+	})
 	return out
 }
 

@@ -5,6 +5,7 @@
 package rules
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"hash/fnv"
 	"net/http"
@@ -69,36 +70,22 @@ type ValueRule struct {
 // merge returns the defaults d with the endpoint's settings e added.
 func merge(d, e Config) Config {
 	m := Config{
-		IgnoreHeaders:    concat(d.IgnoreHeaders, e.IgnoreHeaders),
-		CompareHeaders:   concat(d.CompareHeaders, e.CompareHeaders),
-		Ignore:           concat(d.Ignore, e.Ignore),
-		Unordered:        concat(d.Unordered, e.Unordered),
-		Tolerance:        concat(d.Tolerance, e.Tolerance),
-		Normalize:        concat(d.Normalize, e.Normalize),
-		IgnoreValues:     concat(d.IgnoreValues, e.IgnoreValues),
-		Redact:           concat(d.Redact, e.Redact),
-		IgnoreStatus:     d.IgnoreStatus,
-		AllowSideEffects: d.AllowSideEffects,
-		Sample:           d.Sample,
-		SampleBy:         d.SampleBy,
-		CompareStreams:   d.CompareStreams,
+		IgnoreHeaders:  concat(d.IgnoreHeaders, e.IgnoreHeaders),
+		CompareHeaders: concat(d.CompareHeaders, e.CompareHeaders),
+		Ignore:         concat(d.Ignore, e.Ignore),
+		Unordered:      concat(d.Unordered, e.Unordered),
+		Tolerance:      concat(d.Tolerance, e.Tolerance),
+		Normalize:      concat(d.Normalize, e.Normalize),
+		IgnoreValues:   concat(d.IgnoreValues, e.IgnoreValues),
+		Redact:         concat(d.Redact, e.Redact),
+		// A setting the endpoint gives (non-nil, non-empty) wins.
+		IgnoreStatus:     cmp.Or(e.IgnoreStatus, d.IgnoreStatus),
+		AllowSideEffects: cmp.Or(e.AllowSideEffects, d.AllowSideEffects),
+		Sample:           cmp.Or(e.Sample, d.Sample),
+		SampleBy:         cmp.Or(e.SampleBy, d.SampleBy),
+		CompareStreams:   cmp.Or(e.CompareStreams, d.CompareStreams),
+		Serving:          mergeServing(d.Serving, e.Serving),
 	}
-	if e.IgnoreStatus != nil {
-		m.IgnoreStatus = e.IgnoreStatus
-	}
-	if e.AllowSideEffects != nil {
-		m.AllowSideEffects = e.AllowSideEffects
-	}
-	if e.Sample != nil {
-		m.Sample = e.Sample
-	}
-	if e.SampleBy != "" {
-		m.SampleBy = e.SampleBy
-	}
-	if e.CompareStreams != nil {
-		m.CompareStreams = e.CompareStreams
-	}
-	m.Serving = mergeServing(d.Serving, e.Serving)
 	return m
 }
 
