@@ -52,7 +52,7 @@ func AddIgnore(name string, src []byte, endpoint, pattern string) (*Edit, error)
 		return nil, err
 	}
 	endpoint = strings.Join(strings.Fields(endpoint), " ")
-	if _, msg := parseTemplate(endpoint); msg != "" {
+	if _, msg := parseRoute(endpoint); msg != "" {
 		return nil, fmt.Errorf("cannot add a rule: %s", msg)
 	}
 	if len(bytes.TrimSpace(src)) == 0 {
@@ -93,12 +93,12 @@ func AddIgnore(name string, src []byte, endpoint, pattern string) (*Edit, error)
 // shadowing returns the rule of s that takes every request of a rule
 // named endpoint appended after them (first match wins), if any.
 func shadowing(s *Set, endpoint string) *Endpoint {
-	t, msg := parseTemplate(endpoint)
+	t, msg := parseRoute(endpoint)
 	if msg != "" {
 		return nil
 	}
 	for _, e := range s.endpoints {
-		if e.tmpl.shadows(&t) {
+		if e.route.shadows(&t) {
 			return e
 		}
 	}

@@ -74,7 +74,7 @@ func Parse(name string, data []byte) (*Set, error) {
 type entry struct {
 	match  string
 	line   int
-	tmpl   template
+	route  route
 	config Config
 }
 
@@ -237,12 +237,12 @@ func (l *loader) endpoints(n ast.Node) []entry {
 		if en.match == "" {
 			continue // reported by str
 		}
-		t, msg := parseTemplate(en.match)
+		t, msg := parseRoute(en.match)
 		if msg != "" {
 			l.errAt(matchNode, "%s", msg)
 			continue
 		}
-		en.tmpl = t
+		en.route = t
 		canon := strings.Join(strings.Fields(en.match), " ")
 		if line, dup := first[canon]; dup {
 			l.errAt(matchNode, "match %q repeats the rule at line %d, which always wins (first match wins)", en.match, line)
@@ -250,7 +250,7 @@ func (l *loader) endpoints(n ast.Node) []entry {
 		}
 		shadowed := false
 		for _, e := range out {
-			if e.tmpl.shadows(&en.tmpl) {
+			if e.route.shadows(&en.route) {
 				l.errAt(matchNode, "match %q never applies: the rule at line %d (%q) matches every request it does, and the first match wins (put the narrower rule first)",
 					en.match, e.line, e.match)
 				shadowed = true

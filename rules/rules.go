@@ -116,7 +116,7 @@ type Endpoint struct {
 	Config   Config
 	Compare  *diff.Comparer
 	sampleBy sampleKey
-	tmpl     template
+	route    route
 	redact   []string // canonical header names and JSON field names
 }
 
@@ -142,7 +142,7 @@ func (s *Set) Endpoints() []*Endpoint { return s.endpoints }
 // request, or the defaults. It does not allocate.
 func (s *Set) Match(method, path []byte) *Endpoint {
 	for _, e := range s.endpoints {
-		if e.tmpl.match(method, path) {
+		if e.route.match(method, path) {
 			return e
 		}
 	}
@@ -160,7 +160,7 @@ func (s *Set) Lookup(name string) *Endpoint {
 }
 
 // EndpointName names a request's endpoint: the rule's match string, or the
-// automatic template for requests no rule matches.
+// automatic name (Template) for requests no rule matches.
 func (e *Endpoint) EndpointName(method, path string) string {
 	if e.Name != "" {
 		return e.Name
@@ -265,7 +265,7 @@ func build(file string, defaults Config, entries []entry) (*Set, error) {
 		}
 		e.Name = strings.Join(strings.Fields(en.match), " ")
 		e.Line = en.line
-		e.tmpl = en.tmpl
+		e.route = en.route
 		s.endpoints = append(s.endpoints, e)
 	}
 	return s, nil

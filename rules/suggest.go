@@ -42,12 +42,12 @@ func WriteSuggestions(w io.Writer, source string, sugg []Suggestion) error {
 	// requests (GET /orgs/me before GET /orgs/{id}), so that the file loads
 	// and every rule applies.
 	type rule struct {
-		ep   string
-		tmpl template
+		ep    string
+		route route
 	}
 	var placed []rule
 	for _, ep := range order {
-		t, msg := parseTemplate(ep)
+		t, msg := parseRoute(ep)
 		if msg != "" {
 			fmt.Fprintf(&b, "  # %s: not a valid match string (%s); write the rule by hand\n", ep, msg)
 			continue
@@ -58,12 +58,12 @@ func WriteSuggestions(w io.Writer, source string, sugg []Suggestion) error {
 		}
 		pos := len(placed)
 		for i, r := range placed {
-			if r.tmpl.shadows(&t) {
+			if r.route.shadows(&t) {
 				pos = i
 				break
 			}
 		}
-		if pos < len(placed) && t.shadows(&placed[pos].tmpl) {
+		if pos < len(placed) && t.shadows(&placed[pos].route) {
 			fmt.Fprintf(&b, "  # %s: the same requests as %s; merge the two by hand\n", ep, placed[pos].ep)
 			continue
 		}

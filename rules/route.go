@@ -2,15 +2,14 @@ package rules
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
-// A template is the path part of an endpoint's match string:
-// "/api/users/{id}" has a literal segment "api", a literal "users" and a
-// parameter "id"; "{rest...}" as the last segment matches the rest of the
+// A route is an endpoint's match string compiled: a method and the path's
+// segments. "GET /api/users/{id}" has a literal segment "api", a literal
+// "users" and a parameter "id"; "{rest...}" as the last segment matches the rest of the
 // path (zero or more segments), as in Go's net/http patterns.
-type template struct {
+type route struct {
 	method string // "" matches every method
 	segs   []tseg
 }
@@ -28,10 +27,10 @@ type tseg struct {
 	text string // literal text or parameter name
 }
 
-// parseTemplate parses "METHOD /path/{param}/…". It returns an error
+// parseRoute parses "METHOD /path/{param}/…". It returns an error
 // message (without position) when the string is not one.
-func parseTemplate(s string) (template, string) {
-	var t template
+func parseRoute(s string) (route, string) {
+	var t route
 	method, path, ok := strings.Cut(strings.TrimSpace(s), " ")
 	if !ok {
 		return t, fmt.Sprintf("match %q: want METHOD and a path, such as \"GET /api/users/{id}\"", s)
@@ -105,9 +104,9 @@ func isIdent(s string) bool {
 	return true
 }
 
-// match reports whether a request matches the template. It does not
+// match reports whether a request matches the route. It does not
 // allocate: it runs for every request on the proxy's client path.
-func (t *template) match(method, path []byte) bool {
+func (t *route) match(method, path []byte) bool {
 	if t.method != "" && string(method) != t.method {
 		return false
 	}
@@ -145,7 +144,7 @@ func (t *template) match(method, path []byte) bool {
 
 // shadows reports whether t matches every request that u matches, so that
 // a rule u after a rule t never applies (first match wins).
-func (t *template) shadows(u *template) bool {
+func (t *route) shadows(u *route) bool {
 	if t.method != "" && t.method != u.method {
 		return false
 	}
@@ -176,78 +175,4 @@ func indexByte(b []byte, c byte) int {
 		}
 	}
 	return -1
-}
-
-// Template names the endpoint of a request that no rule matches: the method
-// and the path with every segment that looks like an identifier (all
-// digits, a UUID, or a hex string of 16 characters or more) replaced by
-// {id}. "GET /api/users/42?x=1" becomes "GET /api/users/{id}"; further
-// identifiers in the same path become {id2}, {id3}, … so that every name is
-// also a valid match string for a rule.
-func Template(method, path string) string {
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
-	if path == "" {
-		path = "/"
-	}
-	var b strings.Builder
-	b.Grow(len(method) + 1 + len(path))
-	b.WriteString(method)
-	b.WriteByte(' ')
-	ids := 0
-	for i, seg := range strings.Split(path, "/") {
-		if i > 0 {
-			b.WriteByte('/')
-		}
-		if isID(seg) {
-			ids++
-			if ids == 1 {
-				b.WriteString("{id}")
-			} else {
-				b.WriteString("{id" + strconv.Itoa(ids) + "}")
-			}
-		} else {
-			b.WriteString(seg)
-		}
-	}
-	return b.String()
-}
-
-func isID(s string) bool {
-	if s == "" {
-		return false
-	}
-	digits, hex := true, true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		isDigit := c >= '0' && c <= '9'
-		if !isDigit {
-			digits = false
-		}
-		if !isDigit && !(c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			hex = false
-		}
-	}
-	return digits || (hex && len(s) >= 16) || isUUID(s)
-}
-
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
