@@ -15,6 +15,7 @@ const (
 	Timeout      = "timeout"
 	Refused      = "connection refused"
 	Closed       = "connection closed before an answer"
+	Cut          = "connection closed in the middle of the answer's body"
 	NoFreeConns  = "no free connection (all are busy)"
 	BodyTooLarge = "answer body too large"
 )

@@ -45,7 +45,7 @@ func (c *Client) Fetch(req *fasthttp.Request, maxBody int, buf []byte) (tandem.R
 			buf = head
 		}
 		if err != nil {
-			return tandem.Response{Err: Describe(err), Latency: time.Since(start)}, buf, err
+			return tandem.Response{Err: describeBody(err), Latency: time.Since(start)}, buf, err
 		}
 		resp.SetBodyRaw(head)
 	}
@@ -59,6 +59,16 @@ func (c *Client) Fetch(req *fasthttp.Request, maxBody int, buf []byte) (tandem.R
 		r.Body, r.BodySize, r.Truncated, r.BodyHash = Decode(resp, maxBody)
 	}
 	return r, buf, nil
+}
+
+// describeBody describes a failure to read a body whose header came: a
+// closed connection then cut the answer (short of its Content-Length, or
+// inside a chunk), which Closed would misname.
+func describeBody(err error) string {
+	if d := Describe(err); d != Closed {
+		return d
+	}
+	return Cut
 }
 
 // Headers copies a response's header fields out of fasthttp, which reuses

@@ -223,3 +223,47 @@ func TestClient_Refused(t *testing.T) {
 		t.Errorf("got %q, want %q", got, upstream.Refused)
 	}
 }
+
+// An answer cut short of its Content-Length is a failed answer, not a
+// shorter body: streamed or not, small or past maxBody.
+func TestClient_TruncatedContentLength(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		stream bool
+		sent   int
+		want   string
+	}{
+		{"whole", false, 50, upstream.Closed}, // fasthttp reads it with the header
+		{"streamed", true, 50, upstream.Cut},
+		{"streamed past max body", true, 3000, upstream.Cut},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				http.ReadRequest(bufio.NewReader(c))
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", tt.sent*2, strings.Repeat("x", tt.sent))
+			}()
+			u := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+			c, err := upstream.New(upstream.Options{Name: "candidate", URL: u, Timeout: 5 * time.Second, Stream: tt.stream})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := fasthttp.AcquireRequest()
+			defer fasthttp.ReleaseRequest(req)
+			c.Target(req, []byte("/"), true)
+			r, _, err := c.Fetch(req, 1024, nil)
+			if err == nil || r.Err != tt.want {
+				t.Fatalf("got status %d, %d body bytes, error %q (%v): want the cut answer to fail with %q", r.Status, r.BodySize, r.Err, err, tt.want)
+			}
+		})
+	}
+}
