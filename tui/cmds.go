@@ -90,7 +90,10 @@ type copiedMsg struct {
 type (
 	openFields    struct{ endpoint string }
 	openExchanges struct{ scope scope }
-	openDetail    struct{ id int64 }
+	openDetail    struct {
+		id   int64
+		from scope // the list it is opened from
+	}
 )
 
 // listLimit bounds how many exchanges a list loads (the newest).

@@ -33,6 +33,7 @@ type dline struct {
 type detailModel struct {
 	sh     *shared
 	id     int64
+	from   scope // the list the detail was opened from
 	ex     *tandem.Exchange
 	triage store.Triage
 	lines  []dline
@@ -44,8 +45,8 @@ type detailModel struct {
 	width, height        int
 }
 
-func newDetail(sh *shared, id int64) detailModel {
-	return detailModel{sh: sh, id: id, sel: -1}
+func newDetail(sh *shared, id int64, from scope) detailModel {
+	return detailModel{sh: sh, id: id, from: from, sel: -1}
 }
 
 // detailChrome is the lines around the detail's scrolling content.

@@ -244,9 +244,11 @@ func (m endpointsModel) header() string {
 }
 
 // sortText says how the rows are sorted (the title line shows it, the
-// sorted column's title carries ▼ or ▲).
+// sorted column's title carries ▼ or ▲); "" until they are loaded.
 func (m endpointsModel) sortText() string {
 	switch {
+	case m.report == nil:
+		return ""
 	case m.sort == byWorst && !m.asc:
 		return "sorted worst first"
 	case m.sort == byWorst:

@@ -58,7 +58,7 @@ func (m exchangesModel) update(msg tea.Msg) (exchangesModel, tea.Cmd) {
 		case !ok:
 			m.table.keys(msg, k)
 		case key.Matches(msg, k.Open):
-			return m, navigate(openDetail{id: s.ID})
+			return m, navigate(openDetail{id: s.ID, from: m.scope})
 		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
 			return m, triageExchange(m.sh, s.ID, store.Triage{State: stateFor(msg, k), Note: s.Triage.Note})
 		case key.Matches(msg, k.Note):
