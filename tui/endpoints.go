@@ -89,7 +89,7 @@ func (m endpointsModel) update(msg tea.Msg) (endpointsModel, tea.Cmd) {
 			}
 		case key.Matches(msg, k.Pause), key.Matches(msg, k.Rollback): // cutover.go
 			if r, ok := m.table.selected(); ok {
-				return m, operateCutover(m.sh.db, r.key, map[bool]cutover.Action{true: cutover.Pause, false: cutover.Rollback}[key.Matches(msg, k.Pause)])
+				return m, operateCutover(m.sh, r.key, map[bool]cutover.Action{true: cutover.Pause, false: cutover.Rollback}[key.Matches(msg, k.Pause)])
 			}
 		case key.Matches(msg, k.Exchanges):
 			if r, ok := m.table.selected(); ok {

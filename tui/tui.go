@@ -66,6 +66,9 @@ type shared struct {
 	st        styles
 	keys      keyMap
 	clip      func(string) error
+	// rediff re-judges stored exchanges: db.Rediff (tests wrap it to
+	// hold a re-judge at work while the user quits).
+	rediff func(ctx context.Context, f store.Filter, judge store.Judge, batch int) (*store.RediffResult, error)
 }
 
 // Model is the root model: the active view, the four views, the shared
@@ -109,7 +112,8 @@ func New(o Options) Model {
 	if o.Refresh == 0 {
 		o.Refresh = DefaultRefresh
 	}
-	sh := &shared{ctx: context.Background(), db: o.DB, rulesPath: o.RulesPath, st: newStyles(r), keys: newKeyMap(), clip: clip}
+	sh := &shared{ctx: context.Background(), db: o.DB, rulesPath: o.RulesPath, st: newStyles(r), keys: newKeyMap(), clip: clip,
+		rediff: o.DB.Rediff}
 	m := Model{sh: sh, refresh: o.Refresh, endpoints: newEndpoints(sh)}
 	m.loading[endpointsView] = true
 	return m
