@@ -96,10 +96,8 @@ func (m detailModel) update(msg tea.Msg) (detailModel, tea.Cmd) {
 				return m, status("select a difference first (tab), then press i", true)
 			}
 			return m, navigate(ignoreRequest{m.ex.Endpoint, m.ex.Differences[m.sel].Pattern})
-		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
-			return m, triageExchange(m.sh, m.id, store.Triage{State: stateFor(msg, k), Note: m.triage.Note})
-		case key.Matches(msg, k.Note):
-			return m, askNote(m.triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh, m.id, t) })
+		case key.Matches(msg, k.Accept, k.Bug, k.Reopen, k.Note):
+			return m, triageKey(msg, k, m.triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh, m.id, t) })
 		case key.Matches(msg, k.Copy):
 			return m, copyExchange(m.sh, m.id, m.ex)
 		}

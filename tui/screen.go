@@ -62,23 +62,15 @@ func (m *Model) screen(v view) screen {
 	return &m.endpoints
 }
 
-func (m *endpointsModel) handle(msg tea.Msg) (cmd tea.Cmd) {
-	*m, cmd = m.update(msg)
-	return cmd
-}
+func (m *endpointsModel) handle(msg tea.Msg) tea.Cmd { return handleBy(m, endpointsModel.update, msg) }
+func (m *fieldsModel) handle(msg tea.Msg) tea.Cmd    { return handleBy(m, fieldsModel.update, msg) }
+func (m *exchangesModel) handle(msg tea.Msg) tea.Cmd { return handleBy(m, exchangesModel.update, msg) }
+func (m *detailModel) handle(msg tea.Msg) tea.Cmd    { return handleBy(m, detailModel.update, msg) }
 
-func (m *fieldsModel) handle(msg tea.Msg) (cmd tea.Cmd) {
-	*m, cmd = m.update(msg)
-	return cmd
-}
-
-func (m *exchangesModel) handle(msg tea.Msg) (cmd tea.Cmd) {
-	*m, cmd = m.update(msg)
-	return cmd
-}
-
-func (m *detailModel) handle(msg tea.Msg) (cmd tea.Cmd) {
-	*m, cmd = m.update(msg)
+// handleBy changes *m in place by update, which returns the view's
+// concrete type (bubbletea's way: STYLE.md).
+func handleBy[M any](m *M, update func(M, tea.Msg) (M, tea.Cmd), msg tea.Msg) (cmd tea.Cmd) {
+	*m, cmd = update(*m, msg)
 	return cmd
 }
 
@@ -98,13 +90,10 @@ func (m *fieldsModel) load() tea.Cmd    { return loadFields(m.sh, m.endpoint) }
 func (m *exchangesModel) load() tea.Cmd { return loadExchanges(m.sh, m.scope) }
 func (m *detailModel) load() tea.Cmd    { return loadDetail(m.sh, *m) }
 
-func (m *endpointsModel) typed() string { return m.filterText }
-func (m *fieldsModel) typed() string    { return m.filterText }
-func (m *exchangesModel) typed() string { return m.filterText }
-
-func (m *endpointsModel) filterBy(s string) { m.filterText = s; m.setFilter(parseFilter(s)) }
-func (m *fieldsModel) filterBy(s string)    { m.filterText = s; m.setFilter(parseFilter(s)) }
-func (m *exchangesModel) filterBy(s string) { m.filterText = s; m.setFilter(parseFilter(s)) }
+// typed comes with the list (list.go).
+func (m *endpointsModel) filterBy(s string) { m.setFilterText(s); m.rebuild() }
+func (m *fieldsModel) filterBy(s string)    { m.setFilterText(s); m.rebuild() }
+func (m *exchangesModel) filterBy(s string) { m.setFilterText(s); m.rebuild() }
 
 // The screen stack: m.state is the active view, m.under the views it was
 // opened over, the next to go back to last.

@@ -82,13 +82,19 @@ func TestRun_QuitCancelsRediff(t *testing.T) {
 	if err := waitFor(t, returned, "the re-judge to return"); !errors.Is(err, context.Canceled) {
 		t.Errorf("the re-judge returned %v, want context.Canceled", err)
 	}
-	n := 0
-	if err := f.db.Exchanges(context.Background(), store.Filter{Pattern: "$.nickname"}, func(*tandem.Exchange) error { n++; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if n != 2 {
+	if n := f.differAt(t, "$.nickname"); n != 2 {
 		t.Errorf("%d exchanges differ at $.nickname, want the 2 not re-judged", n)
 	}
+}
+
+// differAt counts the stored exchanges that differ at a pattern.
+func (f *fixture) differAt(t *testing.T, pattern string) int {
+	t.Helper()
+	n := 0
+	if err := f.db.Exchanges(context.Background(), store.Filter{Pattern: pattern}, func(*tandem.Exchange) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // waitFor returns what ch delivers, failing the test if it takes longer
