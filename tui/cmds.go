@@ -90,7 +90,10 @@ type copiedMsg struct {
 type (
 	openFields    struct{ endpoint string }
 	openExchanges struct{ scope scope }
-	openDetail    struct{ id int64 }
+	openDetail    struct {
+		id   int64
+		from scope // the list it is opened from
+	}
 )
 
 // listLimit bounds how many exchanges a list loads (the newest).
@@ -225,7 +228,7 @@ func rediff(sh *shared, rs *rules.Set, endpoint string, all bool) (*store.Rediff
 	if all {
 		f = store.Filter{}
 	}
-	res, err := sh.db.Rediff(sh.ctx, f, rs.Judge, 0)
+	res, err := sh.rediff(sh.ctx, f, rs.Judge, 0)
 	if err != nil {
 		return res, fmt.Errorf("re-judge: %w", err)
 	}

@@ -37,9 +37,9 @@ func cutoverText(s store.CutoverState) string {
 // operateCutover pauses or rolls back an endpoint's cutover through the
 // store, as tandem cutover does; a running proxy adopts it within a
 // second.
-func operateCutover(db *store.DB, endpoint string, action cutover.Action) tea.Cmd {
+func operateCutover(sh *shared, endpoint string, action cutover.Action) tea.Cmd {
 	return func() tea.Msg {
-		if err := cutover.Operate(context.Background(), db, endpoint, action, "tui: "+string(action)); err != nil {
+		if err := cutover.Operate(sh.ctx, sh.db, endpoint, action, "tui: "+string(action)); err != nil {
 			return statusMsg{text: "cutover: " + err.Error(), err: true}
 		}
 		return statusMsg{text: fmt.Sprintf("cutover: %s %s (a running proxy adopts it within a second)", action, endpoint)}

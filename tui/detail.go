@@ -33,6 +33,7 @@ type dline struct {
 type detailModel struct {
 	sh     *shared
 	id     int64
+	from   scope // the list the detail was opened from
 	ex     *tandem.Exchange
 	triage store.Triage
 	lines  []dline
@@ -44,8 +45,8 @@ type detailModel struct {
 	width, height        int
 }
 
-func newDetail(sh *shared, id int64) detailModel {
-	return detailModel{sh: sh, id: id, sel: -1}
+func newDetail(sh *shared, id int64, from scope) detailModel {
+	return detailModel{sh: sh, id: id, from: from, sel: -1}
 }
 
 // detailChrome is the lines around the detail's scrolling content.
@@ -95,10 +96,8 @@ func (m detailModel) update(msg tea.Msg) (detailModel, tea.Cmd) {
 				return m, status("select a difference first (tab), then press i", true)
 			}
 			return m, navigate(ignoreRequest{m.ex.Endpoint, m.ex.Differences[m.sel].Pattern})
-		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
-			return m, triageExchange(m.sh, m.id, store.Triage{State: stateFor(msg, k), Note: m.triage.Note})
-		case key.Matches(msg, k.Note):
-			return m, askNote(m.triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh, m.id, t) })
+		case key.Matches(msg, k.Accept, k.Bug, k.Reopen, k.Note):
+			return m, triageKey(msg, k, m.triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh, m.id, t) })
 		case key.Matches(msg, k.Copy):
 			return m, copyExchange(m.sh, m.id, m.ex)
 		}
@@ -164,78 +163,29 @@ func (m *detailModel) addWide(text string) {
 	m.lines = append(m.lines, dline{text: text, scrolls: true})
 }
 
-// build lays the exchange out. Everything shown is what the store kept:
+// build lays the exchange out: a summary line, the request, the status,
+// the differences, the headers and the bodies side by side, then where
+// each difference shows. Everything shown is what the store kept:
 // redacted values stay redacted.
 func (m *detailModel) build() {
-	ex, st := m.ex, &m.sh.st
+	st := &m.sh.st
 	m.lines = nil
-	m.add(fmt.Sprintf("#%d · %s · %s · %s · triage: %s", ex.ID, ex.Endpoint, ex.Outcome, ex.Time.UTC().Format("2006-01-02 15:04:05 UTC"), describe(m.triage)), &st.title)
-	if ex.Error != "" {
-		m.lines = append(m.lines, dline{text: "error: " + ex.Error, style: &st.errText, scrolls: true})
-	}
-	m.add("", nil)
-	m.add("Request", &st.section)
-	m.addWide("  " + ex.Request.Method + " " + ex.Request.URL)
-	if ex.Request.Host != "" {
-		m.addWide("  Host: " + ex.Request.Host)
-	}
-	for _, h := range ex.Request.Header {
-		if !strings.EqualFold(h.Name, "Host") {
-			m.addWide("  " + h.Name + ": " + h.Value)
-		}
-	}
-	if len(ex.Request.Body) > 0 {
-		m.add("", nil)
-		for _, l := range bodyLines(&tandem.Response{Body: ex.Request.Body, Header: ex.Request.Header}) {
-			m.lines = append(m.lines, dline{text: "  " + l.text, scrolls: true})
-		}
-	}
+	m.addSummary()
+	m.addRequest()
 	m.add("", nil)
 	statusLine := len(m.lines)
-	m.add(fmt.Sprintf("Status %s → %s · latency legacy %s, candidate %s", statusOf(&ex.Legacy), statusOf(&ex.Candidate), dur(ex.Legacy.Latency), dur(ex.Candidate.Latency)), &st.section)
-	if s := ex.Secondary; s != nil {
-		m.add(fmt.Sprintf("  secondary legacy: %s, %s; noisy patterns: %s", statusOf(s), dur(s.Latency), cmp.Or(strings.Join(ex.NoisePatterns, " "), "none")), &st.dim)
-	}
+	m.addStatus()
 	m.add("", nil)
-	m.add(fmt.Sprintf("Differences (%d)", len(ex.Differences)), &st.section)
-	m.diffLine = make([]int, len(ex.Differences))
-	m.diffTarget = make([]int, len(ex.Differences))
-	pathW := 0
-	for _, d := range ex.Differences {
-		pathW = min(max(pathW, ansi.StringWidth(d.Path)), maxPathWidth)
-	}
-	for i, d := range ex.Differences {
-		m.diffLine[i] = len(m.lines)
-		noise := ""
-		if d.Noise {
-			noise = " (noise)"
-		}
-		m.addWide(fmt.Sprintf("%s %-7s %s%s", fit(clean(d.Path), pathW, false), d.Kind, example(d.Legacy, d.Candidate), noise))
-	}
-	if len(ex.Differences) == 0 {
-		m.add("  none", &st.dim)
-	}
+	m.addDifferences()
 	m.add("", nil)
 	m.add("Headers: legacy │ candidate", &st.section)
 	headerLine := len(m.lines)
 	names := m.headerRows()
 	m.add("", nil)
 	m.add("Bodies: legacy │ candidate (JSON pretty-printed, keys sorted; ~ changed, - legacy only, + candidate only)", &st.section)
-	bodyStart := len(m.lines)
-	left, right := bodyLines(&ex.Legacy), bodyLines(&ex.Candidate)
-	pairs := align(left, right)
-	for _, p := range pairs {
-		l := dline{sideBySide: true, scrolls: true, mark: p.kind}
-		if p.l >= 0 {
-			l.left = left[p.l].text
-		}
-		if p.r >= 0 {
-			l.right = right[p.r].text
-		}
-		m.lines = append(m.lines, l)
-	}
-	// Where each difference shows: its body line, header row or status.
-	for i, d := range ex.Differences {
+	bodies := m.addBodies()
+	m.diffTarget = make([]int, len(m.ex.Differences))
+	for i, d := range m.ex.Differences {
 		m.diffTarget[i] = -1
 		switch {
 		case d.Pattern == "status":
@@ -246,18 +196,124 @@ func (m *detailModel) build() {
 					m.diffTarget[i] = headerLine + j
 				}
 			}
-		case strings.HasPrefix(d.Path, "$"):
-			m.diffTarget[i] = bodyTarget(d.Path, left, right, pairs, bodyStart)
-		case strings.HasPrefix(d.Path, "text:"):
-			n, _ := strconv.Atoi(strings.TrimPrefix(d.Path, "text:"))
-			for j, p := range pairs {
-				if p.l == n-1 || p.r == n-1 {
-					m.diffTarget[i] = bodyStart + j
-					break
-				}
+		default:
+			m.diffTarget[i] = bodies.target(d.Path)
+		}
+	}
+}
+
+// addSummary adds the title line (what, where, when, triage) and the
+// exchange's error.
+func (m *detailModel) addSummary() {
+	ex, st := m.ex, &m.sh.st
+	m.add(fmt.Sprintf("#%d · %s · %s · %s · triage: %s", ex.ID, ex.Endpoint, ex.Outcome, ex.Time.UTC().Format("2006-01-02 15:04:05 UTC"), describe(m.triage)), &st.title)
+	if ex.Error != "" {
+		m.lines = append(m.lines, dline{text: "error: " + ex.Error, style: &st.errText, scrolls: true})
+	}
+}
+
+// addRequest adds the request: line, host, headers and body.
+func (m *detailModel) addRequest() {
+	req := &m.ex.Request
+	m.add("", nil)
+	m.add("Request", &m.sh.st.section)
+	m.addWide("  " + req.Method + " " + req.URL)
+	if req.Host != "" {
+		m.addWide("  Host: " + req.Host)
+	}
+	for _, h := range req.Header {
+		if !strings.EqualFold(h.Name, "Host") {
+			m.addWide("  " + h.Name + ": " + h.Value)
+		}
+	}
+	if len(req.Body) > 0 {
+		m.add("", nil)
+		for _, l := range bodyLines(&tandem.Response{Body: req.Body, Header: req.Header}) {
+			m.lines = append(m.lines, dline{text: "  " + l.text, scrolls: true})
+		}
+	}
+}
+
+// addStatus adds both statuses and latencies, and the secondary's.
+func (m *detailModel) addStatus() {
+	ex, st := m.ex, &m.sh.st
+	m.add(fmt.Sprintf("Status %s → %s · latency legacy %s, candidate %s", statusOf(&ex.Legacy), statusOf(&ex.Candidate), dur(ex.Legacy.Latency), dur(ex.Candidate.Latency)), &st.section)
+	if s := ex.Secondary; s != nil {
+		m.add(fmt.Sprintf("  secondary legacy: %s, %s; noisy patterns: %s", statusOf(s), dur(s.Latency), cmp.Or(strings.Join(ex.NoisePatterns, " "), "none")), &st.dim)
+	}
+}
+
+// addDifferences adds the list of differences, a line each (recorded in
+// diffLine), their paths in a column.
+func (m *detailModel) addDifferences() {
+	diffs, st := m.ex.Differences, &m.sh.st
+	m.add(fmt.Sprintf("Differences (%d)", len(diffs)), &st.section)
+	m.diffLine = make([]int, len(diffs))
+	pathW := 0
+	for _, d := range diffs {
+		pathW = min(max(pathW, ansi.StringWidth(d.Path)), maxPathWidth)
+	}
+	for i, d := range diffs {
+		m.diffLine[i] = len(m.lines)
+		noise := ""
+		if d.Noise {
+			noise = " (noise)"
+		}
+		m.addWide(fmt.Sprintf("%s %-7s %s%s", fit(clean(d.Path), pathW, false), d.Kind, example(d.Legacy, d.Candidate), noise))
+	}
+	if len(diffs) == 0 {
+		m.add("  none", &st.dim)
+	}
+}
+
+// laidBodies is where the bodies were laid out: their lines, aligned in
+// pairs, from view line start.
+type laidBodies struct {
+	left, right []bodyLine
+	pairs       []pair
+	start       int
+}
+
+// addBodies adds the two bodies side by side, aligned.
+func (m *detailModel) addBodies() laidBodies {
+	b := laidBodies{left: bodyLines(&m.ex.Legacy), right: bodyLines(&m.ex.Candidate), start: len(m.lines)}
+	b.pairs = align(b.left, b.right)
+	for _, p := range b.pairs {
+		l := dline{sideBySide: true, scrolls: true, mark: p.kind}
+		if p.l >= 0 {
+			l.left = b.left[p.l].text
+		}
+		if p.r >= 0 {
+			l.right = b.right[p.r].text
+		}
+		m.lines = append(m.lines, l)
+	}
+	return b
+}
+
+// target returns the view line of the body row that shows a difference at
+// path (a JSON path, or text:N for line N), or -1.
+func (b laidBodies) target(path string) int {
+	switch {
+	case strings.HasPrefix(path, "$"):
+		// The first row showing path or a value inside it.
+		within := func(p string) bool {
+			return p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[")
+		}
+		for j, p := range b.pairs {
+			if (p.l >= 0 && within(b.left[p.l].path)) || (p.r >= 0 && within(b.right[p.r].path)) {
+				return b.start + j
+			}
+		}
+	case strings.HasPrefix(path, "text:"):
+		n, _ := strconv.Atoi(strings.TrimPrefix(path, "text:"))
+		for j, p := range b.pairs {
+			if p.l == n-1 || p.r == n-1 {
+				return b.start + j
 			}
 		}
 	}
+	return -1
 }
 
 // headerRows adds the response headers side by side, one row per name,
@@ -297,20 +353,6 @@ func (m *detailModel) headerRows() []string {
 		m.add("  none", &m.sh.st.dim)
 	}
 	return names
-}
-
-// bodyTarget returns the view line of the first body row showing path (or
-// a value inside it), or -1.
-func bodyTarget(path string, left, right []bodyLine, pairs []pair, start int) int {
-	within := func(p string) bool {
-		return p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[")
-	}
-	for i, p := range pairs {
-		if (p.l >= 0 && within(left[p.l].path)) || (p.r >= 0 && within(right[p.r].path)) {
-			return start + i
-		}
-	}
-	return -1
 }
 
 func statusOf(r *tandem.Response) string {

@@ -41,33 +41,26 @@ type endpointsModel struct {
 	cut    map[string]store.CutoverState // cutover.go
 	sort   sortKey
 	asc    bool // reversed: best first
-	filter filter
-	// filterText is the filter as typed.
-	filterText string
-	table      table
-	width      int
-	height     int
+	list
 }
 
 func newEndpoints(sh *shared) endpointsModel {
-	return endpointsModel{sh: sh, table: table{cols: []column{
-		{title: "ENDPOINT", flex: 1, middle: true},
+	return endpointsModel{sh: sh, list: newList(
+		column{title: "ENDPOINT", flex: 1, middle: true},
 		// Room for the sort mark after each title.
-		{title: "COMPARED", width: 9, right: true},
-		{title: "MISM%", width: 6, right: true},
-		{title: "NOISE%", width: 7, right: true},
-		{title: "C.ERR", width: 6, right: true},
-		{title: "LEGACY ms", width: 9, right: true},
-		{title: "CAND. ms", width: 9, right: true},
-		{title: "TREND", width: trendSpans},
-	}}}
+		column{title: "COMPARED", width: 9, right: true},
+		column{title: "MISM%", width: 6, right: true},
+		column{title: "NOISE%", width: 7, right: true},
+		column{title: "C.ERR", width: 6, right: true},
+		column{title: "LEGACY ms", width: 9, right: true},
+		column{title: "CAND. ms", width: 9, right: true},
+		column{title: "TREND", width: trendSpans},
+	)}
 }
 
 func (m endpointsModel) update(msg tea.Msg) (endpointsModel, tea.Cmd) {
+	m.sizeAndScroll(msg)
 	switch msg := msg.(type) {
-	case tea.WindowSizeMsg:
-		m.width, m.height = msg.Width, msg.Height
-		m.table.setSize(msg.Width, msg.Height-chrome)
 	case endpointsLoaded:
 		if msg.err == nil {
 			m.report, m.trend, m.cut = msg.report, msg.trend, msg.cutover
@@ -89,7 +82,7 @@ func (m endpointsModel) update(msg tea.Msg) (endpointsModel, tea.Cmd) {
 			}
 		case key.Matches(msg, k.Pause), key.Matches(msg, k.Rollback): // cutover.go
 			if r, ok := m.table.selected(); ok {
-				return m, operateCutover(m.sh.db, r.key, map[bool]cutover.Action{true: cutover.Pause, false: cutover.Rollback}[key.Matches(msg, k.Pause)])
+				return m, operateCutover(m.sh, r.key, map[bool]cutover.Action{true: cutover.Pause, false: cutover.Rollback}[key.Matches(msg, k.Pause)])
 			}
 		case key.Matches(msg, k.Exchanges):
 			if r, ok := m.table.selected(); ok {
@@ -98,18 +91,11 @@ func (m endpointsModel) update(msg tea.Msg) (endpointsModel, tea.Cmd) {
 		default:
 			m.table.keys(msg, k)
 		}
-	case tea.MouseMsg:
-		m.table.mouse(msg)
 	}
 	return m, nil
 }
 
 func navigate(msg tea.Msg) tea.Cmd { return func() tea.Msg { return msg } }
-
-func (m *endpointsModel) setFilter(f filter) {
-	m.filter = f
-	m.rebuild()
-}
 
 func rate(n, of int64) float64 {
 	if of == 0 {
@@ -244,9 +230,11 @@ func (m endpointsModel) header() string {
 }
 
 // sortText says how the rows are sorted (the title line shows it, the
-// sorted column's title carries ▼ or ▲).
+// sorted column's title carries ▼ or ▲); "" until they are loaded.
 func (m endpointsModel) sortText() string {
 	switch {
+	case m.report == nil:
+		return ""
 	case m.sort == byWorst && !m.asc:
 		return "sorted worst first"
 	case m.sort == byWorst:

@@ -18,32 +18,25 @@ type exchangesModel struct {
 	scope  scope
 	rows   []store.Summary
 	loaded bool
-	filter filter
-	// filterText is the filter as typed.
-	filterText string
-	shown      int
-	table      table
-	width      int
-	height     int
+	shown  int // rows the filter keeps
+	list
 }
 
 func newExchanges(sh *shared, sc scope) exchangesModel {
-	return exchangesModel{sh: sh, scope: sc, table: table{cols: []column{
-		{title: "#", width: 6, right: true},
-		{title: "TIME", width: 8},
-		{title: "OUTCOME", width: 10},
-		{title: "STATUS", width: 7},
-		{title: "TRIAGE", width: 8},
-		{title: "URL", flex: 3},
-		{title: "PATTERNS", flex: 2},
-	}}}
+	return exchangesModel{sh: sh, scope: sc, list: newList(
+		column{title: "#", width: 6, right: true},
+		column{title: "TIME", width: 8},
+		column{title: "OUTCOME", width: 10},
+		column{title: "STATUS", width: 7},
+		column{title: "TRIAGE", width: 8},
+		column{title: "URL", flex: 3},
+		column{title: "PATTERNS", flex: 2},
+	)}
 }
 
 func (m exchangesModel) update(msg tea.Msg) (exchangesModel, tea.Cmd) {
+	m.sizeAndScroll(msg)
 	switch msg := msg.(type) {
-	case tea.WindowSizeMsg:
-		m.width, m.height = msg.Width, msg.Height
-		m.table.setSize(msg.Width, msg.Height-chrome)
 	case exchangesLoaded:
 		if msg.err == nil && msg.scope == m.scope {
 			m.rows, m.loaded = msg.rows, true
@@ -58,18 +51,14 @@ func (m exchangesModel) update(msg tea.Msg) (exchangesModel, tea.Cmd) {
 		case !ok:
 			m.table.keys(msg, k)
 		case key.Matches(msg, k.Open):
-			return m, navigate(openDetail{id: s.ID})
-		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
-			return m, triageExchange(m.sh, s.ID, store.Triage{State: stateFor(msg, k), Note: s.Triage.Note})
-		case key.Matches(msg, k.Note):
-			return m, askNote(s.Triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh, s.ID, t) })
+			return m, navigate(openDetail{id: s.ID, from: m.scope})
+		case key.Matches(msg, k.Accept, k.Bug, k.Reopen, k.Note):
+			return m, triageKey(msg, k, s.Triage, func(t store.Triage) tea.Cmd { return triageExchange(m.sh, s.ID, t) })
 		case key.Matches(msg, k.Copy):
 			return m, copyExchange(m.sh, s.ID, nil)
 		default:
 			m.table.keys(msg, k)
 		}
-	case tea.MouseMsg:
-		m.table.mouse(msg)
 	}
 	return m, nil
 }
@@ -85,11 +74,6 @@ func (m exchangesModel) selected() (store.Summary, bool) {
 		}
 	}
 	return store.Summary{}, false
-}
-
-func (m *exchangesModel) setFilter(f filter) {
-	m.filter = f
-	m.rebuild()
 }
 
 func (m *exchangesModel) rebuild() {
@@ -146,8 +130,7 @@ func (m exchangesModel) header() string {
 	if len(m.rows) == listLimit {
 		of = fmt.Sprintf("the newest %d", listLimit)
 	}
-	return fmt.Sprintf("%d of %s shown · %d open · %d bug · %d accepted",
-		m.shown, of, counts[store.TriageOpen], counts[store.TriageBug], counts[store.TriageAccepted])
+	return fmt.Sprintf("%d of %s shown · %s", m.shown, of, triageCounts(counts))
 }
 
 func (m exchangesModel) footer() string {

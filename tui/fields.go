@@ -17,31 +17,24 @@ type fieldsModel struct {
 	ep       store.EndpointReport
 	fields   []store.EndpointField
 	loaded   bool
-	filter   filter
-	// filterText is the filter as typed.
-	filterText string
-	table      table
-	width      int
-	height     int
+	list
 }
 
 func newFields(sh *shared, endpoint string) fieldsModel {
-	return fieldsModel{sh: sh, endpoint: endpoint, table: table{cols: []column{
-		{title: "PATTERN", flex: 2},
-		{title: "COUNT", width: 6, right: true},
-		{title: "SHARE", width: 6, right: true},
-		{title: "NOISE", width: 11},
-		{title: "VERDICT", width: 10},
-		{title: "TRIAGE", width: 8},
-		{title: "LEGACY → CANDIDATE", flex: 3},
-	}}}
+	return fieldsModel{sh: sh, endpoint: endpoint, list: newList(
+		column{title: "PATTERN", flex: 2},
+		column{title: "COUNT", width: 6, right: true},
+		column{title: "SHARE", width: 6, right: true},
+		column{title: "NOISE", width: 11},
+		column{title: "VERDICT", width: 10},
+		column{title: "TRIAGE", width: 8},
+		column{title: "LEGACY → CANDIDATE", flex: 3},
+	)}
 }
 
 func (m fieldsModel) update(msg tea.Msg) (fieldsModel, tea.Cmd) {
+	m.sizeAndScroll(msg)
 	switch msg := msg.(type) {
-	case tea.WindowSizeMsg:
-		m.width, m.height = msg.Width, msg.Height
-		m.table.setSize(msg.Width, msg.Height-chrome)
 	case fieldsLoaded:
 		if msg.err == nil && msg.endpoint == m.endpoint {
 			m.ep, m.fields, m.loaded = msg.ep, msg.fields, true
@@ -59,17 +52,23 @@ func (m fieldsModel) update(msg tea.Msg) (fieldsModel, tea.Cmd) {
 			return m, navigate(openExchanges{scope: scope{endpoint: m.endpoint, pattern: f.Pattern}})
 		case key.Matches(msg, k.Ignore):
 			return m, navigate(ignoreRequest{m.endpoint, f.Pattern})
-		case key.Matches(msg, k.Accept, k.Bug, k.Reopen):
-			return m, triagePattern(m.sh, m.endpoint, f.Pattern, store.Triage{State: stateFor(msg, k), Note: f.Triage.Note})
-		case key.Matches(msg, k.Note):
-			return m, askNote(f.Triage, func(t store.Triage) tea.Cmd { return triagePattern(m.sh, m.endpoint, f.Pattern, t) })
+		case key.Matches(msg, k.Accept, k.Bug, k.Reopen, k.Note):
+			return m, triageKey(msg, k, f.Triage, func(t store.Triage) tea.Cmd { return triagePattern(m.sh, m.endpoint, f.Pattern, t) })
 		default:
 			m.table.keys(msg, k)
 		}
-	case tea.MouseMsg:
-		m.table.mouse(msg)
 	}
 	return m, nil
+}
+
+// triageKey is what a triage key does to the decision t that save stores
+// (a pattern's or an exchange's): a, b and o set its state and keep its
+// note, n asks for a note.
+func triageKey(msg tea.KeyMsg, k keyMap, t store.Triage, save func(store.Triage) tea.Cmd) tea.Cmd {
+	if key.Matches(msg, k.Note) {
+		return askNote(t, save)
+	}
+	return save(store.Triage{State: stateFor(msg, k), Note: t.Note})
 }
 
 // stateFor maps a triage key to its state.
@@ -94,11 +93,6 @@ func (m fieldsModel) selected() (store.EndpointField, bool) {
 		}
 	}
 	return store.EndpointField{}, false
-}
-
-func (m *fieldsModel) setFilter(f filter) {
-	m.filter = f
-	m.rebuild()
 }
 
 // noisy says how noisy a pattern is: the share of exchanges compared with
@@ -164,9 +158,13 @@ func (m fieldsModel) header() string {
 	if m.ep.Mismatched > 0 {
 		mism += fmt.Sprintf(" (%s%%)", pct(m.ep.Mismatched, m.ep.Compared))
 	}
-	return fmt.Sprintf("%d compared · %s · %s: %d open · %d bug · %d accepted",
-		m.ep.Compared, mism, plural(len(m.fields), "pattern", "patterns"),
-		counts[store.TriageOpen], counts[store.TriageBug], counts[store.TriageAccepted])
+	return fmt.Sprintf("%d compared · %s · %s: %s",
+		m.ep.Compared, mism, plural(len(m.fields), "pattern", "patterns"), triageCounts(counts))
+}
+
+// triageCounts says how many decisions are open, bug and accepted.
+func triageCounts(counts map[store.TriageState]int) string {
+	return fmt.Sprintf("%d open · %d bug · %d accepted", counts[store.TriageOpen], counts[store.TriageBug], counts[store.TriageAccepted])
 }
 
 // plural says "1 thing" or "n things".

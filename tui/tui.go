@@ -66,6 +66,9 @@ type shared struct {
 	st        styles
 	keys      keyMap
 	clip      func(string) error
+	// rediff re-judges stored exchanges: db.Rediff (tests wrap it to
+	// hold a re-judge at work while the user quits).
+	rediff func(ctx context.Context, f store.Filter, judge store.Judge, batch int) (*store.RediffResult, error)
 }
 
 // Model is the root model: the active view, the four views, the shared
@@ -73,8 +76,10 @@ type shared struct {
 type Model struct {
 	sh      *shared
 	refresh time.Duration
-	state   view
-	from    view // the view the exchanges list was opened from
+	// state is the active view; under are the views it was opened over,
+	// the one back goes to last (screen.go: push, pop).
+	state view
+	under []view
 
 	endpoints endpointsModel
 	fields    fieldsModel
@@ -107,7 +112,8 @@ func New(o Options) Model {
 	if o.Refresh == 0 {
 		o.Refresh = DefaultRefresh
 	}
-	sh := &shared{ctx: context.Background(), db: o.DB, rulesPath: o.RulesPath, st: newStyles(r), keys: newKeyMap(), clip: clip}
+	sh := &shared{ctx: context.Background(), db: o.DB, rulesPath: o.RulesPath, st: newStyles(r), keys: newKeyMap(), clip: clip,
+		rediff: o.DB.Rediff}
 	m := Model{sh: sh, refresh: o.Refresh, endpoints: newEndpoints(sh)}
 	m.loading[endpointsView] = true
 	return m
@@ -179,8 +185,8 @@ func askNote(t store.Triage, save func(store.Triage) tea.Cmd) tea.Cmd {
 }
 
 // Update routes a message: sizes to every view, results to the view they
-// are for, keys first to what floats over the views and the global keys,
-// then to the active view.
+// are for, requests to open a view to the screen stack, keys first to
+// what floats over the views and the global keys, then to the active view.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
@@ -195,21 +201,31 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.status = msg
 		return m, nil
 	case endpointsLoaded:
-		m.loading[endpointsView] = false
-		if msg.err != nil {
-			if m.endpoints.report == nil {
-				m.err = msg.err
-			}
-			return m.failed(msg.err), nil
-		}
-		m.screen(endpointsView).handle(msg)
-		return m, nil
+		return m.loaded(endpointsView, msg, msg.err)
 	case fieldsLoaded:
 		return m.loaded(fieldsView, msg, msg.err)
 	case exchangesLoaded:
 		return m.loaded(exchangesView, msg, msg.err)
 	case detailLoaded:
 		return m.loaded(detailView, msg, msg.err)
+	case opener:
+		m.push(msg.open(&m))
+		return m.opened()
+	case tea.KeyMsg:
+		return m.keys(msg)
+	case tea.MouseMsg:
+		if m.help || m.curl != "" {
+			return m, nil
+		}
+		return m.toActive(msg)
+	}
+	return m.act(msg)
+}
+
+// act carries out what the views ask of the root and what comes of it:
+// ignore rules, triage, copies and the note prompt.
+func (m Model) act(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
 	case ignoreRequest:
 		if m.busy {
 			m.status = statusMsg{text: "still re-judging the last ignore; try again when it is done", err: true}
@@ -248,49 +264,34 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.prompt = prompt{kind: notePrompt, label: "note: ", value: []rune(msg.triage.Note), triage: msg.triage, save: msg.save}
 		m.prompt.pos = len(m.prompt.value)
 		return m, nil
-	case openFields:
-		m.fields = newFields(m.sh, msg.endpoint)
-		return m.open(fieldsView)
-	case openExchanges:
-		if m.state == endpointsView || m.state == fieldsView {
-			m.from = m.state
-		}
-		m.exchanges = newExchanges(m.sh, msg.scope)
-		return m.open(exchangesView)
-	case openDetail:
-		m.detail = newDetail(m.sh, msg.id)
-		return m.open(detailView)
-	case tea.KeyMsg:
-		// Keys typed faster than they are read arrive as one message
-		// ("qq"): outside a prompt, each is a command of its own.
-		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste && m.prompt.kind == noPrompt {
-			var cmds []tea.Cmd
-			var next tea.Model = m
-			for _, r := range msg.Runes {
-				var cmd tea.Cmd
-				next, cmd = next.(Model).key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
-				cmds = append(cmds, cmd)
-			}
-			return next, tea.Batch(cmds...)
-		}
-		return m.key(msg)
-	case tea.MouseMsg:
-		if m.help || m.curl != "" {
-			return m, nil
-		}
-		return m.toActive(msg)
 	}
 	return m, nil
 }
 
-// exchangesParent is where leaving the exchanges list goes: the view it
-// was opened from.
-func (m Model) exchangesParent() view { return m.from }
+// keys handles a key message. Keys typed faster than they are read arrive
+// as one message ("qq"): outside a prompt, each is a command of its own.
+func (m Model) keys(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if msg.Type != tea.KeyRunes || len(msg.Runes) < 2 || msg.Paste || m.prompt.kind != noPrompt {
+		return m.key(msg)
+	}
+	var cmds []tea.Cmd
+	var next tea.Model = m
+	for _, r := range msg.Runes {
+		var cmd tea.Cmd
+		next, cmd = next.(Model).key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+		cmds = append(cmds, cmd)
+	}
+	return next, tea.Batch(cmds...)
+}
 
 // loaded hands a view the result of its reload (which may be for an
-// earlier scope: the view checks).
+// earlier scope: the view checks). Endpoints that cannot be read before
+// any were shown are fatal: the database cannot be read at all.
 func (m Model) loaded(v view, msg tea.Msg, err error) (tea.Model, tea.Cmd) {
 	m.loading[v] = false
+	if v == endpointsView && err != nil && m.endpoints.report == nil {
+		m.err = err
+	}
 	m.screen(v).handle(msg)
 	return m.failed(err), nil
 }
@@ -302,12 +303,11 @@ func (m Model) failed(err error) Model {
 	return m
 }
 
-// open makes v the active view, sized, and loads it.
-func (m Model) open(v view) (tea.Model, tea.Cmd) {
-	m.state = v
+// opened sizes the view just pushed and loads it.
+func (m Model) opened() (tea.Model, tea.Cmd) {
 	next, _ := m.toActive(tea.WindowSizeMsg{Width: m.width, Height: m.height})
 	m = next.(Model)
-	m.loading[v] = false
+	m.loading[m.state] = false
 	return m, m.reload()
 }
 
@@ -366,18 +366,12 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	return m.toActive(msg)
 }
 
-// back leaves the active view (quits from the endpoints).
+// back leaves the active view for the one under it (quits from the
+// endpoints).
 func (m Model) back() (tea.Model, tea.Cmd) {
 	m.status = statusMsg{}
-	switch m.state {
-	case endpointsView:
+	if !m.pop() {
 		return m, tea.Quit
-	case fieldsView:
-		m.state = endpointsView
-	case exchangesView:
-		m.state = m.exchangesParent()
-	case detailView:
-		m.state = exchangesView
 	}
 	m.loading[m.state] = false
 	return m, m.reload()
@@ -439,25 +433,18 @@ func (m Model) frame(lines []string) string {
 }
 
 func (m Model) breadcrumb() string {
-	parts := []string{"tandem", "endpoints"}
-	switch m.state {
-	case fieldsView:
-		parts = append(parts, m.fields.endpoint)
-	case exchangesView, detailView:
-		sc := m.exchanges.scope
-		parts = append(parts, sc.endpoint, cmp.Or(sc.pattern, "all exchanges"))
-		if m.state == detailView {
-			parts = append(parts, fmt.Sprintf("#%d", m.detail.id))
-		}
-	}
+	parts := append([]string{"tandem", "endpoints"}, m.screen(m.state).crumbs()...)
 	return clean(strings.Join(parts, " › "))
 }
 
-// titleLine is the breadcrumb, and on the endpoints how they are sorted,
-// at the right when there is room.
+// titleLine is the breadcrumb, and on a sorted view how it is sorted, at
+// the right when there is room.
 func (m Model) titleLine() string {
-	left := m.breadcrumb()
-	if m.state != endpointsView || m.endpoints.report == nil {
+	left, right := m.breadcrumb(), ""
+	if s, ok := m.screen(m.state).(sorter); ok {
+		right = s.sortText()
+	}
+	if right == "" {
 		// Where the user is matters more than how they got there: a
 		// breadcrumb too long for the line loses its start.
 		if w := ansi.StringWidth(left); w > m.width && m.width > 1 {
@@ -465,7 +452,6 @@ func (m Model) titleLine() string {
 		}
 		return fit(left, m.width, false)
 	}
-	right := m.endpoints.sortText()
 	gap := m.width - ansi.StringWidth(left) - ansi.StringWidth(right)
 	if gap < 2 {
 		return fit(left, m.width, false)
