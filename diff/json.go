@@ -192,118 +192,9 @@ func (d *document) value(i, depth int, g int32) (int, error) {
 		d.nodes = append(d.nodes, jnode{kind: kString, esc: esc, start: int32(i), end: int32(end), next: int32(idx + 1)})
 		return end, nil
 	case '{':
-		if depth >= MaxDepth {
-			return i, errDepth
-		}
-		d.nodes = append(d.nodes, jnode{kind: kObject, start: int32(i)})
-		d.deepest = max(d.deepest, depth)
-		n := int32(0)
-		// cur is the guide's member at the position of the one being parsed.
-		cur, left := d.guideKids(g, kObject)
-		if i++; i < len(s) && isSpace[s[i]] {
-			i = skipSpace(s, i)
-		}
-		if i < len(s) && s[i] == '}' {
-			i++
-		} else {
-			for {
-				if i >= len(s) || s[i] != '"' {
-					return i, d.syntax(i, "expected a member name")
-				}
-				ks := i
-				kend, kesc, err := d.str(i)
-				if err != nil {
-					return kend, err
-				}
-				i = kend
-				if i < len(s) && isSpace[s[i]] {
-					i = skipSpace(s, i)
-				}
-				if i >= len(s) || s[i] != ':' {
-					return i, d.syntax(i, "expected ':'")
-				}
-				if i++; i < len(s) && isSpace[s[i]] {
-					i = skipSpace(s, i)
-				}
-				child := len(d.nodes)
-				cg := int32(-1)
-				if cur >= 0 && i < len(s) && (s[i] == '{' || s[i] == '[') && d.guiding() {
-					cg = d.guideMember(g, cur, left, s[ks:kend])
-				}
-				if left > 0 {
-					cur, left = d.guide.nodes[cur].next, left-1
-				}
-				if i, err = d.value(i, depth+1, cg); err != nil {
-					return i, err
-				}
-				kn := &d.nodes[child]
-				kn.kstart, kn.kend, kn.kesc = int32(ks), int32(kend), kesc
-				n++
-				if i < len(s) && isSpace[s[i]] {
-					i = skipSpace(s, i)
-				}
-				if i < len(s) && s[i] == ',' {
-					if i++; i < len(s) && isSpace[s[i]] {
-						i = skipSpace(s, i)
-					}
-					continue
-				}
-				if i < len(s) && s[i] == '}' {
-					i++
-					break
-				}
-				return i, d.syntax(i, "expected ',' or '}'")
-			}
-		}
-		nd := &d.nodes[idx]
-		nd.end, nd.n, nd.next = int32(i), n, int32(len(d.nodes))
-		return i, nil
+		return d.object(i, depth, g, idx)
 	case '[':
-		if depth >= MaxDepth {
-			return i, errDepth
-		}
-		d.nodes = append(d.nodes, jnode{kind: kArray, start: int32(i)})
-		d.deepest = max(d.deepest, depth)
-		n := int32(0)
-		cur, left := d.guideKids(g, kArray) // the guide's element at this index
-		if i++; i < len(s) && isSpace[s[i]] {
-			i = skipSpace(s, i)
-		}
-		if i < len(s) && s[i] == ']' {
-			i++
-		} else {
-			for {
-				var err error
-				cg := int32(-1)
-				if left > 0 {
-					if d.guiding() {
-						cg = cur
-					}
-					cur, left = d.guide.nodes[cur].next, left-1
-				}
-				if i, err = d.value(i, depth+1, cg); err != nil {
-					return i, err
-				}
-				n++
-				if i < len(s) && isSpace[s[i]] {
-					i = skipSpace(s, i)
-				}
-				if i < len(s) && s[i] == ',' {
-					if i++; i < len(s) && isSpace[s[i]] {
-						i = skipSpace(s, i)
-					}
-					continue
-				}
-				if i < len(s) && s[i] == ']' {
-					i++
-					break
-				}
-				return i, d.syntax(i, "expected ',' or ']'")
-			}
-		}
-		nd := &d.nodes[idx]
-		nd.end, nd.n, nd.next = int32(i), n, int32(len(d.nodes))
-		return i, nil
+		return d.array(i, depth, g, idx)
 	case 't':
 		return d.literal(i, "true", kBool)
 	case 'f':
@@ -321,6 +212,133 @@ func (d *document) value(i, depth int, g int32) (int, error) {
 		}
 		return i, d.syntax(i, "unexpected %q", c)
 	}
+}
+
+// object parses the object at s[i] (its node is to be d.nodes[idx]),
+// following the guide's node g when it has one (see same).
+func (d *document) object(i, depth int, g int32, idx int) (int, error) {
+	s := d.src
+	if depth >= MaxDepth {
+		return i, errDepth
+	}
+	d.nodes = append(d.nodes, jnode{kind: kObject, start: int32(i)})
+	d.deepest = max(d.deepest, depth)
+	n := int32(0)
+	// cur is the guide's member at the position of the one being parsed.
+	cur, left := d.guideKids(g, kObject)
+	if i++; i < len(s) && isSpace[s[i]] {
+		i = skipSpace(s, i)
+	}
+	if i < len(s) && s[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(s) || s[i] != '"' {
+				return i, d.syntax(i, "expected a member name")
+			}
+			ks := i
+			kend, kesc, err := d.str(i)
+			if err != nil {
+				return kend, err
+			}
+			i = kend
+			if i < len(s) && isSpace[s[i]] {
+				i = skipSpace(s, i)
+			}
+			if i >= len(s) || s[i] != ':' {
+				return i, d.syntax(i, "expected ':'")
+			}
+			if i++; i < len(s) && isSpace[s[i]] {
+				i = skipSpace(s, i)
+			}
+			child := len(d.nodes)
+			cg := int32(-1)
+			if cur >= 0 && i < len(s) && (s[i] == '{' || s[i] == '[') && d.guiding() {
+				cg = d.guideMember(g, cur, left, s[ks:kend])
+			}
+			if left > 0 {
+				cur, left = d.guide.nodes[cur].next, left-1
+			}
+			if i, err = d.value(i, depth+1, cg); err != nil {
+				return i, err
+			}
+			kn := &d.nodes[child]
+			kn.kstart, kn.kend, kn.kesc = int32(ks), int32(kend), kesc
+			n++
+			var more bool
+			if i, more, err = d.after(i, '}'); err != nil {
+				return i, err
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	nd := &d.nodes[idx]
+	nd.end, nd.n, nd.next = int32(i), n, int32(len(d.nodes))
+	return i, nil
+}
+
+// array parses the array at s[i] as object does an object.
+func (d *document) array(i, depth int, g int32, idx int) (int, error) {
+	s := d.src
+	if depth >= MaxDepth {
+		return i, errDepth
+	}
+	d.nodes = append(d.nodes, jnode{kind: kArray, start: int32(i)})
+	d.deepest = max(d.deepest, depth)
+	n := int32(0)
+	cur, left := d.guideKids(g, kArray) // the guide's element at this index
+	if i++; i < len(s) && isSpace[s[i]] {
+		i = skipSpace(s, i)
+	}
+	if i < len(s) && s[i] == ']' {
+		i++
+	} else {
+		for {
+			var err error
+			cg := int32(-1)
+			if left > 0 {
+				if d.guiding() {
+					cg = cur
+				}
+				cur, left = d.guide.nodes[cur].next, left-1
+			}
+			if i, err = d.value(i, depth+1, cg); err != nil {
+				return i, err
+			}
+			n++
+			var more bool
+			if i, more, err = d.after(i, ']'); err != nil {
+				return i, err
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	nd := &d.nodes[idx]
+	nd.end, nd.n, nd.next = int32(i), n, int32(len(d.nodes))
+	return i, nil
+}
+
+// after reads what follows a member or an element: a ',' (more follow) or
+// the container's closing byte.
+func (d *document) after(i int, closing byte) (int, bool, error) {
+	s := d.src
+	if i < len(s) && isSpace[s[i]] {
+		i = skipSpace(s, i)
+	}
+	if i < len(s) && s[i] == ',' {
+		if i++; i < len(s) && isSpace[s[i]] {
+			i = skipSpace(s, i)
+		}
+		return i, true, nil
+	}
+	if i < len(s) && s[i] == closing {
+		return i + 1, false, nil
+	}
+	return i, false, d.syntax(i, "expected ',' or '%c'", closing)
 }
 
 // same reports whether the container at src[i] has the bytes of guide node
