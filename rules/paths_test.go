@@ -62,7 +62,7 @@ endpoints:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ex := &tandem.Exchange{Request: tandem.Request{Method: "POST", URL: tt.path}, Legacy: resp(tt.ct, tt.legacy), Candidate: resp(tt.ct, tt.candidate)}
-			s.Judge(ex)
+			s.Apply(ex)
 			if ex.Outcome != tt.want {
 				t.Errorf("outcome %s, want %s (%+v)", ex.Outcome, tt.want, ex.Differences)
 			}

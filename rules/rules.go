@@ -350,11 +350,11 @@ func compile(c Config) (*Endpoint, error) {
 	return e, nil
 }
 
-// Judge names an exchange's endpoint and judges it under these rules: the
+// Apply names an exchange's endpoint and judges it under these rules: the
 // one place where "what would these rules say of this exchange" is
 // answered, for the proxy's history (rediff), the triage UI and replay.
 // It returns the names to redact before the exchange is stored.
-func (s *Set) Judge(ex *tandem.Exchange) []string {
+func (s *Set) Apply(ex *tandem.Exchange) []string {
 	ep := s.Match([]byte(ex.Request.Method), []byte(ex.Request.Path()))
 	ex.Endpoint = ep.EndpointName(ex.Request.Method, ex.Request.Path())
 	ep.Compare.Judge(ex)

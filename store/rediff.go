@@ -15,7 +15,7 @@ const DefaultRediffBatch = 500
 
 // Judge re-judges an exchange in place (endpoint, outcome, differences,
 // noise patterns) and returns the names to redact before it is stored
-// again. rules.Set.Judge is one.
+// again. rules.Set.Apply is one.
 type Judge func(ex *tandem.Exchange) (redact []string)
 
 // RediffResult counts what re-judging changed.

@@ -228,7 +228,7 @@ func rediff(sh *shared, rs *rules.Set, endpoint string, all bool) (*store.Rediff
 	if all {
 		f = store.Filter{}
 	}
-	res, err := sh.rediff(sh.ctx, f, rs.Judge, 0)
+	res, err := sh.rediff(sh.ctx, f, rs.Apply, 0)
 	if err != nil {
 		return res, fmt.Errorf("re-judge: %w", err)
 	}

@@ -141,7 +141,7 @@ func (f *fixture) record(t testing.TB, exs ...*tandem.Exchange) {
 	for _, ex := range exs {
 		ex.Time = base.Add(time.Duration(f.n) * 30 * time.Second)
 		f.n++
-		redact := rs.Judge(ex)
+		redact := rs.Apply(ex)
 		w.Record(ex, redact)
 	}
 	w.Add(tandem.Count{Name: "requests", N: int64(len(exs))})

@@ -151,7 +151,7 @@ func TestDetail_EndpointRenamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.db.Rediff(context.Background(), store.Filter{}, rs.Judge, 0); err != nil {
+	if _, err := f.db.Rediff(context.Background(), store.Filter{}, rs.Apply, 0); err != nil {
 		t.Fatal(err)
 	}
 	h.send(tickMsg{})

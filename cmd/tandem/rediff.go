@@ -29,7 +29,7 @@ func (c *rediffCmd) Run(ctx context.Context, args []string) error {
 		return usageError{err}
 	}
 	defer db.Close()
-	res, err := db.Rediff(ctx, store.Filter{Endpoint: *endpoint}, rs.Judge, 0)
+	res, err := db.Rediff(ctx, store.Filter{Endpoint: *endpoint}, rs.Apply, 0)
 	if err != nil {
 		return fmt.Errorf("%s: %w", shownDB(*dbPath), err)
 	}
