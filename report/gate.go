@@ -44,16 +44,16 @@ func regressions(r *store.Report) int {
 	return n
 }
 
-// Verdict is what a gate made of a report.
-type Verdict struct {
+// GateResult is what a gate made of a report (a verdict is a pattern's, stats.Verdict).
+type GateResult struct {
 	Passed   bool
 	Failures int64  // exchanges that fail the gate
 	Reason   string // one line: why it passed or failed
 }
 
 // Check holds a report to the gate.
-func (g Gate) Check(r *store.Report) Verdict {
-	var v Verdict
+func (g Gate) Check(r *store.Report) GateResult {
+	var v GateResult
 	answered := int64(0)
 	for i := range r.Endpoints {
 		e := &r.Endpoints[i]

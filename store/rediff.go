@@ -13,10 +13,10 @@ import (
 // DefaultRediffBatch is how many exchanges Rediff re-judges per transaction.
 const DefaultRediffBatch = 500
 
-// Judge re-judges an exchange in place (endpoint, outcome, differences,
+// Reapply re-judges an exchange in place (endpoint, outcome, differences,
 // noise patterns) and returns the names to redact before it is stored
 // again. rules.Set.Apply is one.
-type Judge func(ex *tandem.Exchange) (redact []string)
+type Reapply func(ex *tandem.Exchange) (redact []string)
 
 // RediffResult counts what re-judging changed.
 type RediffResult struct {
@@ -35,7 +35,7 @@ type RediffResult struct {
 // derived from them, so that reports read as if the new rules had always
 // been in force. Exchanges that were never stored (matches recorded with
 // --record mismatches) cannot be re-judged and keep their counts.
-func (db *DB) Rediff(ctx context.Context, f Filter, judge Judge, batch int) (*RediffResult, error) {
+func (db *DB) Rediff(ctx context.Context, f Filter, apply Reapply, batch int) (*RediffResult, error) {
 	if batch <= 0 {
 		batch = DefaultRediffBatch
 	}
@@ -53,7 +53,7 @@ func (db *DB) Rediff(ctx context.Context, f Filter, judge Judge, batch int) (*Re
 			return res, db.forget(ctx, res.Scrubbed)
 		}
 		f.AfterID = exs[len(exs)-1].ID
-		if err := db.inTx(ctx, func(tx *sql.Tx) error { return rejudge(ctx, tx, exs, judge, res) }); err != nil {
+		if err := db.inTx(ctx, func(tx *sql.Tx) error { return rejudge(ctx, tx, exs, apply, res) }); err != nil {
 			return res, fmt.Errorf("rediff: %w", translate(err))
 		}
 		if len(exs) < batch {
@@ -64,7 +64,7 @@ func (db *DB) Rediff(ctx context.Context, f Filter, judge Judge, batch int) (*Re
 
 // rejudge re-judges a batch and moves every derived count from the old
 // verdict to the new one.
-func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judge, res *RediffResult) error {
+func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, apply Reapply, res *RediffResult) error {
 	ins, err := prepareInserts(ctx, tx)
 	if err != nil {
 		return err
@@ -76,7 +76,7 @@ func rejudge(ctx context.Context, tx *sql.Tx, exs []*tandem.Exchange, judge Judg
 		old.Differences = slices.Clone(ex.Differences)
 		old.NoisePatterns = slices.Clone(ex.NoisePatterns)
 		stored := storedForm(ex)
-		redact := judge(ex)
+		redact := apply(ex)
 		res.Exchanges++
 		// Rules that name more to redact scrub what is already stored.
 		Redact(ex, redact)

@@ -87,9 +87,9 @@ func (f *FieldVerdict) test() (stats.Test, bool) {
 	return stats.Test{}, false
 }
 
-// Judge (re)computes the verdict of every field of the report from its
+// Assess (re)computes the verdict of every field of the report from its
 // counts, controlling the false discovery rate across all of them.
-func (r *Report) Judge(o stats.Options) {
+func (r *Report) Assess(o stats.Options) {
 	r.Verdicts = settings(o)
 	var tests []stats.Test
 	var at []*FieldVerdict
@@ -193,6 +193,6 @@ func (db *DB) reportVerdicts(ctx context.Context, r *Report) error {
 			f.Unexplained = min(f.Unexplained, c.unpaired)
 		}
 	}
-	r.Judge(stats.DefaultOptions())
+	r.Assess(stats.DefaultOptions())
 	return nil
 }

@@ -45,14 +45,14 @@ func TestRun_QuitCancelsRediff(t *testing.T) {
 	h.keys("enter", "down") // GET /api/users/{id}: $.nickname
 	held := make(chan struct{})
 	returned := make(chan error, 1)
-	h.m.sh.rediff = func(ctx context.Context, flt store.Filter, judge store.Judge, batch int) (*store.RediffResult, error) {
+	h.m.sh.rediff = func(ctx context.Context, flt store.Filter, apply store.Reapply, batch int) (*store.RediffResult, error) {
 		var once sync.Once
 		hold := func(ex *tandem.Exchange) []string {
 			once.Do(func() {
 				close(held)
 				<-ctx.Done()
 			})
-			return judge(ex)
+			return apply(ex)
 		}
 		res, err := f.db.Rediff(ctx, flt, hold, batch)
 		returned <- err

@@ -68,7 +68,7 @@ type shared struct {
 	clip      func(string) error
 	// rediff re-judges stored exchanges: db.Rediff (tests wrap it to
 	// hold a re-judge at work while the user quits).
-	rediff func(ctx context.Context, f store.Filter, judge store.Judge, batch int) (*store.RediffResult, error)
+	rediff func(ctx context.Context, f store.Filter, apply store.Reapply, batch int) (*store.RediffResult, error)
 }
 
 // Model is the root model: the active view, the four views, the shared

@@ -26,6 +26,6 @@ func judgeAt(r *store.Report, q float64) {
 	if q != stats.DefaultQ {
 		o := stats.DefaultOptions()
 		o.Q = q
-		r.Judge(o)
+		r.Assess(o)
 	}
 }
