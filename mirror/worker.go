@@ -133,7 +133,7 @@ func (p *Proxy) process(j *job) {
 		p.log.Info("secondary answers again; noise detection is back")
 	}
 
-	j.ep.Compare.Judge(ex)
+	j.ep.Comparer.Judge(ex)
 	p.observeServed(ex) // serve.go
 	p.compared.Add(1)
 	switch ex.Outcome {

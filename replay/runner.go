@@ -354,9 +354,9 @@ func (r *Runner) process(j *job) {
 	}
 	withoutBody := r.legacy == nil && (j.rec.BodyUnknown || ex.Legacy.Status == http.StatusNotModified)
 	if withoutBody {
-		judgeWithoutBody(j.ep.Compare, ex)
+		judgeWithoutBody(j.ep.Comparer, ex)
 	} else {
-		j.ep.Compare.Judge(ex)
+		j.ep.Comparer.Judge(ex)
 	}
 	r.count(func(res *Result) {
 		res.Compared++

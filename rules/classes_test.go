@@ -35,7 +35,7 @@ endpoints:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			diffs, err := e.Compare.Compare(classJSONResp(tt.a), classJSONResp(tt.b))
+			diffs, err := e.Comparer.Compare(classJSONResp(tt.a), classJSONResp(tt.b))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +75,7 @@ endpoints:
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			diffs, err := e.Compare.Compare(tt.a, tt.b)
+			diffs, err := e.Comparer.Compare(tt.a, tt.b)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -114,7 +114,7 @@ type Endpoint struct {
 	Line int // where the rule is in the file; 0 for the defaults
 	// Config holds the merged settings (defaults plus the endpoint's own).
 	Config   Config
-	Compare  *diff.Comparer
+	Comparer *diff.Comparer
 	sampleBy sampleKey
 	route    route
 	redact   []string // canonical header names and JSON field names
@@ -337,7 +337,7 @@ func compile(c Config) (*Endpoint, error) {
 	if c.IgnoreStatus != nil {
 		o.IgnoreStatus = *c.IgnoreStatus
 	}
-	e.Compare = diff.New(o)
+	e.Comparer = diff.New(o)
 	if c.SampleBy != "" {
 		kind, name, _ := strings.Cut(c.SampleBy, ":")
 		if kind == "header" {
@@ -357,6 +357,6 @@ func compile(c Config) (*Endpoint, error) {
 func (s *Set) Apply(ex *tandem.Exchange) []string {
 	ep := s.Match([]byte(ex.Request.Method), []byte(ex.Request.Path()))
 	ex.Endpoint = ep.EndpointName(ex.Request.Method, ex.Request.Path())
-	ep.Compare.Judge(ex)
+	ep.Comparer.Judge(ex)
 	return ep.Redact()
 }

@@ -99,7 +99,7 @@ func TestLoad_Example(t *testing.T) {
 		Body: []byte(`{"updatedAt":"x","price":10.00,"tags":["a","b"],"traceId":"t1","at":"2024-01-01T00:00:00Z","name":"n"}`)}
 	candidate := tandem.Response{Status: 200, Header: tandem.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Date", Value: "2"}},
 		Body: []byte(`{"updatedAt":"y","price":10.004,"tags":["b","a"],"traceId":"t2","at":"2025-05-05T10:10:10.5Z","name":"m"}`)}
-	diffs, err := e.Compare.Compare(&legacy, &candidate)
+	diffs, err := e.Comparer.Compare(&legacy, &candidate)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestRuleKinds(t *testing.T) {
 			if e.Name != "GET /x" {
 				t.Fatalf("matched %q", e.Name)
 			}
-			diffs, err := e.Compare.Compare(mk(tt.legacy), mk(tt.candidate))
+			diffs, err := e.Comparer.Compare(mk(tt.legacy), mk(tt.candidate))
 			if err != nil {
 				t.Fatal(err)
 			}
