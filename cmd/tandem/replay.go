@@ -22,139 +22,174 @@ import (
 
 type replayCmd struct{ env }
 
+// replayOptions holds what the replay flags set: the flags bind straight into
+// cfg where the field types allow, and into the few conversion fields below
+// where they do not (URLs, sizes, headers), which validate turns into cfg.
+type replayOptions struct {
+	cfg replay.Config
+
+	from, format, rulesFile               string
+	candidateURL, legacyURL, secondaryURL string
+	dbPath, instance                      *string
+	maxMismatches                         int64
+	junitFile, summaryFile                string
+	allowErrors                           bool
+	maxBody                               sizeFlag
+	headers                               headerFlag
+	top                                   int
+	gate                                  string
+	fdr                                   *float64
+	baselineDB                            string
+	filters                               *filterFlags
+	tlsOpts                               *tlsFlags
+
+	gateMode string
+}
+
 func (c *replayCmd) Run(ctx context.Context, args []string) error {
 	fs := newFlags("replay", c.env, "tandem replay --from SOURCE --candidate URL [--legacy URL] [flags]\n\n"+
 		"Replays recorded traffic (a tandem database, HAR, NDJSON or GoReplay .gor file) against\n"+
 		"the candidate and compares: with --legacy against a live legacy, otherwise against\n"+
 		"legacy's recorded answers. Exit status 0 when at most --max-mismatches exchanges fail,\n"+
 		"1 when more, 2 on usage or input errors.")
-	from := fs.String("from", "", "recorded traffic: a tandem `file`.db or postgres:// URL, .har, .ndjson or .gor (optionally .gz)")
-	format := fs.String("format", "", "source format when it cannot be told from the file: "+replay.Formats)
-	candidateURL := fs.String("candidate", "", "candidate service `URL`")
-	legacyURL := fs.String("legacy", "", "live legacy `URL`; without it the recorded answers are compared (golden mode)")
-	secondaryURL := fs.String("secondary", "", "second live legacy `URL`, to recognise legacy's own noise")
-	rulesFile := fs.String("rules", "", "rules `file` (YAML)")
-	dbPath := dbFlag(fs, "replay.db", "for this run's results (a file is replaced on every run; a URL's database is added to)")
-	instance := instanceFlag(fs)
-	concurrency := fs.Int("concurrency", replay.DefaultConcurrency, "requests in flight at once")
-	rate := fs.Float64("rate", replay.DefaultRate, "requests started per second at most (0: no limit)")
-	maxMismatches := fs.Int64("max-mismatches", 0, "failing exchanges allowed before the exit status is 1")
-	junitFile := fs.String("junit", "", "write a JUnit XML report to `file` (one test case per endpoint)")
-	summaryFile := fs.String("summary", "", "write a Markdown summary to `file` (for a pull-request comment)")
-	skipInvalid := fs.Bool("skip-invalid", false, "go on past invalid input records, counting them")
-	ordered := fs.Bool("ordered", false, "keep the recorded order within each endpoint")
-	allowErrors := fs.Bool("allow-errors", false, "candidate errors (no answer) and legacy errors do not fail the run")
-	timeout := fs.Duration("timeout", replay.DefaultTimeout, "per request and service")
-	maxBody := sizeFlag(replay.DefaultMaxBody)
-	fs.Var(&maxBody, "max-body", "bytes of a body compared and stored; larger bodies compare by hash")
-	rewriteHost := fs.Bool("rewrite-host", false, "send each service its own Host header instead of the recorded one")
-	var headers headerFlag
-	fs.Var(&headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
-	top := fs.Int("top", report.DefaultTopFields, "differing patterns listed per endpoint")
-	gate := fs.String("gate", report.GateCount, "what fails the run: count (every failing exchange) or statistical (only patterns judged regressions)")
-	fdr := fdrFlag(fs)
-	baselineDB := fs.String("baseline", "", "tandem `file`.db holding a baseline (tandem baseline): legacy's own noise where no --secondary runs")
-	filters := addFilterFlags(fs)
-	tlsOpts := addTLSFlags(fs, "legacy", "candidate", "secondary")
+	o := &replayOptions{}
+	o.register(fs)
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
+	if err := o.validate(c.stderr); err != nil {
+		return err
+	}
+	return c.execute(ctx, o)
+}
 
-	if *from == "" {
+func (o *replayOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.from, "from", "", "recorded traffic: a tandem `file`.db or postgres:// URL, .har, .ndjson or .gor (optionally .gz)")
+	fs.StringVar(&o.format, "format", "", "source format when it cannot be told from the file: "+replay.Formats)
+	fs.StringVar(&o.candidateURL, "candidate", "", "candidate service `URL`")
+	fs.StringVar(&o.legacyURL, "legacy", "", "live legacy `URL`; without it the recorded answers are compared (golden mode)")
+	fs.StringVar(&o.secondaryURL, "secondary", "", "second live legacy `URL`, to recognise legacy's own noise")
+	fs.StringVar(&o.rulesFile, "rules", "", "rules `file` (YAML)")
+	o.dbPath = dbFlag(fs, "replay.db", "for this run's results (a file is replaced on every run; a URL's database is added to)")
+	o.instance = instanceFlag(fs)
+	fs.IntVar(&o.cfg.Concurrency, "concurrency", replay.DefaultConcurrency, "requests in flight at once")
+	fs.Float64Var(&o.cfg.Rate, "rate", replay.DefaultRate, "requests started per second at most (0: no limit)")
+	fs.Int64Var(&o.maxMismatches, "max-mismatches", 0, "failing exchanges allowed before the exit status is 1")
+	fs.StringVar(&o.junitFile, "junit", "", "write a JUnit XML report to `file` (one test case per endpoint)")
+	fs.StringVar(&o.summaryFile, "summary", "", "write a Markdown summary to `file` (for a pull-request comment)")
+	fs.BoolVar(&o.cfg.SkipInvalid, "skip-invalid", false, "go on past invalid input records, counting them")
+	fs.BoolVar(&o.cfg.Ordered, "ordered", false, "keep the recorded order within each endpoint")
+	fs.BoolVar(&o.allowErrors, "allow-errors", false, "candidate errors (no answer) and legacy errors do not fail the run")
+	fs.DurationVar(&o.cfg.Timeout, "timeout", replay.DefaultTimeout, "per request and service")
+	o.maxBody = sizeFlag(replay.DefaultMaxBody)
+	fs.Var(&o.maxBody, "max-body", "bytes of a body compared and stored; larger bodies compare by hash")
+	fs.BoolVar(&o.cfg.RewriteHost, "rewrite-host", false, "send each service its own Host header instead of the recorded one")
+	fs.Var(&o.headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
+	fs.IntVar(&o.top, "top", report.DefaultTopFields, "differing patterns listed per endpoint")
+	fs.StringVar(&o.gate, "gate", report.GateCount, "what fails the run: count (every failing exchange) or statistical (only patterns judged regressions)")
+	o.fdr = fdrFlag(fs)
+	fs.StringVar(&o.baselineDB, "baseline", "", "tandem `file`.db holding a baseline (tandem baseline): legacy's own noise where no --secondary runs")
+	o.filters = addFilterFlags(fs)
+	o.tlsOpts = addTLSFlags(fs, "legacy", "candidate", "secondary")
+}
+
+// validate checks the flags in the order the command always has, and fills
+// cfg's upstreams, TLS, rules, body limit and headers from them.
+func (o *replayOptions) validate(stderr io.Writer) error {
+	if o.from == "" {
 		return usagef("--from SOURCE is required")
 	}
-	candidate, err := parseUpstream("candidate", *candidateURL, true)
+	var err error
+	if o.cfg.Candidate, err = parseUpstream("candidate", o.candidateURL, true); err != nil {
+		return err
+	}
+	if o.cfg.Legacy, err = parseUpstream("legacy", o.legacyURL, false); err != nil {
+		return err
+	}
+	if o.cfg.Secondary, err = parseUpstream("secondary", o.secondaryURL, false); err != nil {
+		return err
+	}
+	tlsFor, err := o.tlsOpts.resolve(map[string]*url.URL{"legacy": o.cfg.Legacy, "candidate": o.cfg.Candidate, "secondary": o.cfg.Secondary},
+		slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return err
 	}
-	legacy, err := parseUpstream("legacy", *legacyURL, false)
-	if err != nil {
-		return err
+	o.cfg.LegacyTLS, o.cfg.CandidateTLS, o.cfg.SecondaryTLS = tlsFor["legacy"], tlsFor["candidate"], tlsFor["secondary"]
+	if o.cfg.Concurrency <= 0 {
+		return usagef("--concurrency %d: want at least 1", o.cfg.Concurrency)
 	}
-	secondary, err := parseUpstream("secondary", *secondaryURL, false)
-	if err != nil {
-		return err
+	if o.cfg.Rate < 0 {
+		return usagef("--rate %v: want 0 (no limit) or more", o.cfg.Rate)
 	}
-	tlsFor, err := tlsOpts.resolve(map[string]*url.URL{"legacy": legacy, "candidate": candidate, "secondary": secondary},
-		slog.New(slog.NewTextHandler(c.stderr, nil)))
-	if err != nil {
-		return err
-	}
-	if *concurrency <= 0 {
-		return usagef("--concurrency %d: want at least 1", *concurrency)
-	}
-	if *rate < 0 {
-		return usagef("--rate %v: want 0 (no limit) or more", *rate)
-	}
-	if *maxMismatches < 0 {
-		return usagef("--max-mismatches %d: want 0 or more", *maxMismatches)
+	if o.maxMismatches < 0 {
+		return usagef("--max-mismatches %d: want 0 or more", o.maxMismatches)
 	}
 	// A report that cannot be written is found now, not after the replay.
-	for flag, p := range map[string]string{"junit": *junitFile, "summary": *summaryFile} {
+	for flag, p := range map[string]string{"junit": o.junitFile, "summary": o.summaryFile} {
 		if p == "" {
 			continue
 		}
 		if st, err := os.Stat(filepath.Dir(p)); err != nil || !st.IsDir() {
 			return usagef("--%s %s: no such directory %s", flag, p, filepath.Dir(p))
 		}
-		if same(p, *from) || same(p, *dbPath) {
+		if same(p, o.from) || same(p, *o.dbPath) {
 			return usagef("--%s %s would overwrite the traffic or the results: choose another file", flag, p)
 		}
 	}
-	gateMode, err := report.ParseGateMode(*gate)
-	if err != nil {
+	if o.gateMode, err = report.ParseGateMode(o.gate); err != nil {
 		return usageError{err}
 	}
-	if err := checkFDR(*fdr); err != nil {
+	if err := checkFDR(*o.fdr); err != nil {
 		return err
 	}
-	if *baselineDB != "" && same(*baselineDB, *dbPath) {
-		return usagef("--baseline %s is --db, which every replay replaces: keep the baseline in another file", *baselineDB)
+	if o.baselineDB != "" && same(o.baselineDB, *o.dbPath) {
+		return usagef("--baseline %s is --db, which every replay replaces: keep the baseline in another file", o.baselineDB)
 	}
-	rs, err := loadRules(*rulesFile)
-	if err != nil {
+	if o.cfg.Rules, err = loadRules(o.rulesFile); err != nil {
 		return err
 	}
+	o.cfg.MaxBody, o.cfg.Header = int(o.maxBody), tandem.Headers(o.headers)
+	return nil
+}
 
-	open, release, err := openInput(ctx, *from, *format, filters, replay.Options{MaxBody: int(maxBody)}, c.stderr)
+// execute scans the source, replays it into the results database and
+// reports; validate has run.
+func (c *replayCmd) execute(ctx context.Context, o *replayOptions) error {
+	open, release, err := openInput(ctx, o.from, o.format, o.filters, replay.Options{MaxBody: o.cfg.MaxBody}, c.stderr)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if same(*from, *dbPath) || (store.IsURL(*dbPath) && *from == *dbPath) {
-		return usagef("--db %s is the source: write this run's results to another file", *dbPath)
+	if same(o.from, *o.dbPath) || (store.IsURL(*o.dbPath) && o.from == *o.dbPath) {
+		return usagef("--db %s is the source: write this run's results to another file", *o.dbPath)
 	}
-	counts, err := scan(open, *skipInvalid)
+	counts, err := scan(open, o.cfg.SkipInvalid)
 	if err != nil {
 		return err
 	}
 	if counts.Records == 0 {
-		return usagef("%s: no request to replay", *from)
+		return usagef("%s: no request to replay", o.from)
 	}
 	if counts.Invalid > 0 {
-		fmt.Fprintf(c.stderr, "tandem replay: %d invalid records in %s will be skipped (--skip-invalid)\n", counts.Invalid, *from)
+		fmt.Fprintf(c.stderr, "tandem replay: %d invalid records in %s will be skipped (--skip-invalid)\n", counts.Invalid, o.from)
 	}
 
-	if *instance == "" {
-		*instance = store.DefaultInstance()
+	if *o.instance == "" {
+		*o.instance = store.DefaultInstance()
 	}
-	db, err := openResults(ctx, *dbPath, *instance)
+	db, err := openResults(ctx, *o.dbPath, *o.instance)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := copyBaseline(ctx, *baselineDB, db); err != nil {
+	if err := copyBaseline(ctx, o.baselineDB, db); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Source: "replay", Logger: log, Instance: *instance})
+	w := db.NewWriter(store.WriterConfig{Record: store.RecordAll, Source: "replay", Logger: log, Instance: *o.instance})
 	defer w.Close()
-	runner, err := replay.New(replay.Config{
-		Candidate: candidate, Legacy: legacy, Secondary: secondary, Rules: rs, Recorder: w,
-		Concurrency: *concurrency, Rate: *rate, Ordered: *ordered, SkipInvalid: *skipInvalid,
-		Timeout: *timeout, MaxBody: int(maxBody), RewriteHost: *rewriteHost, Header: tandem.Headers(headers),
-		LegacyTLS: tlsFor["legacy"], CandidateTLS: tlsFor["candidate"], SecondaryTLS: tlsFor["secondary"],
-	})
+	o.cfg.Recorder = w
+	runner, err := replay.New(o.cfg)
 	if err != nil {
 		return usageError{err}
 	}
@@ -181,35 +216,37 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("replay stopped after %d records: %w", res.Records, runErr)
 	}
 	if lost := w.Stats().Lost; lost > 0 {
-		return fmt.Errorf("%d results could not be written to %s: the report would be incomplete", lost, shownDB(*dbPath))
+		return fmt.Errorf("%d results could not be written to %s: the report would be incomplete", lost, shownDB(*o.dbPath))
 	}
+	return c.report(ctx, o, db, res)
+}
 
+// report writes the text report, the optional JUnit and Markdown files and
+// the verdict, and turns a failed gate into exit status 1.
+func (c *replayCmd) report(ctx context.Context, o *replayOptions, db *store.DB, res replay.Result) error {
 	r, err := db.Report(ctx)
 	if err != nil {
 		return err
 	}
-	judgeAt(r, *fdr)
-	run := report.Run{Name: *from, Gate: report.Gate{MaxMismatches: *maxMismatches, AllowErrors: *allowErrors, Mode: gateMode},
-		Skipped: map[string]report.Skipped{}, Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
-	for ep, s := range res.Skipped {
-		run.Skipped[ep] = report.Skipped{SideEffects: s.SideEffects, Unrecorded: s.Unrecorded, WebSocket: s.WebSocket}
-	}
-	if err := report.Text(c.stdout, r, *top); err != nil {
+	judgeAt(r, *o.fdr)
+	run := report.Run{Name: o.from, Gate: report.Gate{MaxMismatches: o.maxMismatches, AllowErrors: o.allowErrors, Mode: o.gateMode},
+		Skipped: replaySkipped(res), Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
+	if err := report.Text(c.stdout, r, o.top); err != nil {
 		return err
 	}
-	if *junitFile != "" {
-		if err := writeFile(*junitFile, func(f *os.File) error { return report.JUnit(f, r, run) }); err != nil {
+	if o.junitFile != "" {
+		if err := writeFile(o.junitFile, func(f *os.File) error { return report.JUnit(f, r, run) }); err != nil {
 			return err
 		}
 	}
-	if *summaryFile != "" {
-		if err := writeFile(*summaryFile, func(f *os.File) error { return report.Markdown(f, r, run, *top) }); err != nil {
+	if o.summaryFile != "" {
+		if err := writeFile(o.summaryFile, func(f *os.File) error { return report.Markdown(f, r, run, o.top) }); err != nil {
 			return err
 		}
 	}
 	mode := "golden mode: compared with the recorded answers"
-	if legacy != nil {
-		mode = "live mode: compared with " + legacy.String()
+	if o.cfg.Legacy != nil {
+		mode = "live mode: compared with " + o.cfg.Legacy.String()
 	}
 	v := run.Gate.Check(r)
 	verdict := "PASS"
@@ -217,7 +254,16 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(c.stdout, "\n%s: %s (%s; %d records in %s, results in %s)\n", verdict, v.Reason, mode,
-		res.Records, res.Elapsed.Round(time.Millisecond), shownDB(*dbPath))
+		res.Records, res.Elapsed.Round(time.Millisecond), shownDB(*o.dbPath))
+	c.printNotSent(o, res)
+	if !v.Passed {
+		return exitError{exitFail}
+	}
+	return nil
+}
+
+// printNotSent says which records were skipped or compared only in part.
+func (c *replayCmd) printNotSent(o *replayOptions, res replay.Result) {
 	if n := res.SkippedUnrecorded; n > 0 {
 		what := fmt.Sprintf("%d requests were", n)
 		if n == 1 {
@@ -232,13 +278,18 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(c.stdout, "%s compared by status and headers only: a 304, or a body the source did not record\n", plural(n, "exchange was", "exchanges were"))
 	}
 	if res.Invalid > 0 {
-		fmt.Fprintf(c.stdout, "%d invalid records of %s were skipped (--skip-invalid)\n", res.Invalid, *from)
+		fmt.Fprintf(c.stdout, "%d invalid records of %s were skipped (--skip-invalid)\n", res.Invalid, o.from)
 	}
 	printErrors(c.stdout, res)
-	if !v.Passed {
-		return exitError{exitFail}
+}
+
+// replaySkipped copies replay's per-endpoint skips into the report's form.
+func replaySkipped(res replay.Result) map[string]report.Skipped {
+	out := map[string]report.Skipped{}
+	for ep, s := range res.Skipped {
+		out[ep] = report.Skipped{SideEffects: s.SideEffects, Unrecorded: s.Unrecorded, WebSocket: s.WebSocket}
 	}
-	return nil
+	return out
 }
 
 // isTerminal reports whether progress goes to a terminal (a character
