@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync"
@@ -72,4 +73,27 @@ func decodeBody(codecName string, b []byte) ([]byte, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("unknown body codec %q (written by a newer tandem?)", codecName)
+}
+
+// headersJSON encodes headers as the store keeps them: a JSON list of
+// [name, value] pairs in wire order (parseHeaders reads them back).
+func headersJSON(h tandem.Headers) string {
+	pairs := make([][2]string, len(h))
+	for i, f := range h {
+		pairs[i] = [2]string{f.Name, f.Value}
+	}
+	b, _ := json.Marshal(pairs)
+	return string(b)
+}
+
+func parseHeaders(s string) (tandem.Headers, error) {
+	var pairs [][2]string
+	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
+		return nil, err
+	}
+	h := make(tandem.Headers, len(pairs))
+	for i, p := range pairs {
+		h[i] = tandem.Header{Name: p[0], Value: p[1]}
+	}
+	return h, nil
 }
