@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -20,6 +21,18 @@ const DefaultBaselineRuns = 2
 
 type baselineCmd struct{ env }
 
+// baselineOptions holds what the baseline flags set: straight into cfg
+// where the field types allow, into conversion fields where they do not.
+type baselineOptions struct {
+	cfg replay.Config
+
+	from, format, legacyURL, rulesFile, dbPath string
+	runs                                       int
+	maxBody                                    sizeFlag
+	headers                                    headerFlag
+	filters                                    *filterFlags
+}
+
 func (c *baselineCmd) Run(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "show" {
 		return c.show(ctx, args[1:])
@@ -31,72 +44,85 @@ func (c *baselineCmd) Run(ctx context.Context, args []string) error {
 		"--runs times; each run sends every request to legacy twice at once and compares the\n"+
 		"two answers. The baseline replaces any earlier one in --db; tandem report reads it\n"+
 		"there, tandem replay with --baseline.")
-	from := fs.String("from", "", "recorded traffic: a tandem `file`.db, .har, .ndjson or .gor (optionally .gz)")
-	format := fs.String("format", "", "source format when it cannot be told from the file: "+replay.Formats)
-	legacyURL := fs.String("legacy", "", "legacy service `URL`")
-	rulesFile := fs.String("rules", "", "rules `file` (YAML): the same as the proxy's or replay's, so that endpoints and ignores agree")
-	dbPath := fs.String("db", "tandem.db", "SQLite `file` to store the baseline in (created if needed)")
-	runs := fs.Int("runs", DefaultBaselineRuns, "times the traffic is replayed (at least 1; each gives one comparison per request)")
-	concurrency := fs.Int("concurrency", replay.DefaultConcurrency, "requests in flight at once")
-	rate := fs.Float64("rate", replay.DefaultRate, "requests started per second at most (0: no limit)")
-	timeout := fs.Duration("timeout", replay.DefaultTimeout, "per request")
-	maxBody := sizeFlag(replay.DefaultMaxBody)
-	fs.Var(&maxBody, "max-body", "bytes of a body compared; larger bodies compare by hash")
-	skipInvalid := fs.Bool("skip-invalid", false, "go on past invalid input records")
-	rewriteHost := fs.Bool("rewrite-host", false, "send legacy its own Host header instead of the recorded one")
-	var headers headerFlag
-	fs.Var(&headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
-	filters := addFilterFlags(fs)
+	o := &baselineOptions{}
+	o.register(fs)
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	if *from == "" {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	return c.execute(ctx, o)
+}
+
+func (o *baselineOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.from, "from", "", "recorded traffic: a tandem `file`.db, .har, .ndjson or .gor (optionally .gz)")
+	fs.StringVar(&o.format, "format", "", "source format when it cannot be told from the file: "+replay.Formats)
+	fs.StringVar(&o.legacyURL, "legacy", "", "legacy service `URL`")
+	fs.StringVar(&o.rulesFile, "rules", "", "rules `file` (YAML): the same as the proxy's or replay's, so that endpoints and ignores agree")
+	fs.StringVar(&o.dbPath, "db", "tandem.db", "SQLite `file` to store the baseline in (created if needed)")
+	fs.IntVar(&o.runs, "runs", DefaultBaselineRuns, "times the traffic is replayed (at least 1; each gives one comparison per request)")
+	fs.IntVar(&o.cfg.Concurrency, "concurrency", replay.DefaultConcurrency, "requests in flight at once")
+	fs.Float64Var(&o.cfg.Rate, "rate", replay.DefaultRate, "requests started per second at most (0: no limit)")
+	fs.DurationVar(&o.cfg.Timeout, "timeout", replay.DefaultTimeout, "per request")
+	o.maxBody = sizeFlag(replay.DefaultMaxBody)
+	fs.Var(&o.maxBody, "max-body", "bytes of a body compared; larger bodies compare by hash")
+	fs.BoolVar(&o.cfg.SkipInvalid, "skip-invalid", false, "go on past invalid input records")
+	fs.BoolVar(&o.cfg.RewriteHost, "rewrite-host", false, "send legacy its own Host header instead of the recorded one")
+	fs.Var(&o.headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
+	o.filters = addFilterFlags(fs)
+}
+
+// validate checks the flags in the order the command always has. Legacy
+// stands in for the candidate: the runner that replays against candidates
+// sends every request to both at once, as the proxy sends legacy and its
+// secondary, so what differs is what a secondary would have shown.
+func (o *baselineOptions) validate() error {
+	if o.from == "" {
 		return usagef("--from SOURCE is required")
 	}
-	legacy, err := parseUpstream("legacy", *legacyURL, true)
+	legacy, err := parseUpstream("legacy", o.legacyURL, true)
 	if err != nil {
 		return err
 	}
-	if *runs < 1 {
-		return usagef("--runs %d: want at least 1", *runs)
+	o.cfg.Candidate, o.cfg.Legacy = legacy, legacy
+	if o.runs < 1 {
+		return usagef("--runs %d: want at least 1", o.runs)
 	}
-	if *concurrency <= 0 {
-		return usagef("--concurrency %d: want at least 1", *concurrency)
+	if o.cfg.Concurrency <= 0 {
+		return usagef("--concurrency %d: want at least 1", o.cfg.Concurrency)
 	}
-	rs, err := loadRules(*rulesFile)
-	if err != nil {
+	if o.cfg.Rules, err = loadRules(o.rulesFile); err != nil {
 		return err
 	}
-	open, release, err := openInput(ctx, *from, *format, filters, replay.Options{MaxBody: int(maxBody)}, c.stderr)
+	o.cfg.MaxBody, o.cfg.Header = int(o.maxBody), tandem.Headers(o.headers)
+	return nil
+}
+
+func (c *baselineCmd) execute(ctx context.Context, o *baselineOptions) error {
+	open, release, err := openInput(ctx, o.from, o.format, o.filters, replay.Options{MaxBody: o.cfg.MaxBody}, c.stderr)
 	if err != nil {
 		return err
 	}
 	defer release()
-	counts, err := scan(open, *skipInvalid)
+	counts, err := scan(open, o.cfg.SkipInvalid)
 	if err != nil {
 		return err
 	}
 	if counts.Records == 0 {
-		return usagef("%s: no request to replay", *from)
+		return usagef("%s: no request to replay", o.from)
 	}
-	db, err := store.Open(ctx, *dbPath, store.Options{})
+	db, err := store.Open(ctx, o.dbPath, store.Options{})
 	if err != nil {
 		return usageError{err}
 	}
 	defer db.Close()
 
-	// Legacy stands in for the candidate: the runner that replays against
-	// candidates sends every request to both at once, as the proxy sends
-	// legacy and its secondary, so what differs is what a secondary would
-	// have shown.
-	learner := &store.BaselineLearner{Runs: *runs, Source: *from}
+	learner := &store.BaselineLearner{Runs: o.runs, Source: o.from}
+	o.cfg.Recorder = learner
 	var failed, compared int64
-	for i := range *runs {
-		runner, err := replay.New(replay.Config{
-			Candidate: legacy, Legacy: legacy, Rules: rs, Recorder: learner,
-			Concurrency: *concurrency, Rate: *rate, SkipInvalid: *skipInvalid,
-			Timeout: *timeout, MaxBody: int(maxBody), RewriteHost: *rewriteHost, Header: tandem.Headers(headers),
-		})
+	for i := range o.runs {
+		runner, err := replay.New(o.cfg)
 		if err != nil {
 			return usageError{err}
 		}
@@ -107,13 +133,13 @@ func (c *baselineCmd) Run(ctx context.Context, args []string) error {
 		res, err := runner.Run(ctx, src)
 		src.Close()
 		if err != nil {
-			return fmt.Errorf("baseline run %d of %d stopped after %d records: %w", i+1, *runs, res.Records, err)
+			return fmt.Errorf("baseline run %d of %d stopped after %d records: %w", i+1, o.runs, res.Records, err)
 		}
 		failed += res.LegacyErrors + res.CandidateErrors + res.DiffErrors
 		compared += res.Matched + res.Mismatched + res.Noise
 	}
 	if compared == 0 {
-		return fmt.Errorf("legacy at %s answered no request twice: nothing was learned (is it up?)", legacy)
+		return fmt.Errorf("legacy at %s answered no request twice: nothing was learned (is it up?)", o.cfg.Legacy)
 	}
 	b := learner.Baseline(time.Now())
 	if err := db.SaveBaseline(ctx, b); err != nil {
@@ -123,7 +149,7 @@ func (c *baselineCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "\nbaseline of %d endpoints learned from %d comparisons (%d runs of %s), saved in %s\n",
-		len(b.Endpoints), compared, *runs, *from, *dbPath)
+		len(b.Endpoints), compared, o.runs, o.from, o.dbPath)
 	if failed > 0 {
 		fmt.Fprintf(c.stdout, "%d requests were not compared: legacy did not answer, or the answers could not be compared\n", failed)
 	}

@@ -24,53 +24,84 @@ import (
 
 type demoCmd struct{ env }
 
+// demoOptions holds what the demo flags set.
+type demoOptions struct {
+	dbPath, rulesPath string
+	requests, conc    int
+	seed              uint64
+	noTUI             bool
+}
+
 func (c *demoCmd) Run(ctx context.Context, args []string) error {
 	fs := newFlags("demo", c.env, "tandem demo [--db tandem-demo.db]\n\n"+
 		"Starts a sample legacy service (real recorded GitHub API answers), a second\n"+
 		"legacy instance and a candidate rewrite with deliberate differences, puts the\n"+
 		"proxy in front, sends traffic through it and prints the report.")
-	dbPath := fs.String("db", "tandem-demo.db", "SQLite `file` to record in (replaced on every run)")
-	rulesPath := fs.String("rules", "tandem-demo.yaml", "rules `file`; the demo's own rules are written there when it does not exist")
-	n := fs.Int("requests", 300, "requests to send")
-	conc := fs.Int("concurrency", 8, "concurrent clients")
-	seed := fs.Uint64("seed", 1, "seed of the traffic mix")
-	noTUI := fs.Bool("no-tui", false, "print the report only; without it the triage UI opens when stdout is a terminal")
+	o := &demoOptions{}
+	fs.StringVar(&o.dbPath, "db", "tandem-demo.db", "SQLite `file` to record in (replaced on every run)")
+	fs.StringVar(&o.rulesPath, "rules", "tandem-demo.yaml", "rules `file`; the demo's own rules are written there when it does not exist")
+	fs.IntVar(&o.requests, "requests", 300, "requests to send")
+	fs.IntVar(&o.conc, "concurrency", 8, "concurrent clients")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the traffic mix")
+	fs.BoolVar(&o.noTUI, "no-tui", false, "print the report only; without it the triage UI opens when stdout is a terminal")
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	if *n <= 0 || *conc <= 0 {
+	if o.requests <= 0 || o.conc <= 0 {
 		return usagef("--requests and --concurrency must be positive")
 	}
+	return c.execute(ctx, o)
+}
+
+// startDemoServices serves legacy, secondary and candidate on loopback; stop
+// ends them all.
+func startDemoServices() (urls [3]*url.URL, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	for i, role := range []demo.Role{demo.Legacy, demo.Secondary, demo.Candidate} {
+		svc, err := demo.NewService(role)
+		if err != nil {
+			stop()
+			return urls, nil, err
+		}
+		u, s, err := serveLoopback(svc)
+		if err != nil {
+			stop()
+			return urls, nil, err
+		}
+		stops = append(stops, s)
+		urls[i] = u
+	}
+	return urls, stop, nil
+}
+
+func (c *demoCmd) execute(ctx context.Context, o *demoOptions) error {
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if _, err := os.Stat(*rulesPath); errors.Is(err, iofs.ErrNotExist) {
-		if err := os.WriteFile(*rulesPath, demo.Rules, 0o644); err != nil {
+	if _, err := os.Stat(o.rulesPath); errors.Is(err, iofs.ErrNotExist) {
+		if err := os.WriteFile(o.rulesPath, demo.Rules, 0o644); err != nil {
 			return err
 		}
 	}
-	rs, err := rules.Load(*rulesPath)
+	rs, err := rules.Load(o.rulesPath)
 	if err != nil {
 		return usageError{err}
 	}
 
-	var urls [3]*url.URL
-	for i, role := range []demo.Role{demo.Legacy, demo.Secondary, demo.Candidate} {
-		svc, err := demo.NewService(role)
-		if err != nil {
-			return err
-		}
-		u, stop, err := serveLoopback(svc)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		urls[i] = u
+	urls, stopServices, err := startDemoServices()
+	if err != nil {
+		return err
 	}
-	for _, p := range []string{*dbPath, *dbPath + "-wal", *dbPath + "-shm"} {
+	defer stopServices()
+	for _, p := range []string{o.dbPath, o.dbPath + "-wal", o.dbPath + "-shm"} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return err
 		}
 	}
-	db, err := store.Open(ctx, *dbPath, store.Options{})
+	db, err := store.Open(ctx, o.dbPath, store.Options{})
 	if err != nil {
 		return err
 	}
@@ -92,14 +123,14 @@ func (c *demoCmd) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(c.stdout, "  legacy     %s   real GitHub API answers (octokit/fixtures)\n", urls[0])
 	fmt.Fprintf(c.stdout, "  secondary  %s   the same legacy, to tell legacy's own noise from real differences\n", urls[1])
 	fmt.Fprintf(c.stdout, "  candidate  %s   the rewrite: a type bug, a lost issue, reordered labels, an added field, dropped connections\n", urls[2])
-	fmt.Fprintf(c.stdout, "  tandem     %s   rules from %s\n\n", proxyURL, *rulesPath)
+	fmt.Fprintf(c.stdout, "  tandem     %s   rules from %s\n\n", proxyURL, o.rulesPath)
 
-	traffic, err := demo.Traffic(*n, *seed)
+	traffic, err := demo.Traffic(o.requests, o.seed)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	failures, err := send(ctx, proxyURL, traffic, *conc)
+	failures, err := send(ctx, proxyURL, traffic, o.conc)
 	if err != nil {
 		return err
 	}
@@ -112,7 +143,13 @@ func (c *demoCmd) Run(ctx context.Context, args []string) error {
 	w.Close()
 	s := p.Stats()
 	fmt.Fprintf(c.stdout, "Sent %d requests in %s (%d client errors); mirrored %d, skipped %d POSTs (side effects), recorded in %s.\n\n",
-		len(traffic), elapsed.Round(time.Millisecond), failures, s.Mirrored, s.Skipped, *dbPath)
+		len(traffic), elapsed.Round(time.Millisecond), failures, s.Mirrored, s.Skipped, o.dbPath)
+	return c.finish(ctx, o, db, failures)
+}
+
+// finish prints the report and the next steps, then opens the triage UI
+// when both ends are a terminal.
+func (c *demoCmd) finish(ctx context.Context, o *demoOptions, db *store.DB, failures int) error {
 	r, err := db.Report(ctx)
 	if err != nil {
 		return err
@@ -120,15 +157,15 @@ func (c *demoCmd) Run(ctx context.Context, args []string) error {
 	if err := report.Text(c.stdout, r, report.DefaultTopFields); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "\nNext:\n  tandem report --db %[1]s --format json    the same, for scripts\n", *dbPath)
-	fmt.Fprintf(c.stdout, "  tandem tui --db %s --rules %s    triage, and turn differences into rules\n", *dbPath, *rulesPath)
+	fmt.Fprintf(c.stdout, "\nNext:\n  tandem report --db %[1]s --format json    the same, for scripts\n", o.dbPath)
+	fmt.Fprintf(c.stdout, "  tandem tui --db %s --rules %s    triage, and turn differences into rules\n", o.dbPath, o.rulesPath)
 	if failures > 0 {
 		return fmt.Errorf("%d client requests failed", failures)
 	}
-	if *noTUI || !isTerminal(c.stdin) || !isTerminal(c.stdout) {
+	if o.noTUI || !isTerminal(c.stdin) || !isTerminal(c.stdout) {
 		return nil
 	}
-	return runTUI(ctx, c.env, db, *rulesPath)
+	return runTUI(ctx, c.env, db, o.rulesPath)
 }
 
 // serveLoopback serves h on an ephemeral loopback port.
