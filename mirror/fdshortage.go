@@ -29,7 +29,7 @@ func (p *Proxy) droppedForDescriptors(ex *tandem.Exchange) bool {
 	if ex.Candidate.Err != noDescriptors && (ex.Secondary == nil || ex.Secondary.Err != noDescriptors) {
 		return false
 	}
-	p.dropped.Add(1)
+	p.tally.Add(tandem.Dropped)
 	if n := p.edge.fdLog.allow(time.Now()); n >= 0 {
 		p.log.Warn("mirror copy dropped: out of file descriptors dialing the candidate (lower --max-conns or --workers, or raise ulimit -n)",
 			"suppressed_since_last", n)

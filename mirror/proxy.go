@@ -161,13 +161,14 @@ type Proxy struct {
 	server *fasthttp.Server
 	edge   edgeStats
 
-	requests, legacyErrors, skipped, sampledOut, mirrored, dropped atomic.Int64
-	compared, matched, mismatched, noise, candErrors, diffErrors   atomic.Int64
-	secErrors, inFlight, inFlightBytes                             atomic.Int64
-	streamed, legacyBodyErrors, clientAborts                       atomic.Int64
-	secFailing                                                     atomic.Bool
-	tun                                                            tunnels // upgrade.go
-	serving                                                        serving // serve.go
+	// tally counts the requests by outcome (tandem.Tally: one place
+	// for a new outcome); the rest are the proxy's own.
+	tally                              tandem.Tally
+	secErrors, inFlight, inFlightBytes atomic.Int64
+	legacyBodyErrors, clientAborts     atomic.Int64
+	secFailing                         atomic.Bool
+	tun                                tunnels // upgrade.go
+	serving                            serving // serve.go
 	// fetchFrom is legacy's client for the workers of a Target (nil: the
 	// client path fetches legacy), target.go.
 	fetchFrom *upstream.Client
@@ -285,7 +286,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	if p.rejectAmbiguous(ctx) { // smuggle.go
 		return
 	}
-	p.requests.Add(1)
+	p.tally.Add(tandem.Requests)
 	if p.tunnel(ctx) { // Upgrade: WebSocket and the like, never mirrored
 		return
 	}
@@ -315,7 +316,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		p.metrics.legacyAll.observe(time.Since(start))
-		p.legacyErrors.Add(1)
+		p.tally.Add(tandem.LegacyError)
 		p.logUpstreamError(&p.legacyErrLog, "legacy", err)
 		answerLegacyFailed(ctx, errors.Is(err, fasthttp.ErrTimeout))
 		if j != nil {
@@ -331,7 +332,7 @@ func (p *Proxy) Handler(ctx *fasthttp.RequestCtx) {
 // when there is one, so a user's whole session is in or out).
 func (p *Proxy) chosen(ep *rules.Endpoint, req *fasthttp.Request) bool {
 	if !ep.MirrorsMethod(rules.ActingMethod(req.Header.Method(), methodOverride(&req.Header))) {
-		p.skipped.Add(1)
+		p.tally.Add(tandem.Skipped)
 		return false
 	}
 	rate := ep.SampleRate(p.cfg.Sample)
@@ -355,7 +356,7 @@ func (p *Proxy) chosen(ep *rules.Endpoint, req *fasthttp.Request) bool {
 	if u < rate {
 		return true
 	}
-	p.sampledOut.Add(1)
+	p.tally.Add(tandem.SampledOut)
 	return false
 }
 
@@ -373,7 +374,7 @@ func (p *Proxy) enqueue(j *job) {
 	size := int64(len(j.req.Body()) + len(j.legacyBody) + 1024)
 	if p.inFlightBytes.Add(size) > p.cfg.QueueBytes {
 		p.inFlightBytes.Add(-size)
-		p.dropped.Add(1)
+		p.tally.Add(tandem.Dropped)
 		p.release(j)
 		return
 	}
@@ -381,10 +382,10 @@ func (p *Proxy) enqueue(j *job) {
 	select {
 	case p.queue <- j:
 		p.inFlight.Add(1)
-		p.mirrored.Add(1)
+		p.tally.Add(tandem.Mirrored)
 	default:
 		p.inFlightBytes.Add(-size)
-		p.dropped.Add(1)
+		p.tally.Add(tandem.Dropped)
 		p.release(j)
 	}
 }
@@ -400,13 +401,13 @@ func (p *Proxy) release(j *job) {
 // Stats returns the counters.
 func (p *Proxy) Stats() Stats {
 	return Stats{
-		Requests: p.requests.Load(), LegacyErrors: p.legacyErrors.Load(), Skipped: p.skipped.Load(),
-		SampledOut: p.sampledOut.Load(), Mirrored: p.mirrored.Load(), Dropped: p.dropped.Load(),
-		Compared: p.compared.Load(), Matched: p.matched.Load(), Mismatched: p.mismatched.Load(),
-		Noise: p.noise.Load(), CandidateErrors: p.candErrors.Load(), DiffErrors: p.diffErrors.Load(),
+		Requests: p.tally.Get(tandem.Requests), LegacyErrors: p.tally.Get(tandem.LegacyError), Skipped: p.tally.Get(tandem.Skipped),
+		SampledOut: p.tally.Get(tandem.SampledOut), Mirrored: p.tally.Get(tandem.Mirrored), Dropped: p.tally.Get(tandem.Dropped),
+		Compared: p.tally.Get(tandem.Comparisons), Matched: p.tally.Get(tandem.Match), Mismatched: p.tally.Get(tandem.Mismatch),
+		Noise: p.tally.Get(tandem.Noise), CandidateErrors: p.tally.Get(tandem.CandidateError), DiffErrors: p.tally.Get(tandem.DiffError),
 		SecondaryErrors: p.secErrors.Load(), QueueDepth: p.inFlight.Load(), QueueBytes: p.inFlightBytes.Load(),
 		Upgraded: p.tun.upgraded.Load(), TunnelsOpen: p.tun.active.Load(), TunnelsRefused: p.tun.refused.Load(),
-		Streamed: p.streamed.Load(), LegacyBodyErrors: p.legacyBodyErrors.Load(), ClientAborts: p.clientAborts.Load(),
+		Streamed: p.tally.Get(tandem.Streamed), LegacyBodyErrors: p.legacyBodyErrors.Load(), ClientAborts: p.clientAborts.Load(),
 	}
 }
 
@@ -425,17 +426,17 @@ func (p *Proxy) flusher() {
 	}
 }
 
+// flushedOutcomes are the tallied outcomes handed to the Recorder: the
+// requests never compared (a compared one reaches it as an exchange), under
+// the counter names the store has always kept.
+var flushedOutcomes = []tandem.Outcome{tandem.Requests, tandem.Dropped, tandem.Skipped, tandem.LegacyError, tandem.SampledOut, tandem.Streamed}
+
 func (p *Proxy) flushCounts() {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
-	now := map[string]int64{
-		"requests":                 p.requests.Load(),
-		string(tandem.Dropped):     p.dropped.Load(),
-		string(tandem.Skipped):     p.skipped.Load(),
-		string(tandem.LegacyError): p.legacyErrors.Load(),
-		"sampled_out":              p.sampledOut.Load(),
-		"upgraded":                 p.tun.upgraded.Load(),
-		"streamed":                 p.streamed.Load(),
+	now := map[string]int64{"upgraded": p.tun.upgraded.Load()}
+	for _, o := range flushedOutcomes {
+		now[string(o)] = p.tally.Get(o)
 	}
 	var counts []tandem.Count
 	for name, n := range now {

@@ -265,7 +265,7 @@ func (p *Proxy) serveSafe(ctx *fasthttp.RequestCtx, ep *rules.Endpoint, name str
 	j.start, j.latency = lstart, time.Since(lstart)
 	p.metrics.legacyAll.observe(j.latency)
 	if err != nil {
-		p.legacyErrors.Add(1)
+		p.tally.Add(tandem.LegacyError)
 		p.logUpstreamError(&p.legacyErrLog, "legacy", err)
 		answerLegacyFailed(ctx, errors.Is(err, fasthttp.ErrTimeout))
 		p.release(j)

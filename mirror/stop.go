@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tandemproxy/tandem"
 )
 
 // The stop, and what it does to the mirror copies in flight.
@@ -60,7 +62,7 @@ func (p *Proxy) take(slot *atomic.Pointer[job], j *job) bool {
 		return true
 	}
 	if j.state.CompareAndSwap(jobRunning, jobAbandoned) {
-		p.dropped.Add(1)
+		p.tally.Add(tandem.Dropped)
 	}
 	return false
 }
@@ -118,13 +120,13 @@ func (p *Proxy) stop(ctx context.Context) error {
 func (p *Proxy) abandonInFlight() {
 	p.drain.abandon.Store(true)
 	for j := range p.queue { // closed: this ends once it is empty
-		p.dropped.Add(1)
+		p.tally.Add(tandem.Dropped)
 		p.inFlight.Add(-1)
 		p.release(j)
 	}
 	for i := range p.drain.slots {
 		if j := p.drain.slots[i].Load(); j != nil && j.state.CompareAndSwap(jobRunning, jobAbandoned) {
-			p.dropped.Add(1)
+			p.tally.Add(tandem.Dropped)
 		}
 	}
 	recorded := make(chan struct{})

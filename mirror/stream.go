@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/upstream"
 )
 
@@ -69,7 +70,7 @@ func (p *Proxy) serveLegacy(ctx *fasthttp.RequestCtx, resp *fasthttp.Response, j
 	resp.Header.CopyTo(&ctx.Response.Header)
 	if j != nil && !j.ep.CompareStreams() && isEventStream(resp.Header.ContentType()) {
 		// An event stream, however short this one: counted, not compared.
-		p.streamed.Add(1)
+		p.tally.Add(tandem.Streamed)
 		p.release(j)
 		j = nil
 	}
@@ -216,7 +217,7 @@ type readerOnly struct{ io.Reader }
 // notCompared stops keeping the answer for a comparison: it is a stream,
 // counted as such.
 func (s *legacyStream) notCompared() {
-	s.p.streamed.Add(1)
+	s.p.tally.Add(tandem.Streamed)
 	s.giveUp()
 }
 
@@ -237,7 +238,7 @@ func (s *legacyStream) reserve() {
 	}
 	if s.p.inFlightBytes.Add(grown) > s.p.cfg.QueueBytes {
 		s.p.inFlightBytes.Add(-grown)
-		s.p.dropped.Add(1)
+		s.p.tally.Add(tandem.Dropped)
 		s.giveUp()
 		return
 	}
@@ -297,7 +298,7 @@ var errClientGone = errors.New("the client's response ended before legacy's body
 // after its header: the client's answer is cut, or, when nothing of it was
 // sent yet, a 502/504.
 func (p *Proxy) legacyBodyFailed(ctx *fasthttp.RequestCtx, err error, cut bool) {
-	p.legacyErrors.Add(1)
+	p.tally.Add(tandem.LegacyError)
 	p.legacyBodyErrors.Add(1)
 	if n := p.legacyErrLog.allow(time.Now()); n >= 0 {
 		msg := "legacy failed mid-answer; the client's connection was closed, its answer cut"

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/upstream"
 	"github.com/valyala/fasthttp"
 )
@@ -51,14 +52,14 @@ func NewTarget(cfg Config, shadowSuffix string) (*Target, error) {
 // and the sample choose it, queued for comparison.
 func (t *Target) Handler(ctx *fasthttp.RequestCtx) {
 	p := t.Proxy
-	p.requests.Add(1)
+	p.tally.Add(tandem.Requests)
 	ctx.Response.Header.SetNoDefaultContentType(true)
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	req := &ctx.Request
 	if upgradeProtocol(&req.Header) != nil {
 		// A mesh does not mirror upgrades; one that comes anyway is a
 		// conversation, which cannot be compared.
-		p.skipped.Add(1)
+		p.tally.Add(tandem.Skipped)
 		return
 	}
 	if host := stripShadow(req.Header.Host(), t.suffix); host != nil {
@@ -151,7 +152,7 @@ func (p *Proxy) fetchLegacyWith(c *upstream.Client, j *job) bool {
 	if err != nil {
 		if p.claim(j) { // not abandoned by a stop (stop.go)
 			p.finished()
-			p.legacyErrors.Add(1)
+			p.tally.Add(tandem.LegacyError)
 			if n := p.legacyErrLog.allow(time.Now()); n >= 0 {
 				p.log.Warn("legacy did not answer a shadow copy (counted as legacy_error)", "err", upstream.Describe(err), "cause", err, "suppressed_since_last", n)
 			}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/upstream"
 	"github.com/valyala/fasthttp"
 )
@@ -195,7 +196,7 @@ func (p *Proxy) upgradeLegacy(ctx *fasthttp.RequestCtx, t *tunnel, proto []byte)
 	deadline := time.Now().Add(p.cfg.LegacyTimeout)
 	conn, err := p.dialLegacy(deadline)
 	if err != nil {
-		p.legacyErrors.Add(1)
+		p.tally.Add(tandem.LegacyError)
 		p.log.Debug("upgrade: legacy unavailable", "err", err)
 		answerLegacyFailed(ctx, false)
 		return nil, nil, 0, false
@@ -214,7 +215,7 @@ func (p *Proxy) upgradeLegacy(ctx *fasthttp.RequestCtx, t *tunnel, proto []byte)
 		head, status, err = readHead(br)
 	}
 	if err != nil {
-		p.legacyErrors.Add(1)
+		p.tally.Add(tandem.LegacyError)
 		answerLegacyFailed(ctx, isTimeout(err))
 		return nil, nil, 0, false
 	}
@@ -227,7 +228,7 @@ func (p *Proxy) passRefusal(ctx *fasthttp.RequestCtx, head []byte, br *bufio.Rea
 	ctx.Response.Header.SetNoDefaultContentType(true)
 	ctx.Response.Header.DisableNormalizing()
 	if err := ctx.Response.Read(bufio.NewReader(io.MultiReader(bytes.NewReader(head), br))); err != nil {
-		p.legacyErrors.Add(1)
+		p.tally.Add(tandem.LegacyError)
 		answerLegacyFailed(ctx, false)
 		return
 	}

@@ -135,18 +135,11 @@ func (p *Proxy) process(j *job) {
 
 	j.ep.Comparer.Judge(ex)
 	p.observeServed(ex) // serve.go
-	p.compared.Add(1)
-	switch ex.Outcome {
-	case tandem.Match:
-		p.matched.Add(1)
-	case tandem.Mismatch:
-		p.mismatched.Add(1)
-	case tandem.Noise:
-		p.noise.Add(1)
-	case tandem.CandidateError:
-		p.candErrors.Add(1)
-	case tandem.DiffError:
-		p.diffErrors.Add(1)
+	p.tally.Add(tandem.Comparisons)
+	if ex.Outcome.Compared() { // a verdict; Stats counted only these
+		p.tally.Add(ex.Outcome)
+	}
+	if ex.Outcome == tandem.DiffError {
 		if n := p.diffErrLog.allow(time.Now()); n >= 0 {
 			p.log.Warn("diff error (stored with the exchange)", "endpoint", ex.Endpoint, "err", firstLine(ex.Error), "suppressed_since_last", n)
 		}

@@ -1,0 +1,68 @@
+package tandem_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/tandemproxy/tandem"
+)
+
+func TestTally_Add(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []tandem.Outcome
+		want map[tandem.Outcome]int64
+	}{
+		{name: "Empty", want: map[tandem.Outcome]int64{}},
+		{name: "Verdicts", in: []tandem.Outcome{tandem.Match, tandem.Match, tandem.Mismatch},
+			want: map[tandem.Outcome]int64{tandem.Match: 2, tandem.Mismatch: 1}},
+		{name: "NotCompared", in: []tandem.Outcome{tandem.Requests, tandem.SampledOut, tandem.Streamed, tandem.Dropped},
+			want: map[tandem.Outcome]int64{tandem.Requests: 1, tandem.SampledOut: 1, tandem.Streamed: 1, tandem.Dropped: 1}},
+		{name: "Unknown", in: []tandem.Outcome{"no_such_outcome"}, want: map[tandem.Outcome]int64{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tl tandem.Tally
+			for _, o := range tt.in {
+				tl.Add(o)
+			}
+			seen := 0
+			tl.Each(func(o tandem.Outcome, n int64) {
+				seen++
+				if n != tt.want[o] {
+					t.Errorf("Each: %s = %d, want %d", o, n, tt.want[o])
+				}
+				if g := tl.Get(o); g != n {
+					t.Errorf("Get(%s) = %d, Each said %d", o, g, n)
+				}
+				if !tandem.Tallied(o) {
+					t.Errorf("Tallied(%s) = false for an outcome Each reports", o)
+				}
+			})
+			if seen == 0 {
+				t.Fatal("Each reported nothing")
+			}
+			if tandem.Tallied("no_such_outcome") || tl.Get("no_such_outcome") != 0 {
+				t.Error("an unknown outcome is counted")
+			}
+		})
+	}
+}
+
+func TestTally_Concurrent(t *testing.T) {
+	var tl tandem.Tally
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				tl.Add(tandem.Requests)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := tl.Get(tandem.Requests); n != 8000 {
+		t.Fatalf("requests = %d, want 8000", n)
+	}
+}
