@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,100 +28,48 @@ type proxyCmd struct {
 func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 	fs := newFlags("proxy", c.env, "tandem proxy --legacy URL --candidate URL [flags]\n\n"+
 		"Serves every request from legacy and mirrors a copy to the candidate (and the\nsecondary), recording how the answers differ.")
-	listen := fs.String("listen", "127.0.0.1:8080", "address to serve clients on")
-	legacyURL := fs.String("legacy", "", "legacy service `URL` (answers the clients)")
-	candidateURL := fs.String("candidate", "", "candidate service `URL` (gets the mirrored copies)")
-	secondaryURL := fs.String("secondary", "", "second legacy instance `URL`, to recognise legacy's own noise")
-	rulesFile := fs.String("rules", "", "rules `file` (YAML); reloaded on SIGHUP and when it changes")
-	rulesPoll := fs.Duration("rules-poll", rules.DefaultWatchInterval, "how often to look for changes to the rules file (0: only on SIGHUP)")
+	m := addMirrorFlags(fs, mirrorUsage{
+		listenDefault: "127.0.0.1:8080", listen: "address to serve clients on",
+		legacy:        "legacy service `URL` (answers the clients)",
+		candidate:     "candidate service `URL` (gets the mirrored copies)",
+		sample:        "fraction of requests to mirror where no rule says",
+		legacyTimeout: "legacy timeout (the client then gets a 504)",
+		workers:       "mirror workers (concurrent candidate requests)",
+		queue:         "mirror queue length; copies beyond it are dropped and counted",
+		queueBytes:    "bytes the mirror queue may hold (requests and legacy answers)",
+		drain:         "on stop, how long to let the mirror queue drain",
+		rewriteHost:   "send each upstream its own Host header instead of the client's",
+		maxHeader:     "largest client request header accepted (larger: 431)",
+		maxDB:         "storage budget: the oldest stored exchanges are pruned to keep the data under this size (0: no limit; counters are never pruned)",
+		proxy:         true, // upgrades and forwarding headers: forwardflags.go
+	})
 	dbPath := dbFlag(fs, "tandem.db", "to record in")
 	instance := instanceFlag(fs)
-	sample := fs.Float64("sample", 1.0, "fraction of requests to mirror where no rule says")
-	record := fs.String("record", string(store.RecordMismatches), "what to store in full: mismatches (and errors), all, or none")
-	timeout := fs.Duration("timeout", mirror.DefaultCandidateTimeout, "candidate (and secondary) timeout")
-	serveTimeout := fs.Duration("serve-timeout", mirror.DefaultServeTimeout, "candidate timeout for requests it serves (cutover); a safe one then falls back to legacy")
-	legacyTimeout := fs.Duration("legacy-timeout", mirror.DefaultLegacyTimeout, "legacy timeout (the client then gets a 504)")
-	workers := fs.Int("workers", mirror.DefaultWorkers, "mirror workers (concurrent candidate requests)")
-	queue := fs.Int("queue", mirror.DefaultQueueSize, "mirror queue length; copies beyond it are dropped and counted")
-	queueBytes := sizeFlag(mirror.DefaultQueueBytes)
-	fs.Var(&queueBytes, "queue-bytes", "bytes the mirror queue may hold (requests and legacy answers)")
-	maxBody := sizeFlag(mirror.DefaultMaxBody)
-	fs.Var(&maxBody, "max-body", "bytes of a body compared and stored; larger bodies compare by hash")
-	drain := fs.Duration("drain-timeout", mirror.DefaultDrainTimeout, "on stop, how long to let the mirror queue drain")
-	rewriteHost := fs.Bool("rewrite-host", false, "send each upstream its own Host header instead of the client's")
-	maxHeader := sizeFlag(mirror.DefaultMaxHeaderBytes)
-	fs.Var(&maxHeader, "max-header-bytes", "largest client request header accepted (larger: 431)")
-	maxDB := sizeFlag(0)
-	fs.Var(&maxDB, "max-db-size", "storage budget: the oldest stored exchanges are pruned to keep the data under this size (0: no limit; counters are never pruned)")
-	retention := fs.Duration("retention", 0, "prune stored exchanges older than this (0: keep)")
-	maxExchanges := fs.Int64("max-exchanges", 0, "keep at most this many stored exchanges, the newest (0: no limit)")
-	adminAddr := fs.String("admin", "", "serve /metrics, /healthz and /debug/pprof on this `address` (a bare :PORT binds 127.0.0.1)")
-	streamAfter := fs.Duration("stream-compare-after", mirror.DefaultStreamCompareAfter,
+	fs.DurationVar(&m.cfg.ServeTimeout, "serve-timeout", mirror.DefaultServeTimeout, "candidate timeout for requests it serves (cutover); a safe one then falls back to legacy")
+	fs.DurationVar(&m.cfg.StreamCompareAfter, "stream-compare-after", mirror.DefaultStreamCompareAfter,
 		"an answer without a length that lasts longer is a stream: counted streamed, not compared (unless its rule sets compare_streams)")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	tlsOpts := addTLSFlags(fs, "legacy", "candidate", "secondary")
-	edgeF := addEdgeFlags(fs)
-	fwdFlags := addForwardFlags(fs, true) // upgrades and forwarding headers: forwardflags.go
 	if err := parse(fs, args, false); err != nil {
 		return err
 	}
-	log, err := newLogger(c.env, *logLevel)
+	ms, err := m.resolve(c.env)
 	if err != nil {
 		return err
 	}
-	legacy, err := parseUpstream("legacy", *legacyURL, true)
-	if err != nil {
-		return err
-	}
-	candidate, err := parseUpstream("candidate", *candidateURL, true)
-	if err != nil {
-		return err
-	}
-	secondary, err := parseUpstream("secondary", *secondaryURL, false)
-	if err != nil {
-		return err
-	}
-	tlsFor, err := tlsOpts.resolve(map[string]*url.URL{"legacy": legacy, "candidate": candidate, "secondary": secondary}, log)
-	if err != nil {
-		return err
-	}
-	fwdCfg, err := fwdFlags.config()
-	if err != nil {
-		return err
-	}
-	if *sample < 0 || *sample > 1 {
-		return usagef("--sample %v: want a fraction between 0 and 1", *sample)
-	}
-	edgeCfg, cert, err := edgeF.config(log, *workers, secondary != nil)
-	if err != nil {
-		return err
-	}
-	mode, err := store.ParseRecordMode(*record)
-	if err != nil {
-		return usageError{err}
-	}
-	rs, err := loadRules(*rulesFile)
-	if err != nil {
-		return err
-	}
-
 	db, err := store.Open(ctx, *dbPath, store.Options{})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	w := db.NewWriter(store.WriterConfig{Record: mode, Logger: log, Instance: *instance,
-		Retention: store.Retention{MaxBytes: int64(maxDB), MaxAge: *retention, MaxExchanges: *maxExchanges}})
+	ms.wcfg.Instance = *instance
+	w := db.NewWriter(ms.wcfg)
 	defer w.Close()
-	cfg := mirror.Config{
-		Legacy: legacy, Candidate: candidate, Secondary: secondary, Sample: *sample,
-		CandidateTimeout: *timeout, LegacyTimeout: *legacyTimeout, Workers: *workers, ServeTimeout: *serveTimeout,
-		QueueSize: *queue, QueueBytes: int64(queueBytes), MaxBody: int(maxBody),
-		RewriteHost: *rewriteHost, MaxHeaderBytes: int(maxHeader), Rules: rs, Recorder: w, Logger: log,
-		LegacyTLS: tlsFor["legacy"], CandidateTLS: tlsFor["candidate"], SecondaryTLS: tlsFor["secondary"],
-		Edge: edgeCfg, StreamCompareAfter: *streamAfter,
-	}
-	fwdCfg.apply(&cfg)
+	return c.serve(ctx, m, ms, db, w, *dbPath)
+}
+
+// serve runs the proxy with its cutover controller until it is stopped.
+func (c *proxyCmd) serve(ctx context.Context, m *mirrorFlags, ms *mirrorSetup, db *store.DB, w *store.Writer, dbPath string) error {
+	log, cfg := ms.log, ms.cfg
+	cfg.Recorder = w
 	ctl := newCutover(db, log) // cutover.go
 	cfg.Observer = ctl
 	p, err := mirror.New(cfg)
@@ -134,20 +81,20 @@ func (c *proxyCmd) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer stopCutover()
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", m.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// Before saying it listens, so that a SIGHUP sent as soon as it does
 	// finds its handler.
-	c.watchRules(ctx, rs, *rulesPoll, p, log)
-	watchCertificate(ctx, cert, log)
-	log.Info("tandem proxy listening", "addr", ln.Addr().String(), "legacy", legacy.String(), "candidate", candidate.String(),
-		"secondary", *secondaryURL, "db", shownDB(*dbPath), "record", string(mode), "sample", *sample, "tls", cert != nil)
+	c.watchRules(ctx, cfg.Rules, m.rulesPoll, p, log)
+	watchCertificate(ctx, ms.cert, log)
+	log.Info("tandem proxy listening", "addr", ln.Addr().String(), "legacy", cfg.Legacy.String(), "candidate", cfg.Candidate.String(),
+		"secondary", m.secondaryURL, "db", shownDB(dbPath), "record", string(ms.wcfg.Record), "sample", cfg.Sample, "tls", ms.cert != nil)
 	if c.onListen != nil {
 		c.onListen(ln.Addr().String())
 	}
-	serr := serveUntilStopped(ctx, log, p, ln, *adminAddr, admin.Handler(p, w, ctl), c.onAdmin, *drain,
+	serr := serveUntilStopped(ctx, log, p, ln, m.adminAddr, admin.Handler(p, w, ctl), c.onAdmin, m.drain,
 		"stopping: finishing client requests, draining the mirror queue")
 	w.Close()
 	s, ws := p.Stats(), w.Stats()
