@@ -49,6 +49,16 @@ func (t *Tally) Add(o Outcome) {
 	}
 }
 
+// Undo takes back one Add of o that turned out not to happen: the proxy
+// counts a copy mirrored before it queues it (so that no verdict on it is
+// seen before it is counted), and takes the count back when the queue is
+// full.
+func (t *Tally) Undo(o Outcome) {
+	if i, ok := tallyIndex[o]; ok {
+		t.n[i].Add(-1)
+	}
+}
+
 // Get returns how many o were counted.
 func (t *Tally) Get(o Outcome) int64 {
 	if i, ok := tallyIndex[o]; ok {

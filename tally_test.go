@@ -66,3 +66,18 @@ func TestTally_Concurrent(t *testing.T) {
 		t.Fatalf("requests = %d, want 8000", n)
 	}
 }
+
+// Undo takes back an Add; an outcome the tally does not know stays at 0.
+func TestTally_Undo(t *testing.T) {
+	var tl tandem.Tally
+	tl.Add(tandem.Mirrored)
+	tl.Add(tandem.Mirrored)
+	tl.Undo(tandem.Mirrored)
+	tl.Undo(tandem.Outcome("unknown"))
+	if got := tl.Get(tandem.Mirrored); got != 1 {
+		t.Errorf("mirrored %d after two Adds and an Undo, want 1", got)
+	}
+	if got := tl.Get(tandem.Outcome("unknown")); got != 0 {
+		t.Errorf("unknown outcome counted %d, want 0", got)
+	}
+}

@@ -379,11 +379,16 @@ func (p *Proxy) enqueue(j *job) {
 		return
 	}
 	j.size = size
+	// Counted before it is queued: a worker may judge and record it before
+	// this goroutine runs again, and a verdict must never be seen before
+	// the copy it is on (nor the queue depth go below zero).
+	p.inFlight.Add(1)
+	p.tally.Add(tandem.Mirrored)
 	select {
 	case p.queue <- j:
-		p.inFlight.Add(1)
-		p.tally.Add(tandem.Mirrored)
 	default:
+		p.inFlight.Add(-1)
+		p.tally.Undo(tandem.Mirrored)
 		p.inFlightBytes.Add(-size)
 		p.tally.Add(tandem.Dropped)
 		p.release(j)
