@@ -55,8 +55,8 @@ type Recorder interface {
 	// full: the bodies of one that is not are never copied out of the
 	// proxy's reused buffers (Record gets it without them).
 	Stores(tandem.Outcome) bool
-	// Count counts an exchange that is never stored, whatever the mode.
-	Count(ex *tandem.Exchange, redact []string)
+	// CountOnly counts an exchange that is never stored, whatever the mode.
+	CountOnly(ex *tandem.Exchange, redact []string)
 	Add(counts ...tandem.Count)
 }
 

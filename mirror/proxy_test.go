@@ -46,8 +46,8 @@ func (r *recorder) Record(ex *tandem.Exchange, _ []string) {
 // Stores says the recorder keeps everything, as --record all does.
 func (r *recorder) Stores(tandem.Outcome) bool { return true }
 
-// Count collects what is only counted with the rest, marked.
-func (r *recorder) Count(ex *tandem.Exchange, redact []string) {
+// CountOnly collects what is only counted with the rest, marked.
+func (r *recorder) CountOnly(ex *tandem.Exchange, redact []string) {
 	ex.Error = "counted: " + ex.Error
 	r.Record(ex, redact)
 }

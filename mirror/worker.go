@@ -163,7 +163,7 @@ func (p *Proxy) process(j *job) {
 		}
 	}
 	if notSent {
-		p.cfg.Recorder.Count(ex, j.ep.Redact())
+		p.cfg.Recorder.CountOnly(ex, j.ep.Redact())
 		return
 	}
 	p.cfg.Recorder.Record(ex, j.ep.Redact())

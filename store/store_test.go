@@ -437,13 +437,13 @@ func TestWriter_BatchesStoredExchanges(t *testing.T) {
 
 // Count counts an exchange (outcome, latency, differences' patterns) and
 // never stores it, even when every exchange is recorded.
-func TestWriter_Count(t *testing.T) {
+func TestWriter_CountOnly(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		db := b.open(t)
 		w := db.NewWriter(store.WriterConfig{Record: store.RecordAll})
 		ex := exchange("GET /a", tandem.CandidateError)
 		ex.Candidate = tandem.Response{Err: "connection refused"}
-		w.Count(ex, nil)
+		w.CountOnly(ex, nil)
 		w.Record(exchange("GET /a", tandem.Mismatch), nil)
 		w.Close()
 		if st := w.Stats(); st.Recorded != 2 || st.Stored != 1 {

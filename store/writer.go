@@ -190,10 +190,10 @@ func (w *Writer) Record(ex *tandem.Exchange, redact []string) {
 	}
 }
 
-// Count counts an exchange without storing it, whatever the record mode:
+// CountOnly counts an exchange without storing it, whatever the record mode:
 // for exchanges that hold nothing a stored one does not (a copy never sent
 // to a candidate known to be down). The writer owns ex afterwards.
-func (w *Writer) Count(ex *tandem.Exchange, redact []string) {
+func (w *Writer) CountOnly(ex *tandem.Exchange, redact []string) {
 	redactDiffs(ex, redact)
 	slim(ex)
 	if !w.send(message{ex: ex}) {
