@@ -79,7 +79,9 @@ type mirrorSetup struct {
 	cert *mirror.Certificate
 }
 
-// resolve checks the flags, in the order the commands always checked them,
+// resolve checks the flags (in the order proxy checked them; compare used to
+// check forwarding before TLS, which matters only to which of two errors is
+// named first),
 // and builds the configurations.
 func (m *mirrorFlags) resolve(e env) (*mirrorSetup, error) {
 	log, err := newLogger(e, m.logLevel)
