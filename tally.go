@@ -8,35 +8,76 @@ import "sync/atomic"
 const (
 	SampledOut Outcome = "sampled_out" // not mirrored: not in the sample
 	Streamed   Outcome = "streamed"    // not compared: legacy's answer is a stream
+	Upgraded   Outcome = "upgraded"    // an upgraded connection (WebSocket) tunnelled to legacy
+	Unrecorded Outcome = "unrecorded"  // replay, golden mode: not sent, no recorded answer
+	WebSocket  Outcome = "websocket"   // replay: not sent, a WebSocket
 )
 
 // Counts a Tally keeps that are not the outcome of one request but steps
-// every request (or every mirrored one) passes.
+// every request (or every mirrored one) passes, or what happened besides
+// its outcome.
 const (
-	Requests    Outcome = "requests" // client requests
-	Mirrored    Outcome = "mirrored" // queued for the candidate
-	Comparisons Outcome = "compared" // mirrored requests compared
+	Requests          Outcome = "requests"           // client requests (replay: records)
+	Mirrored          Outcome = "mirrored"           // queued for the candidate
+	Comparisons       Outcome = "compared"           // mirrored requests compared
+	SecondaryCompared Outcome = "secondary_compared" // compared with a secondary too
+	SecondaryError    Outcome = "secondary_error"    // compared; the secondary did not answer
+	LegacyBodyError   Outcome = "legacy_body_error"  // client's answer cut: legacy failed after its header
+	ClientAbort       Outcome = "client_abort"       // the client left in the middle of a stream
+)
+
+// How the client's requests of an endpoint in cutover were answered: the
+// proxy counts them apart from the outcomes of their comparisons.
+const (
+	ServedLegacy    Outcome = "served_by_legacy"    // answered by legacy (fallbacks included)
+	ServedCandidate Outcome = "served_by_candidate" // answered by the candidate (writes included)
+	Fallback        Outcome = "fallback"            // given to the candidate, answered by legacy
+	CandidateWrite  Outcome = "candidate_write"     // a write the candidate alone answered
 )
 
 // tallied lists what a Tally counts, in the order Each reports it. A new
-// outcome is added here, and nowhere else, to be counted.
-var tallied = [...]Outcome{
-	Requests, LegacyError, Skipped, SampledOut, Mirrored, Dropped, Streamed,
-	Comparisons, Match, Mismatch, Noise, CandidateError, DiffError,
+// outcome is added here, and nowhere else, to be counted. kept marks the
+// outcomes the store keeps as counters of their own: those of requests
+// never compared (a compared one reaches the store as an exchange, and the
+// store derives its counts from it).
+var tallied = [...]struct {
+	o    Outcome
+	kept bool
+}{
+	{Requests, true}, {LegacyError, true}, {Skipped, true}, {SampledOut, true},
+	{Mirrored, false}, {Dropped, true}, {Streamed, true}, {Upgraded, true},
+	{Unrecorded, true}, {WebSocket, true},
+	{Comparisons, false}, {Match, false}, {Mismatch, false}, {Noise, false},
+	{CandidateError, false}, {DiffError, false},
+	{SecondaryCompared, false}, {SecondaryError, false},
+	{LegacyBodyError, false}, {ClientAbort, false},
+	{ServedLegacy, false}, {ServedCandidate, false}, {Fallback, false}, {CandidateWrite, false},
 }
 
 // tallyIndex is read only after init, so concurrent lookups are safe.
 var tallyIndex = func() map[Outcome]int {
 	m := make(map[Outcome]int, len(tallied))
-	for i, o := range tallied {
-		m[o] = i
+	for i, t := range tallied {
+		m[t.o] = i
 	}
 	return m
 }()
 
+// Tallied reports whether a Tally counts o.
+func Tallied(o Outcome) bool {
+	_, ok := tallyIndex[o]
+	return ok
+}
+
+// Kept reports whether the store keeps o as a counter of its own (tallied).
+func Kept(o Outcome) bool {
+	i, ok := tallyIndex[o]
+	return ok && tallied[i].kept
+}
+
 // Tally counts outcomes. Its zero value is ready; it is safe for concurrent
 // use and takes no lock (one atomic add per Add), so the client path can
-// count on it.
+// count on it. Counts reads it.
 type Tally struct {
 	n [len(tallied)]atomic.Int64
 }
@@ -67,16 +108,57 @@ func (t *Tally) Get(o Outcome) int64 {
 	return 0
 }
 
-// Each calls f with every outcome the tally knows and its count, in a fixed
-// order.
-func (t *Tally) Each(f func(Outcome, int64)) {
-	for i, o := range tallied {
-		f(o, t.n[i].Load())
+// Counts reads every count. Each is read atomically, not all of them at
+// one instant: a request counted while Counts runs may be in one count and
+// not yet in the next.
+func (t *Tally) Counts() Counts {
+	var c Counts
+	for i := range t.n {
+		c.n[i] = t.n[i].Load()
 	}
+	return c
 }
 
-// Tallied reports whether a Tally counts o.
-func Tallied(o Outcome) bool {
-	_, ok := tallyIndex[o]
+// Counts are outcomes counted: what a Tally read, or counters summed from a
+// store. Unlike a Tally it is a plain value, to copy and return; its zero
+// value is empty.
+type Counts struct {
+	n [len(tallied)]int64
+}
+
+// Add adds n to o's count, and reports whether o is an outcome a Tally
+// knows (one it does not is not counted).
+func (c *Counts) Add(o Outcome, n int64) bool {
+	i, ok := tallyIndex[o]
+	if ok {
+		c.n[i] += n
+	}
 	return ok
+}
+
+// Get returns o's count.
+func (c Counts) Get(o Outcome) int64 {
+	if i, ok := tallyIndex[o]; ok {
+		return c.n[i]
+	}
+	return 0
+}
+
+// Compared is the number of verdicts counted (Outcome.Compared).
+func (c Counts) Compared() int64 {
+	var n int64
+	c.Each(func(o Outcome, v int64) {
+		if o.Compared() {
+			n += v
+		}
+	})
+	return n
+}
+
+// Each calls f with every outcome a Tally knows and its count, in a fixed
+// order.
+func (c Counts) Each(f func(Outcome, int64)) {
+	for i, t := range tallied {
+		f(t.o, c.n[i])
+	}
 }

@@ -27,7 +27,7 @@ func TestTally_Add(t *testing.T) {
 				tl.Add(o)
 			}
 			seen := 0
-			tl.Each(func(o tandem.Outcome, n int64) {
+			tl.Counts().Each(func(o tandem.Outcome, n int64) {
 				seen++
 				if n != tt.want[o] {
 					t.Errorf("Each: %s = %d, want %d", o, n, tt.want[o])
@@ -79,5 +79,42 @@ func TestTally_Undo(t *testing.T) {
 	}
 	if got := tl.Get(tandem.Outcome("unknown")); got != 0 {
 		t.Errorf("unknown outcome counted %d, want 0", got)
+	}
+}
+
+// Counts is a copy of a Tally's counts that can be summed: the store sums
+// its counters into one, and reads the verdicts' total from it.
+func TestCounts(t *testing.T) {
+	var tl tandem.Tally
+	for _, o := range []tandem.Outcome{tandem.Match, tandem.Mismatch, tandem.Mismatch, tandem.Requests, tandem.Upgraded} {
+		tl.Add(o)
+	}
+	c := tl.Counts()
+	tl.Add(tandem.Match) // c is a copy: it does not see this
+	if !c.Add(tandem.DiffError, 4) || c.Add("served_by_nobody", 7) {
+		t.Error("Counts.Add: a tallied outcome refused, or an unknown one taken")
+	}
+	if got := c.Compared(); got != 1+2+4 {
+		t.Errorf("Compared() = %d, want 7 (the verdicts only)", got)
+	}
+	for o, want := range map[tandem.Outcome]int64{tandem.Match: 1, tandem.Requests: 1, tandem.Upgraded: 1, "served_by_nobody": 0} {
+		if got := c.Get(o); got != want {
+			t.Errorf("Get(%s) = %d, want %d", o, got, want)
+		}
+	}
+}
+
+// Kept names what the store keeps as counters of their own: requests never
+// compared; never a verdict, which the store derives from its exchange.
+func TestKept(t *testing.T) {
+	for _, o := range []tandem.Outcome{tandem.Requests, tandem.Skipped, tandem.Dropped, tandem.LegacyError, tandem.Upgraded, tandem.Streamed, tandem.SampledOut, tandem.Unrecorded, tandem.WebSocket} {
+		if !tandem.Kept(o) {
+			t.Errorf("Kept(%s) = false", o)
+		}
+	}
+	for _, o := range []tandem.Outcome{tandem.Match, tandem.Mismatch, tandem.Noise, tandem.CandidateError, tandem.DiffError, tandem.Mirrored, tandem.Comparisons, tandem.SecondaryError, "nothing"} {
+		if tandem.Kept(o) {
+			t.Errorf("Kept(%s) = true", o)
+		}
 	}
 }

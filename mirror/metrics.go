@@ -36,11 +36,9 @@ func (h *histogram) observe(d time.Duration) {
 // endpoint must not grow without bound. The rest are reported as "other".
 const maxEndpointSeries = 500
 
-var outcomeNames = []tandem.Outcome{tandem.Match, tandem.Mismatch, tandem.Noise, tandem.CandidateError, tandem.DiffError}
-
 type endpointMetrics struct {
 	legacy, candidate histogram
-	outcomes          [5]atomic.Int64 // indexed like outcomeNames
+	outcomes          tandem.Tally // the verdicts (Outcome.Compared) are written
 }
 
 // metrics holds what the workers observe per endpoint. Only mirror workers
@@ -82,11 +80,7 @@ func (m *metrics) endpoint(name string) *endpointMetrics {
 
 func (m *metrics) observe(ex *tandem.Exchange) {
 	e := m.endpoint(ex.Endpoint)
-	for i, o := range outcomeNames {
-		if o == ex.Outcome {
-			e.outcomes[i].Add(1)
-		}
-	}
+	e.outcomes.Add(ex.Outcome)
 	e.legacy.observe(ex.Legacy.Latency)
 	if ex.Candidate.Err == "" {
 		e.candidate.observe(ex.Candidate.Latency)
@@ -139,9 +133,11 @@ func (p *Proxy) WriteMetrics(w io.Writer) {
 	fmt.Fprintf(w, "# HELP tandem_outcomes_total Compared requests by endpoint and outcome.\n# TYPE tandem_outcomes_total counter\n")
 	for _, n := range names {
 		e := p.metrics.endpoint(n)
-		for i, o := range outcomeNames {
-			fmt.Fprintf(w, "tandem_outcomes_total{endpoint=%s,outcome=%q} %d\n", label(n), o, e.outcomes[i].Load())
-		}
+		e.outcomes.Counts().Each(func(o tandem.Outcome, v int64) {
+			if o.Compared() {
+				fmt.Fprintf(w, "tandem_outcomes_total{endpoint=%s,outcome=%q} %d\n", label(n), o, v)
+			}
+		})
 	}
 	fmt.Fprintf(w, "# HELP tandem_latency_seconds Upstream latency of mirrored requests by endpoint.\n# TYPE tandem_latency_seconds histogram\n")
 	for _, n := range names {

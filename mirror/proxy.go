@@ -163,12 +163,11 @@ type Proxy struct {
 
 	// tally counts the requests by outcome (tandem.Tally: one place
 	// for a new outcome); the rest are the proxy's own.
-	tally                              tandem.Tally
-	secErrors, inFlight, inFlightBytes atomic.Int64
-	legacyBodyErrors, clientAborts     atomic.Int64
-	secFailing                         atomic.Bool
-	tun                                tunnels // upgrade.go
-	serving                            serving // serve.go
+	tally                   tandem.Tally
+	inFlight, inFlightBytes atomic.Int64
+	secFailing              atomic.Bool
+	tun                     tunnels // upgrade.go
+	serving                 serving // serve.go
 	// fetchFrom is legacy's client for the workers of a Target (nil: the
 	// client path fetches legacy), target.go.
 	fetchFrom *upstream.Client
@@ -176,7 +175,7 @@ type Proxy struct {
 	drain drain // the workers' side of a stop out of time (stop.go)
 
 	flushMu     sync.Mutex
-	flushed     map[string]int64 // process-wide counts already given to the Recorder
+	flushed     tandem.Counts // process-wide counts already given to the Recorder
 	stopFlusher chan struct{}
 	flusherDone chan struct{}
 	closeQueue  sync.Once
@@ -228,7 +227,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, queue: make(chan *job, cfg.QueueSize), diffErrLog: throttle{interval: logInterval},
 		legacyErrLog: throttle{interval: logInterval}, candErrLog: throttle{interval: logInterval},
-		flushed: map[string]int64{}, stopFlusher: make(chan struct{}), flusherDone: make(chan struct{})}
+		stopFlusher: make(chan struct{}), flusherDone: make(chan struct{})}
 	p.tun.refusedLog.interval = 10 * time.Second
 	rs := cfg.Rules
 	if rs == nil {
@@ -405,14 +404,15 @@ func (p *Proxy) release(j *job) {
 
 // Stats returns the counters.
 func (p *Proxy) Stats() Stats {
+	c := p.tally.Counts()
 	return Stats{
-		Requests: p.tally.Get(tandem.Requests), LegacyErrors: p.tally.Get(tandem.LegacyError), Skipped: p.tally.Get(tandem.Skipped),
-		SampledOut: p.tally.Get(tandem.SampledOut), Mirrored: p.tally.Get(tandem.Mirrored), Dropped: p.tally.Get(tandem.Dropped),
-		Compared: p.tally.Get(tandem.Comparisons), Matched: p.tally.Get(tandem.Match), Mismatched: p.tally.Get(tandem.Mismatch),
-		Noise: p.tally.Get(tandem.Noise), CandidateErrors: p.tally.Get(tandem.CandidateError), DiffErrors: p.tally.Get(tandem.DiffError),
-		SecondaryErrors: p.secErrors.Load(), QueueDepth: p.inFlight.Load(), QueueBytes: p.inFlightBytes.Load(),
-		Upgraded: p.tun.upgraded.Load(), TunnelsOpen: p.tun.active.Load(), TunnelsRefused: p.tun.refused.Load(),
-		Streamed: p.tally.Get(tandem.Streamed), LegacyBodyErrors: p.legacyBodyErrors.Load(), ClientAborts: p.clientAborts.Load(),
+		Requests: c.Get(tandem.Requests), LegacyErrors: c.Get(tandem.LegacyError), Skipped: c.Get(tandem.Skipped),
+		SampledOut: c.Get(tandem.SampledOut), Mirrored: c.Get(tandem.Mirrored), Dropped: c.Get(tandem.Dropped),
+		Compared: c.Get(tandem.Comparisons), Matched: c.Get(tandem.Match), Mismatched: c.Get(tandem.Mismatch),
+		Noise: c.Get(tandem.Noise), CandidateErrors: c.Get(tandem.CandidateError), DiffErrors: c.Get(tandem.DiffError),
+		SecondaryErrors: c.Get(tandem.SecondaryError), QueueDepth: p.inFlight.Load(), QueueBytes: p.inFlightBytes.Load(),
+		Upgraded: c.Get(tandem.Upgraded), TunnelsOpen: p.tun.active.Load(), TunnelsRefused: p.tun.refused.Load(),
+		Streamed: c.Get(tandem.Streamed), LegacyBodyErrors: c.Get(tandem.LegacyBodyError), ClientAborts: c.Get(tandem.ClientAbort),
 	}
 }
 
@@ -431,25 +431,22 @@ func (p *Proxy) flusher() {
 	}
 }
 
-// flushedOutcomes are the tallied outcomes handed to the Recorder: the
-// requests never compared (a compared one reaches it as an exchange), under
-// the counter names the store has always kept.
-var flushedOutcomes = []tandem.Outcome{tandem.Requests, tandem.Dropped, tandem.Skipped, tandem.LegacyError, tandem.SampledOut, tandem.Streamed}
-
+// flushCounts hands the Recorder what it keeps as counters (tandem.Kept:
+// the requests never compared; a compared one reaches it as an exchange)
+// counted since the last flush.
 func (p *Proxy) flushCounts() {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
-	now := map[string]int64{"upgraded": p.tun.upgraded.Load()}
-	for _, o := range flushedOutcomes {
-		now[string(o)] = p.tally.Get(o)
-	}
 	var counts []tandem.Count
-	for name, n := range now {
-		if d := n - p.flushed[name]; d != 0 {
-			counts = append(counts, tandem.Count{Name: name, N: d})
-			p.flushed[name] = n
+	p.tally.Counts().Each(func(o tandem.Outcome, n int64) {
+		if !tandem.Kept(o) {
+			return
 		}
-	}
+		if d := n - p.flushed.Get(o); d != 0 {
+			counts = append(counts, tandem.Count{Name: string(o), N: d})
+			p.flushed.Add(o, d)
+		}
+	})
 	p.cfg.Recorder.Add(counts...)
 }
 

@@ -38,12 +38,7 @@ type serving struct {
 	shares atomic.Pointer[map[string]float64]
 
 	mu        sync.RWMutex
-	endpoints map[string]*servedCounts
-}
-
-// servedCounts are one endpoint's served requests since the proxy started.
-type servedCounts struct {
-	legacy, candidate, fallback, writes atomic.Int64
+	endpoints map[string]*tandem.Tally // who answered: tandem.ServedLegacy, ServedCandidate, Fallback, CandidateWrite
 }
 
 // ServedCounts are one endpoint's requests by the side that answered them.
@@ -103,7 +98,7 @@ func (p *Proxy) share(ep *rules.Endpoint, name string) float64 {
 	return ep.ServeShare()
 }
 
-func (p *Proxy) served(name string) *servedCounts {
+func (p *Proxy) served(name string) *tandem.Tally {
 	s := &p.serving
 	s.mu.RLock()
 	c := s.endpoints[name]
@@ -115,7 +110,7 @@ func (p *Proxy) served(name string) *servedCounts {
 	defer s.mu.Unlock()
 	if c = s.endpoints[name]; c == nil {
 		if s.endpoints == nil {
-			s.endpoints = map[string]*servedCounts{}
+			s.endpoints = map[string]*tandem.Tally{}
 		}
 		if len(s.endpoints) >= maxEndpointSeries {
 			name = "other"
@@ -123,7 +118,7 @@ func (p *Proxy) served(name string) *servedCounts {
 				return c
 			}
 		}
-		c = &servedCounts{}
+		c = &tandem.Tally{}
 		s.endpoints[name] = c
 	}
 	return c
@@ -137,7 +132,9 @@ func (p *Proxy) Served() map[string]ServedCounts {
 	defer s.mu.RUnlock()
 	out := make(map[string]ServedCounts, len(s.endpoints))
 	for n, c := range s.endpoints {
-		out[n] = ServedCounts{Legacy: c.legacy.Load(), Candidate: c.candidate.Load(), Fallback: c.fallback.Load(), Writes: c.writes.Load()}
+		k := c.Counts()
+		out[n] = ServedCounts{Legacy: k.Get(tandem.ServedLegacy), Candidate: k.Get(tandem.ServedCandidate),
+			Fallback: k.Get(tandem.Fallback), Writes: k.Get(tandem.CandidateWrite)}
 	}
 	return out
 }
@@ -155,12 +152,12 @@ func (p *Proxy) serveFromCandidate(ctx *fasthttp.RequestCtx, ep *rules.Endpoint)
 	name := ep.EndpointName(string(req.Header.Method()), string(req.URI().Path()))
 	counts := p.served(name)
 	if !safe && !ep.ServesWrites() {
-		counts.legacy.Add(1)
+		counts.Add(tandem.ServedLegacy)
 		return false
 	}
 	share := p.share(ep, name)
 	if share <= 0 || p.serveDraw(ep, req) >= share {
-		counts.legacy.Add(1)
+		counts.Add(tandem.ServedLegacy)
 		return false
 	}
 	if !safe {
@@ -192,11 +189,11 @@ func (p *Proxy) serveDraw(ep *rules.Endpoint, req *fasthttp.Request) float64 {
 // serveWrite sends a write to the candidate alone: it is never sent to
 // legacy too (it would act twice) nor retried on legacy after a failure
 // (the candidate may have acted on it before failing).
-func (p *Proxy) serveWrite(ctx *fasthttp.RequestCtx, counts *servedCounts) {
+func (p *Proxy) serveWrite(ctx *fasthttp.RequestCtx, counts *tandem.Tally) {
 	req := &ctx.Request
 	p.serving.client.Target(req, pathAndQuery(req.Header.RequestURI()), p.cfg.RewriteHost)
-	counts.candidate.Add(1)
-	counts.writes.Add(1)
+	counts.Add(tandem.ServedCandidate)
+	counts.Add(tandem.CandidateWrite)
 	if err := p.serving.client.Do(req, &ctx.Response); err != nil {
 		p.logUpstreamError(&p.candErrLog, "candidate", err)
 		ctx.Response.Reset()
@@ -215,7 +212,7 @@ func (p *Proxy) serveWrite(ctx *fasthttp.RequestCtx, counts *servedCounts) {
 // the candidate fails (or answers 5xx and the rule says so) the client
 // gets legacy's answer instead, and the failure is compared as a candidate
 // error.
-func (p *Proxy) serveSafe(ctx *fasthttp.RequestCtx, ep *rules.Endpoint, name string, counts *servedCounts) {
+func (p *Proxy) serveSafe(ctx *fasthttp.RequestCtx, ep *rules.Endpoint, name string, counts *tandem.Tally) {
 	req := &ctx.Request
 	j := p.jobs.Get().(*job)
 	req.CopyTo(&j.req)
@@ -235,7 +232,7 @@ func (p *Proxy) serveSafe(ctx *fasthttp.RequestCtx, ep *rules.Endpoint, name str
 	j.candKnown = true
 	if err == nil && j.candErr == "" && !(ep.FallsBackOn5xx() && ctx.Response.StatusCode() >= 500) {
 		upstream.RemoveResponseHop(&ctx.Response.Header)
-		counts.candidate.Add(1)
+		counts.Add(tandem.ServedCandidate)
 		j.servedBy = tandem.ServedByCandidate
 		j.start = start
 		p.copyCandidate(j, &ctx.Response)
@@ -248,11 +245,11 @@ func (p *Proxy) serveSafe(ctx *fasthttp.RequestCtx, ep *rules.Endpoint, name str
 	} else if j.candErr == "" {
 		p.copyCandidate(j, &ctx.Response) // its 5xx, compared with legacy's answer
 	}
-	counts.fallback.Add(1)
+	counts.Add(tandem.Fallback)
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.Fallback(name)
 	}
-	counts.legacy.Add(1)
+	counts.Add(tandem.ServedLegacy)
 	j.servedBy = tandem.ServedByLegacy
 
 	// The fallback: legacy answers the client, as it would have without

@@ -275,7 +275,7 @@ func (s *legacyStream) CloseWithError(werr error) error {
 		s.unreserve() // enqueue counts the copy whole
 		if reason != nil {
 			if s.readErr == nil {
-				p.clientAborts.Add(1)
+				p.tally.Add(tandem.ClientAbort)
 			}
 			p.release(j)
 		} else {
@@ -299,7 +299,7 @@ var errClientGone = errors.New("the client's response ended before legacy's body
 // sent yet, a 502/504.
 func (p *Proxy) legacyBodyFailed(ctx *fasthttp.RequestCtx, err error, cut bool) {
 	p.tally.Add(tandem.LegacyError)
-	p.legacyBodyErrors.Add(1)
+	p.tally.Add(tandem.LegacyBodyError)
 	if n := p.legacyErrLog.allow(time.Now()); n >= 0 {
 		msg := "legacy failed mid-answer; the client's connection was closed, its answer cut"
 		if !cut {

@@ -45,8 +45,8 @@ const (
 
 // tunnels holds the proxy's upgraded connections.
 type tunnels struct {
-	active, upgraded, refused atomic.Int64
-	refusedLog                throttle // one warning per interval, with how many were held back
+	active, refused atomic.Int64
+	refusedLog      throttle // one warning per interval, with how many were held back
 
 	mu   sync.Mutex
 	open map[*tunnel]struct{}
@@ -164,7 +164,7 @@ func (p *Proxy) tunnel(ctx *fasthttp.RequestCtx) bool {
 	}
 	br, head, status, ok := p.upgradeLegacy(ctx, t, proto)
 	if ok && status == fasthttp.StatusSwitchingProtocols {
-		p.tun.upgraded.Add(1)
+		p.tally.Add(tandem.Upgraded)
 		p.hijackTunnel(ctx, t, br, head) // the tunnel owns t from here
 		return true
 	}

@@ -124,7 +124,7 @@ func (p *Proxy) process(j *job) {
 	if ex.Secondary != nil && ex.Secondary.Err != "" {
 		// Judged without noise detection: counted, stored with the
 		// secondary's error, and logged once per failure streak.
-		p.secErrors.Add(1)
+		p.tally.Add(tandem.SecondaryError)
 		if p.secFailing.CompareAndSwap(false, true) {
 			p.log.Warn("secondary is failing; exchanges are judged without noise detection",
 				"endpoint", ex.Endpoint, "err", ex.Secondary.Err)

@@ -99,6 +99,9 @@ func faithful(t *testing.T, rec recording, change string) *service {
 // recorded hosts are real internet hosts: only the loopback candidate is
 // ever sent anything (the server fails the test on a request it does
 // not hold, and counts what it got).
+// corpusCounts are the counts of a run TestCorpus checks.
+type corpusCounts struct{ Compared, WithoutBody, WebSocket, Unrecorded int64 }
+
 func TestCorpus(t *testing.T) {
 	rs, err := rules.Parse("corpus.yaml", []byte("version: 1\ndefaults:\n  allow_side_effects: true\n"))
 	if err != nil {
@@ -106,27 +109,27 @@ func TestCorpus(t *testing.T) {
 	}
 	tests := []struct {
 		file string
-		want replay.Result // the counts compared: Compared, WithoutBody, SkippedWebSocket, SkippedUnrecorded
+		want corpusCounts
 	}{
 		// A 304 whose content.text is the cached page, and a request that
 		// got no answer (status 0).
-		{file: "mitmproxy-chrome.har", want: replay.Result{Compared: 1, WithoutBody: 1, SkippedUnrecorded: 1}},
-		{file: "mitmproxy-charles.har", want: replay.Result{Compared: 1}},
-		{file: "mitmproxy-insomnia.har", want: replay.Result{Compared: 1}},
+		{file: "mitmproxy-chrome.har", want: corpusCounts{Compared: 1, WithoutBody: 1, Unrecorded: 1}},
+		{file: "mitmproxy-charles.har", want: corpusCounts{Compared: 1}},
+		{file: "mitmproxy-insomnia.har", want: corpusCounts{Compared: 1}},
 		// A POST (allowed here) answered 401 with "content-encoding: UTF-8".
-		{file: "mitmproxy-invalid-content-encoding.har", want: replay.Result{Compared: 1}},
+		{file: "mitmproxy-invalid-content-encoding.har", want: corpusCounts{Compared: 1}},
 		// Fiddler's: a byte-order mark, HAR 1.1, seven fractional digits.
-		{file: "mitmproxy-with-bom.har", want: replay.Result{Compared: 1}},
+		{file: "mitmproxy-with-bom.har", want: corpusCounts{Compared: 1}},
 		// Exported without bodies: a 200 and a 304 by status and headers, a
 		// wss:// handshake skipped.
-		{file: "firefox-no-bodies.har", want: replay.Result{Compared: 2, WithoutBody: 2, SkippedWebSocket: 1}},
+		{file: "firefox-no-bodies.har", want: corpusCounts{Compared: 2, WithoutBody: 2, WebSocket: 1}},
 		// The body is in har-sha1-main-response.txt, beside the HAR.
-		{file: "playwright-har-sha1.har", want: replay.Result{Compared: 1}},
+		{file: "playwright-har-sha1.har", want: corpusCounts{Compared: 1}},
 		// A 204 whose content has a size and no text.
-		{file: "pollyjs-204.har", want: replay.Result{Compared: 1, WithoutBody: 1}},
-		{file: "msw-response-status-304.har", want: replay.Result{Compared: 1, WithoutBody: 1}},
+		{file: "pollyjs-204.har", want: corpusCounts{Compared: 1, WithoutBody: 1}},
+		{file: "msw-response-status-304.har", want: corpusCounts{Compared: 1, WithoutBody: 1}},
 		// LF-only line endings: a GET, a HEAD, a 404.
-		{file: "goreplay-lf.gor", want: replay.Result{Compared: 3}},
+		{file: "goreplay-lf.gor", want: corpusCounts{Compared: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -148,13 +151,13 @@ func TestCorpus(t *testing.T) {
 				t.Run(c.name, func(t *testing.T) {
 					cand := faithful(t, rec, c.change)
 					res, got, _ := run(t, path, replay.Config{Candidate: cand.url(t), Rules: rs})
-					counts := replay.Result{Compared: res.Compared, WithoutBody: res.WithoutBody,
-						SkippedWebSocket: res.SkippedWebSocket, SkippedUnrecorded: res.SkippedUnrecorded}
+					counts := corpusCounts{Compared: res.Get(tandem.Comparisons), WithoutBody: res.WithoutBody,
+						WebSocket: res.Get(tandem.WebSocket), Unrecorded: res.Get(tandem.Unrecorded)}
 					if d := cmp.Diff(tt.want, counts); d != "" {
 						t.Errorf("counts (-want +got):\n%s", d)
 					}
-					if n := len(cand.requests()); int64(n) != res.Compared {
-						t.Errorf("the candidate got %d requests, %d were compared", n, res.Compared)
+					if n := len(cand.requests()); int64(n) != res.Get(tandem.Comparisons) {
+						t.Errorf("the candidate got %d requests, %d were compared", n, res.Get(tandem.Comparisons))
 					}
 					want := map[string]string{}
 					for k := range got {
@@ -182,7 +185,7 @@ func TestCorpus(t *testing.T) {
 func TestCorpus_WebSocketOnly(t *testing.T) {
 	cand := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	res, _, db := run(t, "testdata/corpus/msw-response-status-101.har", replay.Config{Candidate: cand.url(t)})
-	if res.Records != 1 || res.SkippedWebSocket != 1 || res.Compared != 0 || len(cand.requests()) != 0 {
+	if res.Records != 1 || res.Get(tandem.WebSocket) != 1 || res.Get(tandem.Comparisons) != 0 || len(cand.requests()) != 0 {
 		t.Errorf("result %+v, %d sent: want 1 record skipped as a WebSocket, nothing sent", res, len(cand.requests()))
 	}
 	if d := cmp.Diff(map[string]replay.Skips{"GET /status": {WebSocket: 1}}, res.Skipped); d != "" {
@@ -210,7 +213,7 @@ func TestCorpus_PlaywrightFileMissing(t *testing.T) {
 		w.Write([]byte("Hello, world"))
 	}))
 	res, got, _ := run(t, path, replay.Config{Candidate: cand.url(t)})
-	if res.Compared != 1 || res.WithoutBody != 1 {
+	if res.Get(tandem.Comparisons) != 1 || res.WithoutBody != 1 {
 		t.Errorf("result %+v: want 1 compared without its body", res)
 	}
 	if d := cmp.Diff(map[string]string{"GET /": "match"}, outcomes(got)); d != "" {

@@ -145,17 +145,14 @@ func (s *DBSource) Close() error { return nil }
 // nothing stores no exchange to tell it by. The proxy never writes it.
 const runMarker = "replay_run"
 
-// unrecordedCounter is written at the end of every replay run, by tandem
-// versions from before runMarker too (and never by the proxy): it
-// recognises their results databases.
-const unrecordedCounter = "unrecorded"
-
 // IsResults reports whether db holds a replay's results (a run's marker),
-// as opposed to what a proxy recorded.
+// as opposed to what a proxy recorded. The unrecorded counter (never the
+// proxy's) was written at the end of every run by tandem versions from
+// before runMarker: it recognises their results databases.
 func IsResults(ctx context.Context, db *store.DB) (bool, error) {
 	var ok bool
 	err := db.SQL().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM counters WHERE endpoint = '' AND name IN (?, ?))`,
-		runMarker, unrecordedCounter).Scan(&ok)
+		runMarker, tandem.Unrecorded).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("%s: read its counters: %w", db.Path, err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/diff"
+	"github.com/tandemproxy/tandem/report"
 	"github.com/tandemproxy/tandem/rules"
 	"github.com/tandemproxy/tandem/upstream"
 )
@@ -71,20 +72,16 @@ type Config struct {
 	LegacyTLS, CandidateTLS, SecondaryTLS upstream.TLSOptions
 }
 
-// Result counts what a run did.
+// Result counts what a run did. Its Counts hold the outcomes, by the
+// names the proxy's tally uses: Requests (the valid records read), the
+// verdicts and Comparisons, LegacyError (live legacy gave no answer: not
+// compared), and the records not sent: Skipped (side effects the rules do
+// not allow), Unrecorded (golden mode, and no recorded answer) and
+// WebSocket (which replay does not speak).
 type Result struct {
-	Records           int64 // valid records read
-	Invalid           int64 // records skipped as invalid
-	Compared          int64
-	Matched           int64
-	Mismatched        int64
-	Noise             int64
-	CandidateErrors   int64
-	DiffErrors        int64
-	LegacyErrors      int64 // live legacy gave no answer: not compared
-	SkippedUnsafe     int64 // not sent: side effects the rules do not allow
-	SkippedUnrecorded int64 // not sent: golden mode, and no recorded answer
-	SkippedWebSocket  int64 // not sent: a WebSocket, which replay does not speak
+	tandem.Counts
+	Records int64 // valid records read: Get(tandem.Requests)
+	Invalid int64 // records skipped as invalid
 	// WithoutBody counts the exchanges compared by status and headers only
 	// (golden mode: a 304, or a recorded answer whose body is unknown).
 	WithoutBody int64
@@ -99,12 +96,9 @@ type Result struct {
 	Elapsed     time.Duration
 }
 
-// Skips counts an endpoint's requests that were not sent, by reason.
-type Skips struct {
-	SideEffects int64 // unsafe methods the rules do not allow
-	Unrecorded  int64 // golden mode, and no recorded answer
-	WebSocket   int64 // WebSocket handshakes (ws://, wss://, status 101)
-}
+// Skips counts an endpoint's requests that were not sent, by reason: the
+// report's form, which the run's report is written with.
+type Skips = report.Skipped
 
 // Runner replays sources. Its counters can be read (Progress) while it runs.
 type Runner struct {
@@ -112,8 +106,9 @@ type Runner struct {
 	legacy, candidate, secondary *service
 
 	done, failed, erred atomic.Int64
+	tally               tandem.Tally
 	mu                  sync.Mutex
-	res                 Result
+	res                 Result // what is not tallied: skips by endpoint, errors
 	start, end          time.Time
 }
 
@@ -203,15 +198,15 @@ func (r *Runner) Run(ctx context.Context, src Source) (Result, error) {
 	r.end = time.Now()
 	r.mu.Unlock()
 	res := r.Result()
-	// Skipped means side effects in the store's report, as in the proxy's;
-	// records without a recorded answer are counted apart.
-	r.cfg.Recorder.Add(
-		tandem.Count{Name: "requests", N: res.Records},
-		tandem.Count{Name: string(tandem.Skipped), N: res.SkippedUnsafe},
-		tandem.Count{Name: unrecordedCounter, N: res.SkippedUnrecorded},
-		tandem.Count{Name: "websocket", N: res.SkippedWebSocket},
-		tandem.Count{Name: string(tandem.LegacyError), N: res.LegacyErrors},
-	)
+	// The store keeps what was never compared as counters, under the
+	// tally's names (the proxy's for the same requests).
+	var counts []tandem.Count
+	res.Each(func(o tandem.Outcome, n int64) {
+		if tandem.Kept(o) && n != 0 {
+			counts = append(counts, tandem.Count{Name: string(o), N: n})
+		}
+	})
+	r.cfg.Recorder.Add(counts...)
 	return res, err
 }
 
@@ -268,15 +263,15 @@ func (r *Runner) prepare(rec *Record) *job {
 	path := req.Path()
 	ep := r.cfg.Rules.Match([]byte(req.Method), []byte(path))
 	name := ep.EndpointName(req.Method, path)
-	r.count(func(res *Result) { res.Records++ })
+	r.tally.Add(tandem.Requests)
 	if isWebSocket(rec) {
 		// Sent as a plain GET it would fail (or hang on a 101): not an
 		// HTTP exchange to compare, in either mode.
+		r.tally.Add(tandem.WebSocket)
 		r.count(func(res *Result) {
 			s := res.Skipped[name]
 			s.WebSocket++
 			res.Skipped[name] = s
-			res.SkippedWebSocket++
 		})
 		return nil
 	}
@@ -291,10 +286,10 @@ func (r *Runner) prepare(rec *Record) *job {
 		r.count(func(res *Result) {
 			s := res.Skipped[name]
 			if unsafe {
-				res.SkippedUnsafe++
+				r.tally.Add(tandem.Skipped)
 				s.SideEffects++
 			} else {
-				res.SkippedUnrecorded++
+				r.tally.Add(tandem.Unrecorded)
 				s.Unrecorded++
 			}
 			res.Skipped[name] = s
@@ -342,8 +337,8 @@ func (r *Runner) process(j *job) {
 	} else if legacy.Err != "" {
 		// The proxy's client would have had a 502: nothing to compare.
 		r.erred.Add(1)
+		r.tally.Add(tandem.LegacyError)
 		r.count(func(res *Result) {
-			res.LegacyErrors++
 			if res.LegacyError == "" {
 				res.LegacyError = legacy.Err
 			}
@@ -358,22 +353,11 @@ func (r *Runner) process(j *job) {
 	} else {
 		j.ep.Comparer.Judge(ex)
 	}
+	r.tally.Add(tandem.Comparisons)
+	r.tally.Add(ex.Outcome)
 	r.count(func(res *Result) {
-		res.Compared++
 		if withoutBody {
 			res.WithoutBody++
-		}
-		switch ex.Outcome {
-		case tandem.Match:
-			res.Matched++
-		case tandem.Mismatch:
-			res.Mismatched++
-		case tandem.Noise:
-			res.Noise++
-		case tandem.CandidateError:
-			res.CandidateErrors++
-		case tandem.DiffError:
-			res.DiffErrors++
 		}
 		if _, ok := res.Errors[j.name]; !ok && ex.Error != "" {
 			res.Errors[j.name] = ex.Error
@@ -449,6 +433,8 @@ func (r *Runner) Result() Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := r.res
+	res.Counts = r.tally.Counts()
+	res.Records = res.Get(tandem.Requests)
 	res.Skipped = maps.Clone(r.res.Skipped)
 	res.Errors = maps.Clone(r.res.Errors)
 	res.Elapsed = r.elapsed()

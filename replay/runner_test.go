@@ -189,7 +189,7 @@ func TestRunner_Golden(t *testing.T) {
 			if d := cmp.Diff(tt.want, outcomes(got)); d != "" {
 				t.Errorf("outcomes (-want +got):\n%s", d)
 			}
-			if res.Records != 6 || res.SkippedUnsafe != 1 || res.SkippedUnrecorded != 1 || res.Compared != 4 {
+			if res.Records != 6 || res.Get(tandem.Skipped) != 1 || res.Get(tandem.Unrecorded) != 1 || res.Get(tandem.Comparisons) != 4 {
 				t.Errorf("result %+v: want 6 records, 1 POST and 1 unanswered request skipped, 4 compared", res)
 			}
 			want := map[string]replay.Skips{"POST /markdown": {SideEffects: 1}, "GET /notifications": {Unrecorded: 1}}
@@ -234,7 +234,7 @@ func TestRunner_Live(t *testing.T) {
 	if ex := got["GET /notifications?all=false"]; ex == nil || ex.Outcome != tandem.Match || ex.Legacy.Status != 404 {
 		t.Errorf("notifications: %+v; want legacy's live 404, matched", ex)
 	}
-	if res.SkippedUnsafe != 1 || res.SkippedUnrecorded != 0 || res.Compared != 9 {
+	if res.Get(tandem.Skipped) != 1 || res.Get(tandem.Unrecorded) != 0 || res.Get(tandem.Comparisons) != 9 {
 		t.Errorf("result %+v: want 9 compared and the POST skipped", res)
 	}
 	for _, s := range []*service{legacy, secondary, cand} {
@@ -295,7 +295,7 @@ func TestRunner_Headers(t *testing.T) {
 			cand.mu.Unlock()
 			res, _, _ := run(t, path, replay.Config{Candidate: cand.url(t), RewriteHost: tt.rewriteHost,
 				Header: tandem.Headers{{Name: "Authorization", Value: "Bearer real-token"}}})
-			if res.Matched != 1 {
+			if res.Get(tandem.Match) != 1 {
 				t.Fatalf("result %+v: want 1 match", res)
 			}
 			r := cand.got[0]
@@ -362,7 +362,7 @@ func TestRunner_CandidateDown(t *testing.T) {
 	u, _ := url.Parse("http://" + addr)
 	res, got, _ := run(t, ndjson(t, recorded("GET", "/a", 200, `{}`), recorded("GET", "/b", 200, `{}`)),
 		replay.Config{Candidate: u, Timeout: 2 * time.Second})
-	if res.CandidateErrors != 2 || got["GET /a"].Candidate.Err == "" {
+	if res.Get(tandem.CandidateError) != 2 || got["GET /a"].Candidate.Err == "" {
 		t.Errorf("result %+v: want 2 candidate errors", res)
 	}
 	// Why, for the reports, which only count them.
@@ -387,8 +387,8 @@ func TestRunner_Ordered(t *testing.T) {
 		}
 	}
 	res, _, _ := run(t, ndjson(t, exs...), replay.Config{Candidate: cand.url(t), Ordered: true, Concurrency: 8})
-	if res.Compared != 120 {
-		t.Fatalf("compared %d, want 120", res.Compared)
+	if res.Get(tandem.Comparisons) != 120 {
+		t.Fatalf("compared %d, want 120", res.Get(tandem.Comparisons))
 	}
 	seen := map[string][]string{}
 	for _, r := range cand.requests() {
@@ -409,7 +409,7 @@ func TestRunner_Invalid(t *testing.T) {
 	}))
 	t.Run("SkipInvalid", func(t *testing.T) {
 		res, _, _ := run(t, "testdata/bad.ndjson", replay.Config{Candidate: cand.url(t), SkipInvalid: true})
-		if res.Invalid != 9 || res.Records != 1 || res.Matched != 1 {
+		if res.Invalid != 9 || res.Records != 1 || res.Get(tandem.Match) != 1 {
 			t.Errorf("result %+v: want 9 invalid records skipped and 1 matched", res)
 		}
 	})
@@ -490,8 +490,8 @@ func TestRunner_SideEffects(t *testing.T) {
 	// The GET that a method-override header makes a DELETE is not sent.
 	wantSkipped := map[string]replay.Skips{"DELETE /orders/{id}": {SideEffects: 1}, "PUT /carts/{id}": {SideEffects: 1},
 		"GET /orders/{id}": {SideEffects: 1}}
-	if d := cmp.Diff(wantSkipped, res.Skipped); d != "" || res.SkippedUnsafe != 3 {
-		t.Errorf("skipped %d (-want +got):\n%s", res.SkippedUnsafe, d)
+	if d := cmp.Diff(wantSkipped, res.Skipped); d != "" || res.Get(tandem.Skipped) != 3 {
+		t.Errorf("skipped %d (-want +got):\n%s", res.Get(tandem.Skipped), d)
 	}
 }
 
@@ -534,8 +534,8 @@ func TestRunner_Concurrency(t *testing.T) {
 		exs = append(exs, recorded("GET", fmt.Sprintf("/item/%d", i), 200, `{}`))
 	}
 	res, _, _ := run(t, ndjson(t, exs...), replay.Config{Candidate: cand.url(t), Concurrency: conc})
-	if res.Compared != 3*conc {
-		t.Fatalf("compared %d, want %d", res.Compared, 3*conc)
+	if res.Get(tandem.Comparisons) != 3*conc {
+		t.Fatalf("compared %d, want %d", res.Get(tandem.Comparisons), 3*conc)
 	}
 	if most != conc {
 		t.Errorf("at most %d requests were in flight at once, want %d", most, conc)
@@ -552,8 +552,8 @@ func TestRunner_Rate(t *testing.T) {
 		exs = append(exs, recorded("GET", fmt.Sprintf("/item/%d", i), 200, `{}`))
 	}
 	res, _, _ := run(t, ndjson(t, exs...), replay.Config{Candidate: cand.url(t), Concurrency: 8, Rate: 20})
-	if res.Compared != 6 {
-		t.Fatalf("compared %d, want 6", res.Compared)
+	if res.Get(tandem.Comparisons) != 6 {
+		t.Fatalf("compared %d, want 6", res.Get(tandem.Comparisons))
 	}
 	if res.Elapsed < 250*time.Millisecond {
 		t.Errorf("6 requests at 20/s took %s, want at least 250ms", res.Elapsed)
@@ -588,8 +588,8 @@ func TestRunner_GoldenSecondary(t *testing.T) {
 			if ex := got["GET /thing"]; ex == nil || !slices.Contains(ex.NoisePatterns, "$.at") {
 				t.Errorf("noise patterns of %+v: want $.at", ex)
 			}
-			if res.Compared != 1 {
-				t.Errorf("compared %d, want 1", res.Compared)
+			if res.Get(tandem.Comparisons) != 1 {
+				t.Errorf("compared %d, want 1", res.Get(tandem.Comparisons))
 			}
 		})
 	}
@@ -608,7 +608,7 @@ func TestRunner_LegacyDown(t *testing.T) {
 	cand := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{}`) }))
 	res, got, db := run(t, ndjson(t, recorded("GET", "/a", 200, `{}`), recorded("GET", "/b", 200, `{}`)),
 		replay.Config{Candidate: cand.url(t), Legacy: down, Timeout: 2 * time.Second})
-	if res.LegacyErrors != 2 || res.Compared != 0 || len(got) != 0 || res.LegacyError != "connection refused" {
+	if res.Get(tandem.LegacyError) != 2 || res.Get(tandem.Comparisons) != 0 || len(got) != 0 || res.LegacyError != "connection refused" {
 		t.Errorf("result %+v, %d stored: want 2 legacy errors (connection refused), nothing compared or stored", res, len(got))
 	}
 	rep, err := db.Report(context.Background())

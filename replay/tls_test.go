@@ -45,8 +45,8 @@ func TestRunner_TLS(t *testing.T) {
 				LegacyTLS: tt.legacyTLS, CandidateTLS: tt.cand})
 			switch {
 			case tt.wantLegacyErr != "":
-				if res.LegacyErrors != 1 || !strings.Contains(res.LegacyError, tt.wantLegacyErr) {
-					t.Errorf("legacy errors %d (%q), want one saying %q", res.LegacyErrors, res.LegacyError, tt.wantLegacyErr)
+				if res.Get(tandem.LegacyError) != 1 || !strings.Contains(res.LegacyError, tt.wantLegacyErr) {
+					t.Errorf("legacy errors %d (%q), want one saying %q", res.Get(tandem.LegacyError), res.LegacyError, tt.wantLegacyErr)
 				}
 			case tt.wantCandErr != "":
 				ex := got["GET /a"]
@@ -54,7 +54,7 @@ func TestRunner_TLS(t *testing.T) {
 					t.Errorf("exchange %+v, want a candidate error saying %q", ex, tt.wantCandErr)
 				}
 			default:
-				if res.Matched != 1 {
+				if res.Get(tandem.Match) != 1 {
 					t.Errorf("result %+v, want one match over TLS", res)
 				}
 			}

@@ -57,11 +57,11 @@ func (d *derived) account(ex *tandem.Exchange, sign int64) {
 	in := ex.Instance
 	d.counters[counterKey{in, ex.Endpoint, minute, string(ex.Outcome)}] += sign
 	if ex.Secondary != nil {
-		name := "secondary_compared"
+		name := tandem.SecondaryCompared
 		if ex.Secondary.Err != "" {
-			name = "secondary_error"
+			name = tandem.SecondaryError
 		}
-		d.counters[counterKey{in, ex.Endpoint, minute, name}] += sign
+		d.counters[counterKey{in, ex.Endpoint, minute, string(name)}] += sign
 	}
 	if ex.ServedBy != "" { // cutover: who answered the client
 		d.counters[counterKey{in, ex.Endpoint, minute, servedByCounter + ex.ServedBy}] += sign

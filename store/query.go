@@ -37,6 +37,25 @@ type Totals struct {
 	Streamed int64 `json:"streamed"`
 }
 
+// totalsOf reads the totals from the counters summed.
+func totalsOf(c tandem.Counts) Totals {
+	return Totals{
+		Requests: c.Get(tandem.Requests), Compared: c.Compared(),
+		Matched: c.Get(tandem.Match), Mismatched: c.Get(tandem.Mismatch), Noise: c.Get(tandem.Noise),
+		CandidateErrors: c.Get(tandem.CandidateError), DiffErrors: c.Get(tandem.DiffError),
+		Dropped: c.Get(tandem.Dropped), Skipped: c.Get(tandem.Skipped), LegacyErrors: c.Get(tandem.LegacyError),
+		SecondaryErrors: c.Get(tandem.SecondaryError), Upgraded: c.Get(tandem.Upgraded), Streamed: c.Get(tandem.Streamed),
+	}
+}
+
+// setCounts reads an endpoint's outcomes from its counters summed.
+func (e *EndpointReport) setCounts(c tandem.Counts) {
+	e.Compared = c.Compared()
+	e.Matched, e.Mismatched, e.Noise = c.Get(tandem.Match), c.Get(tandem.Mismatch), c.Get(tandem.Noise)
+	e.CandidateErrors, e.DiffErrors = c.Get(tandem.CandidateError), c.Get(tandem.DiffError)
+	e.SecondaryCompared, e.SecondaryErrors = c.Get(tandem.SecondaryCompared), c.Get(tandem.SecondaryError)
+}
+
 // Report summarises the database: totals, and per endpoint the outcomes and
 // the patterns that differ.
 type Report struct {
@@ -106,6 +125,10 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("report: %w", translate(err))
 	}
 	byName := map[string]*EndpointReport{}
+	// The counters are summed by the tally's names: every one into the
+	// totals, an endpoint's into its own too.
+	var total tandem.Counts
+	perEndpoint := map[string]*tandem.Counts{}
 	for rows.Next() {
 		var ep, name string
 		var n int64
@@ -113,44 +136,17 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 			rows.Close()
 			return nil, fmt.Errorf("report: %w", translate(err))
 		}
+		total.Add(tandem.Outcome(name), n)
 		if ep == "" {
-			switch tandem.Outcome(name) {
-			case "requests":
-				r.Totals.Requests += n
-			case tandem.Dropped:
-				r.Totals.Dropped += n
-			case tandem.Skipped:
-				r.Totals.Skipped += n
-			case tandem.LegacyError:
-				r.Totals.LegacyErrors += n
-			case "upgraded":
-				r.Totals.Upgraded += n
-			case "streamed":
-				r.Totals.Streamed += n
-			}
 			continue
 		}
 		e := byName[ep]
 		if e == nil {
 			e = &EndpointReport{Endpoint: ep, Fields: []Field{}, NoisyFields: []NoisyField{}}
 			byName[ep] = e
+			perEndpoint[ep] = &tandem.Counts{}
 		}
-		switch tandem.Outcome(name) {
-		case tandem.Match:
-			e.Matched += n
-		case tandem.Mismatch:
-			e.Mismatched += n
-		case tandem.Noise:
-			e.Noise += n
-		case tandem.CandidateError:
-			e.CandidateErrors += n
-		case tandem.DiffError:
-			e.DiffErrors += n
-		case "secondary_compared":
-			e.SecondaryCompared += n
-		case "secondary_error":
-			e.SecondaryErrors += n
-		default:
+		if !perEndpoint[ep].Add(tandem.Outcome(name), n) {
 			e.addServed(name, n) // cutover.go
 		}
 	}
@@ -158,15 +154,9 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("report: %w", translate(err))
 	}
-	for _, e := range byName {
-		e.Compared = e.Matched + e.Mismatched + e.Noise + e.CandidateErrors + e.DiffErrors
-		r.Totals.Compared += e.Compared
-		r.Totals.Matched += e.Matched
-		r.Totals.Mismatched += e.Mismatched
-		r.Totals.Noise += e.Noise
-		r.Totals.CandidateErrors += e.CandidateErrors
-		r.Totals.DiffErrors += e.DiffErrors
-		r.Totals.SecondaryErrors += e.SecondaryErrors
+	r.Totals = totalsOf(total)
+	for ep, e := range byName {
+		e.setCounts(*perEndpoint[ep])
 	}
 	if err := db.reportFields(ctx, byName); err != nil {
 		return nil, err

@@ -135,8 +135,8 @@ func (c *baselineCmd) execute(ctx context.Context, o *baselineOptions) error {
 		if err != nil {
 			return fmt.Errorf("baseline run %d of %d stopped after %d records: %w", i+1, o.runs, res.Records, err)
 		}
-		failed += res.LegacyErrors + res.CandidateErrors + res.DiffErrors
-		compared += res.Matched + res.Mismatched + res.Noise
+		failed += res.Get(tandem.LegacyError) + res.Get(tandem.CandidateError) + res.Get(tandem.DiffError)
+		compared += res.Get(tandem.Match) + res.Get(tandem.Mismatch) + res.Get(tandem.Noise)
 	}
 	if compared == 0 {
 		return fmt.Errorf("legacy at %s answered no request twice: nothing was learned (is it up?)", o.cfg.Legacy)

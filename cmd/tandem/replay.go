@@ -230,7 +230,7 @@ func (c *replayCmd) report(ctx context.Context, o *replayOptions, db *store.DB, 
 	}
 	judgeAt(r, *o.fdr)
 	run := report.Run{Name: o.from, Gate: report.Gate{MaxMismatches: o.maxMismatches, AllowErrors: o.allowErrors, Mode: o.gateMode},
-		Skipped: replaySkipped(res), Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
+		Skipped: res.Skipped, Invalid: res.Invalid, Duration: res.Elapsed, Errors: res.Errors, LegacyError: res.LegacyError}
 	if err := report.Text(c.stdout, r, o.top); err != nil {
 		return err
 	}
@@ -264,14 +264,14 @@ func (c *replayCmd) report(ctx context.Context, o *replayOptions, db *store.DB, 
 
 // printNotSent says which records were skipped or compared only in part.
 func (c *replayCmd) printNotSent(o *replayOptions, res replay.Result) {
-	if n := res.SkippedUnrecorded; n > 0 {
+	if n := res.Get(tandem.Unrecorded); n > 0 {
 		what := fmt.Sprintf("%d requests were", n)
 		if n == 1 {
 			what = "1 request was"
 		}
 		fmt.Fprintf(c.stdout, "%s not sent: the source holds no answer of legacy to compare with (pass --legacy to compare live)\n", what)
 	}
-	if n := res.SkippedWebSocket; n > 0 {
+	if n := res.Get(tandem.WebSocket); n > 0 {
 		fmt.Fprintf(c.stdout, "%s not sent: WebSocket handshakes (replay sends HTTP exchanges only)\n", plural(n, "record was", "records were"))
 	}
 	if n := res.WithoutBody; n > 0 {
@@ -281,15 +281,6 @@ func (c *replayCmd) printNotSent(o *replayOptions, res replay.Result) {
 		fmt.Fprintf(c.stdout, "%d invalid records of %s were skipped (--skip-invalid)\n", res.Invalid, o.from)
 	}
 	printErrors(c.stdout, res)
-}
-
-// replaySkipped copies replay's per-endpoint skips into the report's form.
-func replaySkipped(res replay.Result) map[string]report.Skipped {
-	out := map[string]report.Skipped{}
-	for ep, s := range res.Skipped {
-		out[ep] = report.Skipped{SideEffects: s.SideEffects, Unrecorded: s.Unrecorded, WebSocket: s.WebSocket}
-	}
-	return out
 }
 
 // isTerminal reports whether progress goes to a terminal (a character

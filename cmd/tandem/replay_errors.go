@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tandemproxy/tandem"
 	"github.com/tandemproxy/tandem/replay"
 )
 
@@ -14,7 +15,7 @@ import (
 // what to fix. One example per endpoint, and one of live legacy's.
 func printErrors(w io.Writer, res replay.Result) {
 	if res.LegacyError != "" {
-		fmt.Fprintf(w, "legacy gave no answer to %d requests; first error: %s\n", res.LegacyErrors, res.LegacyError)
+		fmt.Fprintf(w, "legacy gave no answer to %d requests; first error: %s\n", res.Get(tandem.LegacyError), res.LegacyError)
 	}
 	var eps []string
 	for ep, e := range res.Errors {
