@@ -26,11 +26,9 @@ type baselineCmd struct{ env }
 type baselineOptions struct {
 	cfg replay.Config
 
-	from, format, legacyURL, rulesFile, dbPath string
-	runs                                       int
-	maxBody                                    sizeFlag
-	headers                                    headerFlag
-	filters                                    *filterFlags
+	sourceOptions
+	legacyURL, dbPath string
+	runs              int
 }
 
 func (c *baselineCmd) Run(ctx context.Context, args []string) error {
@@ -57,20 +55,15 @@ func (c *baselineCmd) Run(ctx context.Context, args []string) error {
 
 func (o *baselineOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.from, "from", "", "recorded traffic: a tandem `file`.db, .har, .ndjson or .gor (optionally .gz)")
-	fs.StringVar(&o.format, "format", "", "source format when it cannot be told from the file: "+replay.Formats)
 	fs.StringVar(&o.legacyURL, "legacy", "", "legacy service `URL`")
 	fs.StringVar(&o.rulesFile, "rules", "", "rules `file` (YAML): the same as the proxy's or replay's, so that endpoints and ignores agree")
 	fs.StringVar(&o.dbPath, "db", "tandem.db", "SQLite `file` to store the baseline in (created if needed)")
 	fs.IntVar(&o.runs, "runs", DefaultBaselineRuns, "times the traffic is replayed (at least 1; each gives one comparison per request)")
-	fs.IntVar(&o.cfg.Concurrency, "concurrency", replay.DefaultConcurrency, "requests in flight at once")
-	fs.Float64Var(&o.cfg.Rate, "rate", replay.DefaultRate, "requests started per second at most (0: no limit)")
+	o.sourceOptions.register(fs, &o.cfg)
 	fs.DurationVar(&o.cfg.Timeout, "timeout", replay.DefaultTimeout, "per request")
-	o.maxBody = sizeFlag(replay.DefaultMaxBody)
 	fs.Var(&o.maxBody, "max-body", "bytes of a body compared; larger bodies compare by hash")
 	fs.BoolVar(&o.cfg.SkipInvalid, "skip-invalid", false, "go on past invalid input records")
 	fs.BoolVar(&o.cfg.RewriteHost, "rewrite-host", false, "send legacy its own Host header instead of the recorded one")
-	fs.Var(&o.headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
-	o.filters = addFilterFlags(fs)
 }
 
 // validate checks the flags in the order the command always has. Legacy
@@ -92,25 +85,17 @@ func (o *baselineOptions) validate() error {
 	if o.cfg.Concurrency <= 0 {
 		return usagef("--concurrency %d: want at least 1", o.cfg.Concurrency)
 	}
-	if o.cfg.Rules, err = loadRules(o.rulesFile); err != nil {
-		return err
-	}
-	o.cfg.MaxBody, o.cfg.Header = int(o.maxBody), tandem.Headers(o.headers)
-	return nil
+	return o.configure(&o.cfg)
 }
 
 func (c *baselineCmd) execute(ctx context.Context, o *baselineOptions) error {
-	open, release, err := openInput(ctx, o.from, o.format, o.filters, replay.Options{MaxBody: o.cfg.MaxBody}, c.stderr)
+	open, release, err := o.open(ctx, &o.cfg, c.stderr)
 	if err != nil {
 		return err
 	}
 	defer release()
-	counts, err := scan(open, o.cfg.SkipInvalid)
-	if err != nil {
+	if _, err := o.scan(open, &o.cfg); err != nil {
 		return err
-	}
-	if counts.Records == 0 {
-		return usagef("%s: no request to replay", o.from)
 	}
 	db, err := store.Open(ctx, o.dbPath, store.Options{})
 	if err != nil {

@@ -28,19 +28,16 @@ type replayCmd struct{ env }
 type replayOptions struct {
 	cfg replay.Config
 
-	from, format, rulesFile               string
+	sourceOptions
 	candidateURL, legacyURL, secondaryURL string
 	dbPath, instance                      *string
 	maxMismatches                         int64
 	junitFile, summaryFile                string
 	allowErrors                           bool
-	maxBody                               sizeFlag
-	headers                               headerFlag
 	top                                   int
 	gate                                  string
 	fdr                                   *float64
 	baselineDB                            string
-	filters                               *filterFlags
 	tlsOpts                               *tlsFlags
 
 	gateMode string
@@ -65,15 +62,13 @@ func (c *replayCmd) Run(ctx context.Context, args []string) error {
 
 func (o *replayOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.from, "from", "", "recorded traffic: a tandem `file`.db or postgres:// URL, .har, .ndjson or .gor (optionally .gz)")
-	fs.StringVar(&o.format, "format", "", "source format when it cannot be told from the file: "+replay.Formats)
 	fs.StringVar(&o.candidateURL, "candidate", "", "candidate service `URL`")
 	fs.StringVar(&o.legacyURL, "legacy", "", "live legacy `URL`; without it the recorded answers are compared (golden mode)")
 	fs.StringVar(&o.secondaryURL, "secondary", "", "second live legacy `URL`, to recognise legacy's own noise")
 	fs.StringVar(&o.rulesFile, "rules", "", "rules `file` (YAML)")
 	o.dbPath = dbFlag(fs, "replay.db", "for this run's results (a file is replaced on every run; a URL's database is added to)")
 	o.instance = instanceFlag(fs)
-	fs.IntVar(&o.cfg.Concurrency, "concurrency", replay.DefaultConcurrency, "requests in flight at once")
-	fs.Float64Var(&o.cfg.Rate, "rate", replay.DefaultRate, "requests started per second at most (0: no limit)")
+	o.sourceOptions.register(fs, &o.cfg)
 	fs.Int64Var(&o.maxMismatches, "max-mismatches", 0, "failing exchanges allowed before the exit status is 1")
 	fs.StringVar(&o.junitFile, "junit", "", "write a JUnit XML report to `file` (one test case per endpoint)")
 	fs.StringVar(&o.summaryFile, "summary", "", "write a Markdown summary to `file` (for a pull-request comment)")
@@ -81,15 +76,12 @@ func (o *replayOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.cfg.Ordered, "ordered", false, "keep the recorded order within each endpoint")
 	fs.BoolVar(&o.allowErrors, "allow-errors", false, "candidate errors (no answer) and legacy errors do not fail the run")
 	fs.DurationVar(&o.cfg.Timeout, "timeout", replay.DefaultTimeout, "per request and service")
-	o.maxBody = sizeFlag(replay.DefaultMaxBody)
 	fs.Var(&o.maxBody, "max-body", "bytes of a body compared and stored; larger bodies compare by hash")
 	fs.BoolVar(&o.cfg.RewriteHost, "rewrite-host", false, "send each service its own Host header instead of the recorded one")
-	fs.Var(&o.headers, "header", "`Name: value` set on every request (repeatable), e.g. a token the store redacted")
 	fs.IntVar(&o.top, "top", report.DefaultTopFields, "differing patterns listed per endpoint")
 	fs.StringVar(&o.gate, "gate", report.GateCount, "what fails the run: count (every failing exchange) or statistical (only patterns judged regressions)")
 	o.fdr = fdrFlag(fs)
 	fs.StringVar(&o.baselineDB, "baseline", "", "tandem `file`.db holding a baseline (tandem baseline): legacy's own noise where no --secondary runs")
-	o.filters = addFilterFlags(fs)
 	o.tlsOpts = addTLSFlags(fs, "legacy", "candidate", "secondary")
 }
 
@@ -145,17 +137,13 @@ func (o *replayOptions) validate(stderr io.Writer) error {
 	if o.baselineDB != "" && same(o.baselineDB, *o.dbPath) {
 		return usagef("--baseline %s is --db, which every replay replaces: keep the baseline in another file", o.baselineDB)
 	}
-	if o.cfg.Rules, err = loadRules(o.rulesFile); err != nil {
-		return err
-	}
-	o.cfg.MaxBody, o.cfg.Header = int(o.maxBody), tandem.Headers(o.headers)
-	return nil
+	return o.configure(&o.cfg)
 }
 
 // execute scans the source, replays it into the results database and
 // reports; validate has run.
 func (c *replayCmd) execute(ctx context.Context, o *replayOptions) error {
-	open, release, err := openInput(ctx, o.from, o.format, o.filters, replay.Options{MaxBody: o.cfg.MaxBody}, c.stderr)
+	open, release, err := o.open(ctx, &o.cfg, c.stderr)
 	if err != nil {
 		return err
 	}
@@ -163,12 +151,9 @@ func (c *replayCmd) execute(ctx context.Context, o *replayOptions) error {
 	if same(o.from, *o.dbPath) || (store.IsURL(*o.dbPath) && o.from == *o.dbPath) {
 		return usagef("--db %s is the source: write this run's results to another file", *o.dbPath)
 	}
-	counts, err := scan(open, o.cfg.SkipInvalid)
+	counts, err := o.scan(open, &o.cfg)
 	if err != nil {
 		return err
-	}
-	if counts.Records == 0 {
-		return usagef("%s: no request to replay", o.from)
 	}
 	if counts.Invalid > 0 {
 		fmt.Fprintf(c.stderr, "tandem replay: %d invalid records in %s will be skipped (--skip-invalid)\n", counts.Invalid, o.from)
@@ -292,78 +277,6 @@ func (c *replayCmd) isTerminal() bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// openInput opens the source named by --from and returns how to read it
-// (as often as needed: once to check and count it, once to replay it) and
-// how to release it. Bad input is a usage error (exit status 2).
-func openInput(ctx context.Context, from, format string, ff *filterFlags, opts replay.Options, warn io.Writer) (open func() (replay.Source, error), release func(), err error) {
-	var f replay.Format
-	if format != "" {
-		f, err = replay.ParseFormat(format)
-	} else {
-		f, err = replay.Detect(from)
-	}
-	if err != nil {
-		return nil, nil, usageError{err}
-	}
-	filter, err := ff.filter()
-	if err != nil {
-		return nil, nil, err
-	}
-	if f != replay.DB {
-		if ff.set() {
-			return nil, nil, usagef("--endpoint, --since and --outcome select from a tandem database; %s is %s", from, f)
-		}
-		open := func() (replay.Source, error) {
-			s, err := replay.OpenFile(from, f, opts)
-			if err != nil {
-				return nil, usageError{err}
-			}
-			return s, nil
-		}
-		return open, func() {}, nil
-	}
-	db, err := store.Open(ctx, from, store.Options{MustExist: true})
-	if err != nil {
-		return nil, nil, usageError{err}
-	}
-	if !ff.set() {
-		// The proxy stores only mismatches unless told to store everything:
-		// such a recording replays only what already differed.
-		stored, err1 := db.CountExchanges(ctx, store.Filter{})
-		r, err2 := db.Report(ctx)
-		if err1 == nil && err2 == nil && stored < r.Totals.Compared {
-			fmt.Fprintf(warn, "tandem replay: %s holds %d of the %d exchanges its proxy compared: record with --record all to replay them all\n",
-				from, stored, r.Totals.Compared)
-		}
-	}
-	open = func() (replay.Source, error) {
-		s, err := replay.NewDBSource(ctx, db, filter)
-		if err != nil {
-			return nil, usageError{err}
-		}
-		return s, nil
-	}
-	return open, func() { db.Close() }, nil
-}
-
-// scan checks and counts a source before anything is sent.
-func scan(open func() (replay.Source, error), skipInvalid bool) (replay.Counts, error) {
-	s, err := open()
-	if err != nil {
-		return replay.Counts{}, err
-	}
-	defer s.Close()
-	c, err := replay.Scan(s, skipInvalid)
-	if err != nil {
-		var inv *replay.InvalidError
-		if errors.As(err, &inv) {
-			err = fmt.Errorf("%w (--skip-invalid goes on past invalid records)", err)
-		}
-		return c, usageError{err}
-	}
-	return c, nil
 }
 
 // openResults opens a fresh database for a run's results, so that its
