@@ -146,9 +146,8 @@ func (db *DB) Report(ctx context.Context) (*Report, error) {
 			byName[ep] = e
 			perEndpoint[ep] = &tandem.Counts{}
 		}
-		if !perEndpoint[ep].Add(tandem.Outcome(name), n) {
-			e.addServed(name, n) // cutover.go
-		}
+		perEndpoint[ep].Add(tandem.Outcome(name), n)
+		e.addServed(name, n) // cutover.go: served_by_* counters
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
