@@ -192,9 +192,9 @@ func (d *document) value(i, depth int, g int32) (int, error) {
 		d.nodes = append(d.nodes, jnode{kind: kString, esc: esc, start: int32(i), end: int32(end), next: int32(idx + 1)})
 		return end, nil
 	case '{':
-		return d.object(i, depth, g, idx)
+		return d.container(i, depth, g, idx, kObject)
 	case '[':
-		return d.array(i, depth, g, idx)
+		return d.container(i, depth, g, idx, kArray)
 	case 't':
 		return d.literal(i, "true", kBool)
 	case 'f':
@@ -214,46 +214,45 @@ func (d *document) value(i, depth int, g int32) (int, error) {
 	}
 }
 
-// object parses the object at s[i] (its node is to be d.nodes[idx]),
-// following the guide's node g when it has one (see same).
-func (d *document) object(i, depth int, g int32, idx int) (int, error) {
+// container parses the object or array at s[i] (its node is to be
+// d.nodes[idx]), following the guide's node g when it has one (see same):
+// a member is matched to the guide's by name, an element by position.
+func (d *document) container(i, depth int, g int32, idx int, kind jkind) (int, error) {
 	s := d.src
 	if depth >= MaxDepth {
 		return i, errDepth
 	}
-	d.nodes = append(d.nodes, jnode{kind: kObject, start: int32(i)})
+	d.nodes = append(d.nodes, jnode{kind: kind, start: int32(i)})
 	d.deepest = max(d.deepest, depth)
+	closer := byte(']')
+	if kind == kObject {
+		closer = '}'
+	}
 	n := int32(0)
-	// cur is the guide's member at the position of the one being parsed.
-	cur, left := d.guideKids(g, kObject)
+	// cur is the guide's child at the position of the one being parsed.
+	cur, left := d.guideKids(g, kind)
 	if i++; i < len(s) && isSpace[s[i]] {
 		i = skipSpace(s, i)
 	}
-	if i < len(s) && s[i] == '}' {
+	if i < len(s) && s[i] == closer {
 		i++
 	} else {
 		for {
-			if i >= len(s) || s[i] != '"' {
-				return i, d.syntax(i, "expected a member name")
-			}
-			ks := i
-			kend, kesc, err := d.str(i)
-			if err != nil {
-				return kend, err
-			}
-			i = kend
-			if i < len(s) && isSpace[s[i]] {
-				i = skipSpace(s, i)
-			}
-			if i >= len(s) || s[i] != ':' {
-				return i, d.syntax(i, "expected ':'")
-			}
-			if i++; i < len(s) && isSpace[s[i]] {
-				i = skipSpace(s, i)
+			var err error
+			ks, kend, kesc := 0, 0, false
+			if kind == kObject {
+				if ks, kend, kesc, i, err = d.name(i); err != nil {
+					return i, err
+				}
 			}
 			child := len(d.nodes)
 			cg := int32(-1)
-			if cur >= 0 && i < len(s) && (s[i] == '{' || s[i] == '[') && d.guiding() {
+			switch {
+			case kind == kArray:
+				if left > 0 && d.guiding() {
+					cg = cur
+				}
+			case cur >= 0 && i < len(s) && (s[i] == '{' || s[i] == '[') && d.guiding():
 				cg = d.guideMember(g, cur, left, s[ks:kend])
 			}
 			if left > 0 {
@@ -262,11 +261,13 @@ func (d *document) object(i, depth int, g int32, idx int) (int, error) {
 			if i, err = d.value(i, depth+1, cg); err != nil {
 				return i, err
 			}
-			kn := &d.nodes[child]
-			kn.kstart, kn.kend, kn.kesc = int32(ks), int32(kend), kesc
+			if kind == kObject {
+				kn := &d.nodes[child]
+				kn.kstart, kn.kend, kn.kesc = int32(ks), int32(kend), kesc
+			}
 			n++
 			var more bool
-			if i, more, err = d.after(i, '}'); err != nil {
+			if i, more, err = d.after(i, closer); err != nil {
 				return i, err
 			}
 			if !more {
@@ -279,47 +280,29 @@ func (d *document) object(i, depth int, g int32, idx int) (int, error) {
 	return i, nil
 }
 
-// array parses the array at s[i] as object does an object.
-func (d *document) array(i, depth int, g int32, idx int) (int, error) {
+// name reads a member's name and the ':' after it, from s[i]: the name's
+// bounds (quotes included), whether it holds escapes, and where its value
+// starts.
+func (d *document) name(i int) (ks, kend int, kesc bool, next int, err error) {
 	s := d.src
-	if depth >= MaxDepth {
-		return i, errDepth
+	if i >= len(s) || s[i] != '"' {
+		return 0, 0, false, i, d.syntax(i, "expected a member name")
 	}
-	d.nodes = append(d.nodes, jnode{kind: kArray, start: int32(i)})
-	d.deepest = max(d.deepest, depth)
-	n := int32(0)
-	cur, left := d.guideKids(g, kArray) // the guide's element at this index
+	ks = i
+	if kend, kesc, err = d.str(i); err != nil {
+		return 0, 0, false, kend, err
+	}
+	i = kend
+	if i < len(s) && isSpace[s[i]] {
+		i = skipSpace(s, i)
+	}
+	if i >= len(s) || s[i] != ':' {
+		return 0, 0, false, i, d.syntax(i, "expected ':'")
+	}
 	if i++; i < len(s) && isSpace[s[i]] {
 		i = skipSpace(s, i)
 	}
-	if i < len(s) && s[i] == ']' {
-		i++
-	} else {
-		for {
-			var err error
-			cg := int32(-1)
-			if left > 0 {
-				if d.guiding() {
-					cg = cur
-				}
-				cur, left = d.guide.nodes[cur].next, left-1
-			}
-			if i, err = d.value(i, depth+1, cg); err != nil {
-				return i, err
-			}
-			n++
-			var more bool
-			if i, more, err = d.after(i, ']'); err != nil {
-				return i, err
-			}
-			if !more {
-				break
-			}
-		}
-	}
-	nd := &d.nodes[idx]
-	nd.end, nd.n, nd.next = int32(i), n, int32(len(d.nodes))
-	return i, nil
+	return ks, kend, kesc, i, nil
 }
 
 // after reads what follows a member or an element: a ',' (more follow) or
