@@ -48,9 +48,15 @@ func (c *Comparer) Judge(ex *tandem.Exchange) {
 // outcome: Match with no differences, Noise when all are noise, Mismatch
 // otherwise.
 func Verdict(diffs []tandem.Difference, noisy []string) tandem.Outcome {
+	return mark(diffs, func(d *tandem.Difference) bool { return slices.Contains(noisy, d.Pattern) })
+}
+
+// mark sets each difference's Noise by noise and returns the outcome, as
+// Verdict describes it.
+func mark(diffs []tandem.Difference, noise func(*tandem.Difference) bool) tandem.Outcome {
 	real := 0
 	for i := range diffs {
-		diffs[i].Noise = slices.Contains(noisy, diffs[i].Pattern)
+		diffs[i].Noise = noise(&diffs[i])
 		if !diffs[i].Noise {
 			real++
 		}

@@ -28,19 +28,8 @@ func kindsByPattern(noise []tandem.Difference) map[string][]tandem.Kind {
 // when the secondary differed at its pattern and, for a removed or type
 // difference, did so with the same kind.
 func verdictKinds(diffs []tandem.Difference, noise map[string][]tandem.Kind) tandem.Outcome {
-	real := 0
-	for i := range diffs {
-		kinds, ok := noise[diffs[i].Pattern]
-		diffs[i].Noise = ok && (!StrictKind(diffs[i].Kind) || slices.Contains(kinds, diffs[i].Kind))
-		if !diffs[i].Noise {
-			real++
-		}
-	}
-	switch {
-	case len(diffs) == 0:
-		return tandem.Match
-	case real == 0:
-		return tandem.Noise
-	}
-	return tandem.Mismatch
+	return mark(diffs, func(d *tandem.Difference) bool {
+		kinds, ok := noise[d.Pattern]
+		return ok && (!StrictKind(d.Kind) || slices.Contains(kinds, d.Kind))
+	})
 }

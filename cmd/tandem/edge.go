@@ -85,6 +85,19 @@ func watchCertificate(ctx context.Context, cert *mirror.Certificate, log *slog.L
 	if cert == nil {
 		return
 	}
+	onHangup(ctx, func() {
+		if err := cert.Reload(); err != nil {
+			log.Error("TLS certificate not reloaded; the previous one stays in force", "err", err.Error())
+			return
+		}
+		leaf := cert.Leaf()
+		log.Info("TLS certificate reloaded", "subject", leaf.Subject.String(), "serial", leaf.SerialNumber.String(),
+			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	})
+}
+
+// onHangup calls reload on every SIGHUP until ctx ends.
+func onHangup(ctx context.Context, reload func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -94,13 +107,7 @@ func watchCertificate(ctx context.Context, cert *mirror.Certificate, log *slog.L
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if err := cert.Reload(); err != nil {
-					log.Error("TLS certificate not reloaded; the previous one stays in force", "err", err.Error())
-					continue
-				}
-				leaf := cert.Leaf()
-				log.Info("TLS certificate reloaded", "subject", leaf.Subject.String(), "serial", leaf.SerialNumber.String(),
-					"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+				reload()
 			}
 		}
 	}()

@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/tandemproxy/tandem/admin"
@@ -119,27 +116,17 @@ func (c *proxyCmd) watchRules(ctx context.Context, rs *rules.Set, poll time.Dura
 	reject := func(err error) {
 		log.Error("rules not reloaded: the file has errors; the previous rules stay in force", "file", path, "err", err.Error())
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if path == "" {
-					log.Warn("SIGHUP: no rules file to reload (start the proxy with --rules FILE)")
-					continue
-				}
-				if s, err := rules.Load(path); err != nil {
-					reject(err)
-				} else {
-					apply(s)
-				}
-			}
+	onHangup(ctx, func() {
+		if path == "" {
+			log.Warn("SIGHUP: no rules file to reload (start the proxy with --rules FILE)")
+			return
 		}
-	}()
+		if s, err := rules.Load(path); err != nil {
+			reject(err)
+		} else {
+			apply(s)
+		}
+	})
 	if poll > 0 && path != "" {
 		go rules.Watch(ctx, rs, poll, apply, reject)
 	}
