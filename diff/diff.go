@@ -196,17 +196,24 @@ func (c *Comparer) compareHeaderFields(diffs []tandem.Difference, a, b tandem.He
 		if slices.Equal(av, bv) || (name == "Content-Type" && sameMediaType(av, bv)) { // form.go: boundaries differ
 			continue
 		}
-		d := tandem.Difference{Path: "header:" + name, Pattern: "header:" + name, Kind: tandem.Changed,
-			Legacy: truncate(strings.Join(av, ", "), c.opts.MaxValue), Candidate: truncate(strings.Join(bv, ", "), c.opts.MaxValue)}
-		switch {
-		case av == nil:
-			d.Kind = tandem.Added
-		case bv == nil:
-			d.Kind = tandem.Removed
-		}
-		diffs = append(diffs, d)
+		diffs = append(diffs, c.headerDifference("header:"+name, av, bv))
 	}
 	return diffs
+}
+
+// headerDifference describes a header whose values differ, at path (its
+// pattern too): added when legacy had none, removed when the candidate has
+// none.
+func (c *Comparer) headerDifference(path string, av, bv []string) tandem.Difference {
+	d := tandem.Difference{Path: path, Pattern: path, Kind: tandem.Changed,
+		Legacy: truncate(strings.Join(av, ", "), c.opts.MaxValue), Candidate: truncate(strings.Join(bv, ", "), c.opts.MaxValue)}
+	switch {
+	case av == nil:
+		d.Kind = tandem.Added
+	case bv == nil:
+		d.Kind = tandem.Removed
+	}
+	return d
 }
 
 func (c *Comparer) compareBodies(diffs []tandem.Difference, a, b *tandem.Response) ([]tandem.Difference, error) {

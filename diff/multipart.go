@@ -6,7 +6,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/tandemproxy/tandem"
 )
@@ -122,15 +121,7 @@ func (c *Comparer) comparePart(prefix string, x, y part) ([]tandem.Difference, e
 		if slices.Equal(av, bv) || sameMediaType(av, bv) {
 			continue
 		}
-		d := tandem.Difference{Path: prefix + ":header:" + n, Pattern: prefix + ":header:" + n, Kind: tandem.Changed,
-			Legacy: truncate(strings.Join(av, ", "), c.opts.MaxValue), Candidate: truncate(strings.Join(bv, ", "), c.opts.MaxValue)}
-		switch {
-		case av == nil:
-			d.Kind = tandem.Added
-		case bv == nil:
-			d.Kind = tandem.Removed
-		}
-		diffs = append(diffs, d)
+		diffs = append(diffs, c.headerDifference(prefix+":header:"+n, av, bv))
 	}
 	ra := &tandem.Response{Header: tandem.Headers{{Name: "Content-Type", Value: x.header.Get("Content-Type")}}, Body: x.body}
 	rb := &tandem.Response{Header: tandem.Headers{{Name: "Content-Type", Value: y.header.Get("Content-Type")}}, Body: y.body}
