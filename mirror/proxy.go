@@ -478,6 +478,7 @@ func (p *Proxy) serve(ln net.Listener, handler fasthttp.RequestHandler) error {
 		ErrorHandler:       p.serverError,
 		ExpectHandler:      p.expect,
 		ReadBufferSize:     p.cfg.MaxHeaderBytes,
+		WriteBufferSize:    writeBufferSize,
 		Logger:             fasthttpLogger{p.log},
 		// One limit, the listener's: fasthttp's own (256 Ki by default)
 		// would answer 503 below a larger --max-conns.
@@ -489,6 +490,15 @@ func (p *Proxy) serve(ln net.Listener, handler fasthttp.RequestHandler) error {
 	}
 	return p.server.Serve(l)
 }
+
+// writeBufferSize is the client connection's write buffer. fasthttp sends
+// an answer larger than its buffer with one writev only on a *net.TCPConn,
+// and the edge listener's connections are not one (listen.go): at
+// fasthttp's 4 KiB, a 4 KiB answer went out in two writes, one system call
+// per request more than the bare proxy makes (strace, BENCHMARKS.md). 16
+// KiB holds the header and body of most API answers; the buffer is the
+// server's, taken from a pool while an answer is written.
+const writeBufferSize = 16 << 10
 
 type fasthttpLogger struct{ l *slog.Logger }
 
