@@ -1,16 +1,18 @@
 // Package bench measures what tandem costs the traffic it serves. It starts
 // loopback backends (legacy, and candidates that are healthy, slow, down or
 // hung), runs tandem as a real process in front of them, and drives load at
-// it, at legacy directly and at nginx (plain proxy_pass, and with its mirror
-// directive), reporting in one run, side by side: requests per second at
-// saturation, latency percentiles at a fixed rate, tandem's counters, and
-// its memory with a hung candidate. Only ratios measured in the same run
-// are compared: the machines it runs on are shared and noisy.
+// it, at legacy directly (also with GoReplay capturing legacy's port) and at
+// nginx (plain proxy_pass, and with its mirror directive), reporting in one
+// run, side by side: requests per second at saturation, latency percentiles
+// at a fixed rate, tandem's counters, and its memory with a hung candidate.
+// Only ratios measured in the same run are compared: the machines it runs
+// on are shared and noisy.
 package bench
 
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,18 +59,21 @@ type Config struct {
 	// goes without (the built-in generator; no nginx rows).
 	Wrk, Nginx string
 	Log        io.Writer // progress; nil discards it
+	// GoReplay is goreplay's path: "" looks it up on PATH, then in
+	// $GOPATH/bin (~/go/bin, where go install puts it); "-" goes without.
+	GoReplay string
 	// Download is the size of the download streamed through tandem for
 	// its peak RSS; StreamSamples the event streams timed per target.
 	Download      int64
 	StreamSamples int
 	// Only, when not empty, limits the run to these rows, by key: direct,
-	// tandem, tandem-sample0, nginx, nginx-mirror, tandem-slow,
+	// tandem, tandem-sample0, nginx, nginx-mirror, goreplay, tandem-slow,
 	// nginx-mirror-slow, tandem-down, nginx-mirror-down, stall.
 	Only []string
 }
 
 // Keys names the rows for Config.Only.
-var Keys = []string{"direct", "bare", "bare-nocopy", "tandem", "tandem-sample0", "tandem-reordered", "nginx", "nginx-mirror", "tandem-slow",
+var Keys = []string{"direct", "bare", "bare-nocopy", "tandem", "tandem-sample0", "tandem-reordered", "nginx", "nginx-mirror", "goreplay", "tandem-slow",
 	"nginx-mirror-slow", "tandem-down", "nginx-mirror-down", "interleaved", "stall", "stream", "stream-rss"}
 
 func (c *Config) wants(key string) bool {
@@ -111,6 +116,7 @@ func (c *Config) defaults() {
 	}
 	c.Wrk = lookPath(c.Wrk, "wrk")
 	c.Nginx = lookPath(c.Nginx, "nginx")
+	c.GoReplay = lookGoReplay(c.GoReplay)
 }
 
 func lookPath(set, name string) string {
@@ -157,8 +163,8 @@ type Row struct {
 	CandidateServed   int64     // requests the candidate received during the row
 	PeakRSS           int64     // tandem only: bytes
 	// CPUPerRequest is the CPU time the proxy process (tandem, the bare
-	// proxy or nginx's master process, not its workers) used per request
-	// answered in the saturation run: zero for direct and nginx.
+	// proxy, nginx's master process, not its workers, or goreplay) used per
+	// request answered in the saturation run: zero for direct and nginx.
 	CPUPerRequest time.Duration
 }
 
@@ -228,6 +234,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	} else {
 		res.Tools = append(res.Tools, "nginx: not found; no nginx rows")
 	}
+	res.Tools = append(res.Tools, goreplayTool(ctx, cfg.GoReplay))
 
 	body := Document(cfg.BodySize, false, false)
 	legacy, err := StartBackend(BackendConfig{Body: body})
@@ -265,11 +272,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	all := []plan{{"direct", Direct, ""}, {"bare", Bare, Healthy}, {"bare-nocopy", BareNoCopy, ""},
 		{"tandem", Tandem, Healthy}, {"tandem-sample0", TandemNoMir, Healthy},
 		{"tandem-reordered", Tandem, Reordered},
-		{"nginx", Nginx, ""}, {"nginx-mirror", NginxMirror, Healthy},
+		{"nginx", Nginx, ""}, {"nginx-mirror", NginxMirror, Healthy}, {"goreplay", GoReplay, Healthy},
 		{"tandem-slow", Tandem, Slow}, {"nginx-mirror-slow", NginxMirror, Slow},
 		{"tandem-down", Tandem, Down}, {"nginx-mirror-down", NginxMirror, Down}}
 	for _, p := range all {
-		if !cfg.wants(p.key) || cfg.Nginx == "" && strings.HasPrefix(p.key, "nginx") {
+		if !cfg.wants(p.key) || cfg.Nginx == "" && strings.HasPrefix(p.key, "nginx") || cfg.GoReplay == "" && p.key == "goreplay" {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -277,6 +284,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		fmt.Fprintf(cfg.Log, "bench: %s, candidate %s\n", p.target, cmp.Or(p.candidate, "-"))
 		row, err := measure(ctx, cfg, legacy, candidates[p.candidate], backends[p.candidate], p.target)
+		if errors.Is(err, errNoCapture) {
+			res.Tools = append(res.Tools, "goreplay: no goreplay row: "+err.Error())
+			continue
+		}
 		if err != nil {
 			return res, fmt.Errorf("%s (candidate %s): %w", p.target, cmp.Or(p.candidate, "-"), err)
 		}
@@ -334,6 +345,8 @@ func measure(ctx context.Context, cfg Config, legacy *Backend, candidate string,
 		p, err = startNginx(ctx, cfg.Nginx, dir, legacy.URL(), "")
 	case NginxMirror:
 		p, err = startNginx(ctx, cfg.Nginx, dir, legacy.URL(), candidate)
+	case GoReplay:
+		p, err = startGoReplay(ctx, cfg.GoReplay, legacy.Addr, candidate, cb)
 	}
 	if err != nil {
 		return nil, err
@@ -350,6 +363,9 @@ func measure(ctx context.Context, cfg Config, legacy *Backend, candidate string,
 	}
 	// Warm up: connections, caches, the first SQLite pages.
 	Saturate(ctx, addr, cfg.Connections, min(cfg.Duration/5, 2*time.Second))
+	if target == GoReplay {
+		quiet(cb, cfg.Duration)
+	}
 	before := served()
 	var cpu0 time.Duration
 	if p != nil {
@@ -370,7 +386,13 @@ func measure(ctx context.Context, cfg Config, legacy *Backend, candidate string,
 		// for the saturation run's backlog.
 		p.settle(cfg.Duration)
 	}
+	if target == GoReplay {
+		quiet(cb, cfg.Duration)
+	}
 	row.Latency = AtRate(ctx, addr, cfg.Rate, max(cfg.Connections, cfg.Rate/4), cfg.Duration)
+	if target == GoReplay {
+		quiet(cb, cfg.Duration)
+	}
 	row.CandidateServed = served() - before
 	if p != nil && p.admin != "" {
 		c, err := p.settle(cfg.Duration)

@@ -42,6 +42,8 @@ func Targets(r *Result) []Target {
 	ratio("tandem / direct, requests/s", tandem, r.Row(Direct, ""), rps, "≥ 38%", func(v float64) bool { return v >= 0.38 }, true)
 	ratio("tandem / bare fasthttp proxy + copy (the design's limit), requests/s", tandem, r.Row(Bare, Healthy), rps, "—", func(float64) bool { return true }, true)
 	ts[len(ts)-1].Met = nil
+	ratio("goreplay capturing legacy's port / direct (its cost on the serving path), requests/s", r.Row(GoReplay, Healthy), r.Row(Direct, ""), rps, "—", func(float64) bool { return true }, true)
+	ts[len(ts)-1].Met = nil
 	ratio("tandem --sample 0 / nginx proxy_pass, requests/s", r.Row(TandemNoMir, Healthy), r.Row(Nginx, ""), rps, "≥ 0.9×", func(v float64) bool { return v >= 0.9 }, false)
 	ratio("tandem --sample 0 / bare fasthttp proxy (the design's limit), requests/s", r.Row(TandemNoMir, Healthy), r.Row(BareNoCopy, ""), rps, "—", func(float64) bool { return true }, true)
 	ts[len(ts)-1].Met = nil
@@ -96,6 +98,10 @@ func Markdown(w io.Writer, r *Result, command string) {
 		"(equal as JSON, not as bytes, so every comparison parses both bodies; the same 1 in %d differs). "+
 		"Slow: healthy after %s. Down: connection refused. Hung: accepts, never answers.\n",
 		cfg.BodySize, cfg.MismatchEvery, cfg.MismatchEvery, cfg.SlowDelay)
+	if r.Row(GoReplay, Healthy) != nil {
+		fmt.Fprint(w, "- goreplay: clients reach legacy directly while goreplay captures legacy's port and replays to the candidate; "+
+			"\"received\" is the share of the row's requests that reached the candidate; CPU/request is goreplay's.\n")
+	}
 	fmt.Fprintf(w, "- Saturation: %d connections for %s. Latency: %d requests/s for %s, open loop (latency from each request's scheduled time).\n\n",
 		cfg.Connections, cfg.Duration, cfg.Rate, cfg.Duration)
 
@@ -109,6 +115,9 @@ func Markdown(w io.Writer, r *Result, command string) {
 			rss = fmt.Sprintf("%.0f MiB", float64(row.PeakRSS)/(1<<20))
 		} else if row.Candidate != "" {
 			mirrored = fmt.Sprintf("(%d received)", row.CandidateServed)
+			if sent := row.Saturation.Requests + row.Latency.Requests; row.Target == GoReplay && sent > 0 {
+				mirrored = fmt.Sprintf("(%d received, %.0f%%)", row.CandidateServed, 100*float64(row.CandidateServed)/float64(sent))
+			}
 		}
 		cpu := "—"
 		if row.CPUPerRequest > 0 {

@@ -33,6 +33,7 @@ func (c *benchCmd) Run(ctx context.Context, args []string) error {
 	mismatch := fs.Int64("mismatch-every", bench.DefaultMismatchEvery, "one candidate answer in this many differs for real")
 	wrk := fs.String("wrk", "", "wrk `program` (default: wrk on PATH; -: the built-in generator)")
 	nginx := fs.String("nginx", "", "nginx `program` (default: nginx on PATH; -: no nginx rows)")
+	goreplay := fs.String("goreplay", "", "goreplay `program` (default: goreplay on PATH or in ~/go/bin; -: no goreplay row)")
 	out := fs.String("out", "", "also write the tables to this `file`")
 	only := fs.String("only", "", "run only these rows (comma-separated): "+strings.Join(bench.Keys, ", "))
 	download := sizeFlag(bench.DefaultDownload)
@@ -65,7 +66,7 @@ func (c *benchCmd) Run(ctx context.Context, args []string) error {
 		argv = []string{exe}
 	}
 	cfg := bench.Config{Tandem: argv, Duration: *duration, Rate: *rate, Connections: *conns, BodySize: int(body),
-		SlowDelay: *slow, Stall: *stall, Rounds: *rounds, MismatchEvery: *mismatch, Wrk: *wrk, Nginx: *nginx, Log: c.stderr,
+		SlowDelay: *slow, Stall: *stall, Rounds: *rounds, MismatchEvery: *mismatch, Wrk: *wrk, Nginx: *nginx, GoReplay: *goreplay, Log: c.stderr,
 		Download: int64(download), StreamSamples: *streamSamples}
 	if *only != "" {
 		for _, k := range strings.Split(*only, ",") {
