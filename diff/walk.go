@@ -379,12 +379,15 @@ func (w *walker) members(d *document, i int32) []member {
 	for c, end := i+1, d.nodes[i].next; c < end; {
 		cn := &d.nodes[c]
 		var key []byte
+		var pfx uint64
 		if cn.kesc {
 			key = unquote(nil, d.src[cn.kstart:cn.kend])
+			pfx = keyPrefix(key)
 		} else {
 			key = d.src[cn.kstart+1 : cn.kend-1]
+			pfx = keyPrefixIn(d.src, int(cn.kstart)+1, len(key))
 		}
-		w.mem = append(w.mem, member{key: key, pfx: keyPrefix(key), node: c})
+		w.mem = append(w.mem, member{key: key, pfx: pfx, node: c})
 		c = cn.next
 	}
 	return w.mem[base:]
@@ -413,6 +416,20 @@ func keyPrefix(k []byte) uint64 {
 	var p uint64
 	for i, c := range k {
 		p |= uint64(c) << (56 - 8*i)
+	}
+	return p
+}
+
+// keyPrefixIn is keyPrefix of the n bytes at src[i:], read as one 8-byte
+// load and masked when src holds eight bytes there (a name is followed by
+// at least its closing quote, ':' and a value).
+func keyPrefixIn(src []byte, i, n int) uint64 {
+	if i+8 > len(src) {
+		return keyPrefix(src[i : i+n])
+	}
+	p := binary.BigEndian.Uint64(src[i:])
+	if n < 8 {
+		p &^= ^uint64(0) >> (8 * n)
 	}
 	return p
 }
