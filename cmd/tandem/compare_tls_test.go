@@ -102,6 +102,7 @@ func TestCompare_FloodLowFileLimit(t *testing.T) {
 	waitMetricAtLeast(t, tc, "tandem_refused_conns_total", int64(n-maxConns))
 	alive(t, tc)
 	release()
+	waitMetricBelow(t, tc, "tandem_client_conns", int64(maxConns))
 	resp, err := http.Get(tc.url("/after"))
 	if err != nil {
 		t.Fatalf("a shadow copy after the flood: %v", err)

@@ -93,6 +93,19 @@ func waitMetricAtLeast(t *testing.T, p *proc, name string, min int64) int64 {
 	return v
 }
 
+// waitMetricBelow waits until a gauge falls below max: after a flood's
+// connections are closed, tandem sees the closes (and frees their slots
+// and descriptors) a moment later, and a request sent before that is
+// refused at the limit.
+func waitMetricBelow(t *testing.T, p *proc, name string, max int64) {
+	t.Helper()
+	var v int64
+	poll(t, fmt.Sprintf("%s to fall below %d", name, max), func() bool {
+		v = metricValue(t, metricsOf(t, p), name)
+		return v < max
+	}, func() string { return fmt.Sprintf("%s = %d\n%s", name, v, p.log()) })
+}
+
 func alive(t *testing.T, p *proc) {
 	t.Helper()
 	select {
@@ -142,6 +155,7 @@ func TestEdge_FloodLowFileLimit(t *testing.T) {
 	waitMetricAtLeast(t, p, "tandem_refused_conns_total", int64(n-maxConns))
 	alive(t, p)
 	release()
+	waitMetricBelow(t, p, "tandem_client_conns", int64(maxConns))
 	getLegacy(t, p.url("/after"))
 	alive(t, p)
 	if got := strings.Count(p.log(), "connection refused: the connection limit is reached"); got > 3 {
@@ -168,6 +182,7 @@ func TestEdge_FloodAcceptErrors(t *testing.T) {
 	if v := waitMetricAtLeast(t, p, "tandem_accept_errors_total", 1); v < 1 {
 		t.Fatal("no accept error counted")
 	}
+	waitMetricBelow(t, p, "tandem_client_conns", 64) // descriptors free again
 	getLegacy(t, p.url("/after"))
 	alive(t, p)
 	if got := strings.Count(p.log(), "accept failed; retrying"); got > 3 {
