@@ -231,7 +231,7 @@ func TestParsePath_XMLAndForms(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"/", "//", "/a/", "/a[0]", "/a[x]", "/@a/b", "/@a[1]", "/p:a", "/{urn:x", "form:", "form:a:b", "form:a:header:"} {
+	for _, bad := range []string{"/", "//", "/a/", "/a[0]", "/a[x]", "/@a/b", "/@a[1]", "/p:a", "/{urn:x", "form:", "form:a:b", "form:a:header:", "form:a:header: Content-Type", "form:a:header:Content-Type ", "form:a:header:a:b"} {
 		if bad == "/" {
 			continue // the whole document: valid
 		}

@@ -252,7 +252,10 @@ func parseFormPath(s string, p *Path) error {
 	switch {
 	case strings.HasPrefix(rest, "header:"):
 		h := rest[len("header:"):]
-		if h == "" || strings.ContainsAny(h, " :\t") {
+		// Inner spaces stay: a part may carry a header name with one
+		// (mime/multipart keeps it), and the pattern reported for it must
+		// parse back. Space around the name is a typo ("header: X").
+		if h == "" || strings.ContainsRune(h, ':') || strings.TrimSpace(h) != h {
 			return fail(i, "header: must be followed by a header name")
 		}
 		p.segs = append(p.segs, segment{kind: segPartHeader, name: http.CanonicalHeaderKey(h)})
