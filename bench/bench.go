@@ -222,19 +222,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if len(cfg.Tandem) == 0 {
 		return nil, fmt.Errorf("bench: how to run tandem is not set")
 	}
-	res := &Result{Config: cfg, Machine: machine(), Started: time.Now()}
-	res.Tools = append(res.Tools, "tandem: "+strings.Join(cfg.Tandem, " "), "go: "+runtime.Version())
-	if cfg.Wrk != "" {
-		res.Tools = append(res.Tools, "wrk: "+version(ctx, cfg.Wrk, "-v"))
-	} else {
-		res.Tools = append(res.Tools, "wrk: not found; saturation by the built-in closed-loop generator")
-	}
-	if cfg.Nginx != "" {
-		res.Tools = append(res.Tools, "nginx: "+version(ctx, cfg.Nginx, "-v"))
-	} else {
-		res.Tools = append(res.Tools, "nginx: not found; no nginx rows")
-	}
-	res.Tools = append(res.Tools, goreplayTool(ctx, cfg.GoReplay))
+	res := &Result{Config: cfg, Machine: machine(), Started: time.Now(), Tools: tools(ctx, cfg)}
 
 	body := Document(cfg.BodySize, false, false)
 	legacy, err := StartBackend(BackendConfig{Body: body})
@@ -319,6 +307,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// tools describes what the run measures with: tandem, go, and the peers
+// and load generator, or that they were not found.
+func tools(ctx context.Context, cfg Config) []string {
+	t := []string{"tandem: " + strings.Join(cfg.Tandem, " "), "go: " + runtime.Version()}
+	if cfg.Wrk != "" {
+		t = append(t, "wrk: "+version(ctx, cfg.Wrk, "-v"))
+	} else {
+		t = append(t, "wrk: not found; saturation by the built-in closed-loop generator")
+	}
+	if cfg.Nginx != "" {
+		t = append(t, "nginx: "+version(ctx, cfg.Nginx, "-v"))
+	} else {
+		t = append(t, "nginx: not found; no nginx rows")
+	}
+	return append(t, goreplayTool(ctx, cfg.GoReplay))
 }
 
 // measure runs one target: saturation, then the fixed rate.
