@@ -1,6 +1,7 @@
 package replay_test
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -150,11 +151,20 @@ func TestCorpus(t *testing.T) {
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					cand := faithful(t, rec, c.change)
-					res, got, _ := run(t, path, replay.Config{Candidate: cand.url(t), Rules: rs})
+					res, got, db := run(t, path, replay.Config{Candidate: cand.url(t), Rules: rs})
 					counts := corpusCounts{Compared: res.Get(tandem.Comparisons), WithoutBody: res.WithoutBody,
 						WebSocket: res.Get(tandem.WebSocket), Unrecorded: res.Get(tandem.Unrecorded)}
 					if d := cmp.Diff(tt.want, counts); d != "" {
 						t.Errorf("counts (-want +got):\n%s", d)
+					}
+					// The records not sent reach the stored report too.
+					rep, err := db.Report(context.Background())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if rep.Totals.WebSocket != counts.WebSocket || rep.Totals.Unrecorded != counts.Unrecorded {
+						t.Errorf("report totals: %d WebSocket, %d unrecorded; the run counted %d and %d",
+							rep.Totals.WebSocket, rep.Totals.Unrecorded, counts.WebSocket, counts.Unrecorded)
 					}
 					if n := len(cand.requests()); int64(n) != res.Get(tandem.Comparisons) {
 						t.Errorf("the candidate got %d requests, %d were compared", n, res.Get(tandem.Comparisons))

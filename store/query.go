@@ -35,6 +35,13 @@ type Totals struct {
 	// Streamed are the requests not compared because legacy's answer was a
 	// stream (text/event-stream, or long without a length).
 	Streamed int64 `json:"streamed"`
+	// SampledOut are the requests served but not mirrored: outside the
+	// endpoint's sample.
+	SampledOut int64 `json:"sampled_out,omitempty"`
+	// Unrecorded and WebSocket are a replay's records not sent: no
+	// recorded answer to compare with (golden mode), or a WebSocket.
+	Unrecorded int64 `json:"unrecorded,omitempty"`
+	WebSocket  int64 `json:"websocket,omitempty"`
 }
 
 // totalsOf reads the totals from the counters summed.
@@ -45,6 +52,7 @@ func totalsOf(c tandem.Counts) Totals {
 		CandidateErrors: c.Get(tandem.CandidateError), DiffErrors: c.Get(tandem.DiffError),
 		Dropped: c.Get(tandem.Dropped), Skipped: c.Get(tandem.Skipped), LegacyErrors: c.Get(tandem.LegacyError),
 		SecondaryErrors: c.Get(tandem.SecondaryError), Upgraded: c.Get(tandem.Upgraded), Streamed: c.Get(tandem.Streamed),
+		SampledOut: c.Get(tandem.SampledOut), Unrecorded: c.Get(tandem.Unrecorded), WebSocket: c.Get(tandem.WebSocket),
 	}
 }
 
