@@ -310,6 +310,8 @@ func TestAdmin(t *testing.T) {
 	}
 	resp.Body.Close()
 	waitMetric(t, p, "tandem_compared_total 5")
+	// A worker counts its comparison before it leaves the queue's count.
+	waitMetric(t, p, "tandem_queue_depth 0")
 	m := get(t, "http://"+p.admin+"/metrics")
 	for _, want := range []string{
 		"tandem_requests_total 6", "tandem_mirrored_total 5", "tandem_compared_total 5", "tandem_matched_total 3",
