@@ -155,6 +155,19 @@ func (c Counts) Compared() int64 {
 	return n
 }
 
+// KeptSince returns, as counter deltas, what the store keeps as counters
+// (Kept) that c counts beyond prev: the proxy hands the store what it
+// counted since its last flush, replay what its run counted (prev empty).
+func (c Counts) KeptSince(prev Counts) []Count {
+	var out []Count
+	for i, t := range tallied {
+		if d := c.n[i] - prev.n[i]; t.kept && d != 0 {
+			out = append(out, Count{Name: string(t.o), N: d})
+		}
+	}
+	return out
+}
+
 // Each calls f with every outcome a Tally knows and its count, in a fixed
 // order.
 func (c Counts) Each(f func(Outcome, int64)) {

@@ -1,6 +1,7 @@
 package tandem_test
 
 import (
+	"slices"
 	"sync"
 	"testing"
 
@@ -116,5 +117,26 @@ func TestKept(t *testing.T) {
 		if tandem.Kept(o) {
 			t.Errorf("Kept(%s) = true", o)
 		}
+	}
+}
+
+// KeptSince gives the store the kept counts added since prev, and only
+// those: never a verdict (the store derives those from exchanges), never
+// an outcome that did not move.
+func TestCounts_KeptSince(t *testing.T) {
+	var tl tandem.Tally
+	tl.Add(tandem.Requests)
+	tl.Add(tandem.Match)
+	prev := tl.Counts()
+	for _, o := range []tandem.Outcome{tandem.Requests, tandem.Requests, tandem.Dropped, tandem.Match, tandem.Mirrored} {
+		tl.Add(o)
+	}
+	got := tl.Counts().KeptSince(prev)
+	want := []tandem.Count{{Name: "requests", N: 2}, {Name: "dropped", N: 1}}
+	if !slices.Equal(got, want) {
+		t.Errorf("KeptSince = %v, want %v", got, want)
+	}
+	if all := tl.Counts().KeptSince(tandem.Counts{}); !slices.Equal(all, []tandem.Count{{Name: "requests", N: 3}, {Name: "dropped", N: 1}}) {
+		t.Errorf("KeptSince(empty) = %v", all)
 	}
 }

@@ -437,17 +437,9 @@ func (p *Proxy) flusher() {
 func (p *Proxy) flushCounts() {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
-	var counts []tandem.Count
-	p.tally.Counts().Each(func(o tandem.Outcome, n int64) {
-		if !tandem.Kept(o) {
-			return
-		}
-		if d := n - p.flushed.Get(o); d != 0 {
-			counts = append(counts, tandem.Count{Name: string(o), N: d})
-			p.flushed.Add(o, d)
-		}
-	})
-	p.cfg.Recorder.Add(counts...)
+	now := p.tally.Counts()
+	p.cfg.Recorder.Add(now.KeptSince(p.flushed)...)
+	p.flushed = now
 }
 
 // Serve accepts connections on ln until Shutdown (or until ln is closed):

@@ -195,7 +195,7 @@ func TestCorpus(t *testing.T) {
 func TestCorpus_WebSocketOnly(t *testing.T) {
 	cand := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	res, _, db := run(t, "testdata/corpus/msw-response-status-101.har", replay.Config{Candidate: cand.url(t)})
-	if res.Records != 1 || res.Get(tandem.WebSocket) != 1 || res.Get(tandem.Comparisons) != 0 || len(cand.requests()) != 0 {
+	if res.Get(tandem.Requests) != 1 || res.Get(tandem.WebSocket) != 1 || res.Get(tandem.Comparisons) != 0 || len(cand.requests()) != 0 {
 		t.Errorf("result %+v, %d sent: want 1 record skipped as a WebSocket, nothing sent", res, len(cand.requests()))
 	}
 	if d := cmp.Diff(map[string]replay.Skips{"GET /status": {WebSocket: 1}}, res.Skipped); d != "" {

@@ -80,7 +80,6 @@ type Config struct {
 // WebSocket (which replay does not speak).
 type Result struct {
 	tandem.Counts
-	Records int64 // valid records read: Get(tandem.Requests)
 	Invalid int64 // records skipped as invalid
 	// WithoutBody counts the exchanges compared by status and headers only
 	// (golden mode: a 304, or a recorded answer whose body is unknown).
@@ -200,13 +199,7 @@ func (r *Runner) Run(ctx context.Context, src Source) (Result, error) {
 	res := r.Result()
 	// The store keeps what was never compared as counters, under the
 	// tally's names (the proxy's for the same requests).
-	var counts []tandem.Count
-	res.Each(func(o tandem.Outcome, n int64) {
-		if tandem.Kept(o) && n != 0 {
-			counts = append(counts, tandem.Count{Name: string(o), N: n})
-		}
-	})
-	r.cfg.Recorder.Add(counts...)
+	r.cfg.Recorder.Add(res.KeptSince(tandem.Counts{})...)
 	return res, err
 }
 
@@ -283,13 +276,16 @@ func (r *Runner) prepare(rec *Record) *job {
 	}
 	unsafe := !ep.MirrorsMethod(rules.ActingMethod([]byte(req.Method), []byte(override)))
 	if unsafe || (r.legacy == nil && rec.Legacy == nil) {
+		if unsafe {
+			r.tally.Add(tandem.Skipped)
+		} else {
+			r.tally.Add(tandem.Unrecorded)
+		}
 		r.count(func(res *Result) {
 			s := res.Skipped[name]
 			if unsafe {
-				r.tally.Add(tandem.Skipped)
 				s.SideEffects++
 			} else {
-				r.tally.Add(tandem.Unrecorded)
 				s.Unrecorded++
 			}
 			res.Skipped[name] = s
@@ -434,7 +430,6 @@ func (r *Runner) Result() Result {
 	defer r.mu.Unlock()
 	res := r.res
 	res.Counts = r.tally.Counts()
-	res.Records = res.Get(tandem.Requests)
 	res.Skipped = maps.Clone(r.res.Skipped)
 	res.Errors = maps.Clone(r.res.Errors)
 	res.Elapsed = r.elapsed()

@@ -189,7 +189,7 @@ func TestRunner_Golden(t *testing.T) {
 			if d := cmp.Diff(tt.want, outcomes(got)); d != "" {
 				t.Errorf("outcomes (-want +got):\n%s", d)
 			}
-			if res.Records != 6 || res.Get(tandem.Skipped) != 1 || res.Get(tandem.Unrecorded) != 1 || res.Get(tandem.Comparisons) != 4 {
+			if res.Get(tandem.Requests) != 6 || res.Get(tandem.Skipped) != 1 || res.Get(tandem.Unrecorded) != 1 || res.Get(tandem.Comparisons) != 4 {
 				t.Errorf("result %+v: want 6 records, 1 POST and 1 unanswered request skipped, 4 compared", res)
 			}
 			want := map[string]replay.Skips{"POST /markdown": {SideEffects: 1}, "GET /notifications": {Unrecorded: 1}}
@@ -409,7 +409,7 @@ func TestRunner_Invalid(t *testing.T) {
 	}))
 	t.Run("SkipInvalid", func(t *testing.T) {
 		res, _, _ := run(t, "testdata/bad.ndjson", replay.Config{Candidate: cand.url(t), SkipInvalid: true})
-		if res.Invalid != 9 || res.Records != 1 || res.Get(tandem.Match) != 1 {
+		if res.Invalid != 9 || res.Get(tandem.Requests) != 1 || res.Get(tandem.Match) != 1 {
 			t.Errorf("result %+v: want 9 invalid records skipped and 1 matched", res)
 		}
 	})

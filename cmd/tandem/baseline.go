@@ -118,7 +118,7 @@ func (c *baselineCmd) execute(ctx context.Context, o *baselineOptions) error {
 		res, err := runner.Run(ctx, src)
 		src.Close()
 		if err != nil {
-			return fmt.Errorf("baseline run %d of %d stopped after %d records: %w", i+1, o.runs, res.Records, err)
+			return fmt.Errorf("baseline run %d of %d stopped after %d records: %w", i+1, o.runs, res.Get(tandem.Requests), err)
 		}
 		failed += res.Get(tandem.LegacyError) + res.Get(tandem.CandidateError) + res.Get(tandem.DiffError)
 		compared += res.Get(tandem.Match) + res.Get(tandem.Mismatch) + res.Get(tandem.Noise)

@@ -198,7 +198,7 @@ func (c *replayCmd) execute(ctx context.Context, o *replayOptions) error {
 		if errors.As(runErr, &inv) {
 			return usageError{runErr}
 		}
-		return fmt.Errorf("replay stopped after %d records: %w", res.Records, runErr)
+		return fmt.Errorf("replay stopped after %d records: %w", res.Get(tandem.Requests), runErr)
 	}
 	if lost := w.Stats().Lost; lost > 0 {
 		return fmt.Errorf("%d results could not be written to %s: the report would be incomplete", lost, shownDB(*o.dbPath))
@@ -239,7 +239,7 @@ func (c *replayCmd) report(ctx context.Context, o *replayOptions, db *store.DB, 
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(c.stdout, "\n%s: %s (%s; %d records in %s, results in %s)\n", verdict, v.Reason, mode,
-		res.Records, res.Elapsed.Round(time.Millisecond), shownDB(*o.dbPath))
+		res.Get(tandem.Requests), res.Elapsed.Round(time.Millisecond), shownDB(*o.dbPath))
 	c.printNotSent(o, res)
 	if !v.Passed {
 		return exitError{exitFail}
