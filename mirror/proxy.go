@@ -487,10 +487,12 @@ func (p *Proxy) serve(ln net.Listener, handler fasthttp.RequestHandler) error {
 // an answer larger than its buffer with one writev only on a *net.TCPConn,
 // and the edge listener's connections are not one (listen.go): at
 // fasthttp's 4 KiB, a 4 KiB answer went out in two writes, one system call
-// per request more than the bare proxy makes (strace, BENCHMARKS.md). 16
-// KiB holds the header and body of most API answers; the buffer is the
-// server's, taken from a pool while an answer is written.
-const writeBufferSize = 16 << 10
+// per request more than the bare proxy makes (strace, BENCHMARKS.md). The
+// buffer is taken at a connection's first answer and kept while it stays
+// open, so it costs memory per keep-alive client: 8 KiB holds the header
+// and body of the common small API answer at twice fasthttp's cost, not
+// more.
+const writeBufferSize = 8 << 10
 
 type fasthttpLogger struct{ l *slog.Logger }
 
