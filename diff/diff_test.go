@@ -392,3 +392,21 @@ func TestComparer_HostileInput(t *testing.T) {
 		}
 	}
 }
+
+// Members of a reordered object are reported in legacy's order, then the
+// candidate's additions in the candidate's order (the search that pairs
+// small objects' members), not sorted by name.
+func TestComparer_Compare_ReorderedMembersInLegacyOrder(t *testing.T) {
+	ds, err := diff.New(diff.Options{}).Compare(jsonResp(`{"z":1,"b":2,"m":3}`), jsonResp(`{"y":0,"m":4,"x":9,"b":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, string(d.Kind)+" "+d.Path)
+	}
+	want := []string{"removed $.z", "changed $.m", "added $.y", "added $.x"}
+	if !slices.Equal(got, want) {
+		t.Errorf("differences %q, want %q in that order", got, want)
+	}
+}

@@ -24,7 +24,9 @@ type sourceOptions struct {
 	filters                 *filterFlags
 }
 
-// register binds the flags both commands describe alike, into s and cfg.
+// register binds the flags both commands describe alike, into s and cfg,
+// and gives maxBody its default: call it before the command registers
+// --max-body, whose help shows the default.
 func (s *sourceOptions) register(fs *flag.FlagSet, cfg *replay.Config) {
 	fs.StringVar(&s.format, "format", "", "source format when it cannot be told from the file: "+replay.Formats)
 	fs.IntVar(&cfg.Concurrency, "concurrency", replay.DefaultConcurrency, "requests in flight at once")
